@@ -1,0 +1,74 @@
+//! Inputs and outputs as a person names them: a path, or `-` for stdin or
+//! stdout; loading the vault and keys with errors that name the file.
+
+use std::fs::File;
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use seif::descriptor::Descriptor;
+use seif::report::Failure;
+
+/// Whether a path argument means stdin/stdout.
+pub fn is_dash(p: &Option<PathBuf>) -> bool {
+    p.as_deref().is_none_or(|p| p == Path::new("-"))
+}
+
+/// Shows a path for messages (`-` for stdin).
+pub fn show(p: &Option<PathBuf>) -> String {
+    match p {
+        Some(p) if p != Path::new("-") => p.display().to_string(),
+        _ => "stdin".into(),
+    }
+}
+
+/// Opens an input file, with an error that names it.
+pub fn open_input(path: &Path) -> Result<File, Failure> {
+    let file = File::open(path).map_err(|e| io_failure(path, "cannot read", &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_failure(path, "cannot read", &e))?;
+    if meta.is_dir() {
+        return Err(Failure::error(format!(
+            "{} is a directory; seal takes one file or stdin (use `seif push` for trees)",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// An I/O failure naming the file.
+pub fn io_failure(path: &Path, what: &str, e: &io::Error) -> Failure {
+    let f = Failure::error(format!("{what} {}: {e}", path.display()));
+    match e.kind() {
+        io::ErrorKind::NotFound => f.hint("check the path"),
+        io::ErrorKind::PermissionDenied => f.hint("check the file's permissions"),
+        io::ErrorKind::StorageFull => {
+            f.hint("free some space (nothing was left half-written) and run it again")
+        }
+        _ => f,
+    }
+}
+
+/// Loads and verifies a vault descriptor.
+pub fn load_vault(path: &Path) -> Result<Descriptor, Failure> {
+    Descriptor::load(path).map_err(|e| {
+        use seif::descriptor::DescriptorError as E;
+        match e {
+            E::Io(e) => io_failure(path, "cannot read the vault descriptor", &e),
+            E::BadSignature | E::BrokenKeyChain(_) => Failure::integrity(format!("{}: {e}", path.display()))
+                .hint("get vault.json again from the ceremony's records and compare its vault id with the one the witnesses recorded"),
+            other => Failure::error(format!("{}: {other}", path.display())),
+        }
+    })
+}
+
+/// Refuses to write binary data to a terminal.
+pub fn refuse_terminal_stdout() -> Result<(), Failure> {
+    if io::stdout().is_terminal() {
+        return Err(
+            Failure::error("refusing to write binary data to a terminal")
+                .hint("pass -o FILE, or redirect stdout to a file or a pipe"),
+        );
+    }
+    Ok(())
+}

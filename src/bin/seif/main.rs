@@ -1,0 +1,69 @@
+//! `seif`: the export pipelines' and the host's tool. It seals with public
+//! material only, opens with an identity a ceremony granted, and inspects
+//! without any key.
+
+mod files;
+mod open;
+mod seal;
+mod sealer;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use seif::report::{self, EXIT_CODES_HELP};
+
+const TOOL: &str = "seif";
+
+#[derive(Parser)]
+#[command(name = "seif", version, about = "seif: a data-embassy vault. Seal data with public material, store it abroad, open it only with a key a ceremony granted.", after_help = EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make or show an export pipeline's sealer key.
+    #[command(subcommand)]
+    Sealer(SealerCommand),
+
+    /// Seal a file or stdin to a vault (public material only), signed by a sealer.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Seal(seal::SealArgs),
+
+    /// Open a sealed file with an age identity (from a ceremony grant).
+    #[command(after_help = open::OPEN_AFTER_HELP)]
+    Open(open::OpenArgs),
+
+    /// Show what a sealed file reveals without a key, and check its signature.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Inspect(seal::InspectArgs),
+}
+
+#[derive(Subcommand)]
+enum SealerCommand {
+    /// Make a new sealer key file (mode 0600) and print its public key.
+    New {
+        /// Where to write the secret key; an existing file is never replaced.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the public key of a sealer key file.
+    Public {
+        /// The sealer key file.
+        key: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Sealer(SealerCommand::New { out }) => sealer::new(&out),
+        Command::Sealer(SealerCommand::Public { key }) => sealer::public(&key),
+        Command::Seal(args) => seal::seal(args),
+        Command::Open(args) => open::open(args),
+        Command::Inspect(args) => seal::inspect(args),
+    };
+    report::finish(TOOL, outcome)
+}

@@ -1,0 +1,229 @@
+//! `seif open`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+use clap::Args;
+use seif::atomic::AtomicFile;
+use seif::descriptor::Descriptor;
+use seif::report::{self, Failure};
+use seif::sealed::open::{OpenError, OpenOptions, Opened, Opener};
+use seif::sealer::SealerPublicKey;
+use seif::wrap::{WrapError, load_identity_file};
+
+use crate::files::{io_failure, load_vault, open_input, refuse_terminal_stdout};
+
+pub const OPEN_AFTER_HELP: &str = "\
+Writing to a file (-o OUT): nothing appears under OUT unless the whole input
+authenticated, chunk by chunk, trailer and signature included. The plaintext
+is written to a hidden temporary file beside OUT (mode 0600) and renamed at
+the end; on any failure it is removed.
+
+Writing to stdout (no -o, or -o -): each chunk is written only after it
+authenticates, but a truncated or altered file is only known to be bad when
+the end is reached. seif then exits non-zero; whoever reads the pipe must
+discard what it got (use `set -o pipefail` in shell scripts).
+
+Exit codes:
+  0  success
+  1  error: a file is missing or unreadable, the disk is full, bad input
+  2  usage error
+  3  verification failed: data altered, truncated or forged, or the wrong key
+  4  refused by policy: unaccepted sealer, too few shares, unsafe setting";
+
+#[derive(Args)]
+pub struct OpenArgs {
+    /// An age identity file (AGE-SECRET-KEY-1…), as a ceremony grant hands
+    /// to a recovery team. May be given more than once.
+    #[arg(long, short = 'i', value_name = "KEY", required = true)]
+    identity: Vec<PathBuf>,
+    /// Judge the file by this vault: it must be sealed to it, by a sealer
+    /// it accepts.
+    #[arg(long, value_name = "FILE")]
+    vault: Option<PathBuf>,
+    /// With --vault, accept an unsigned file (anyone holding vault.json
+    /// could have made it).
+    #[arg(long, requires = "vault")]
+    allow_unsigned: bool,
+    /// Where to write the plaintext; `-` or omitted writes stdout.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Worker threads (default: every core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// The sealed file; `-` reads stdin.
+    input: PathBuf,
+}
+
+pub fn open(args: OpenArgs) -> Result<(), Failure> {
+    seif::hardening::disable_core_dumps()
+        .map_err(|e| Failure::error(format!("cannot disable core dumps: {e}")))?;
+    let mut identities = Vec::new();
+    for path in &args.identity {
+        identities.extend(
+            load_identity_file(path)
+                .map_err(|e| io_failure(path, "cannot read the identity file", &e))?,
+        );
+    }
+    let identity_refs: Vec<&dyn age::Identity> = identities
+        .iter()
+        .map(|i| i.as_ref() as &dyn age::Identity)
+        .collect();
+    let vault = args.vault.as_deref().map(load_vault).transpose()?;
+    let name = args.input.display().to_string();
+    let options = OpenOptions {
+        threads: args.threads.unwrap_or_else(seif::pipeline::default_threads),
+    };
+
+    let input: Box<dyn io::Read + Send> = if args.input.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(open_input(&args.input)?)
+    };
+    let opener = Opener::new(input).map_err(|e| open_failure(&name, e))?;
+    if let Some(v) = &vault {
+        check_against_vault(v, opener.header(), &name, args.allow_unsigned)?;
+    }
+    let key = opener
+        .unwrap_key(&identity_refs)
+        .map_err(|e| open_failure(&name, e))?;
+
+    let opened = match args.output.as_deref() {
+        None => write_stdout(opener, &key, &options, &name)?,
+        Some(p) if p.as_os_str() == "-" => write_stdout(opener, &key, &options, &name)?,
+        Some(path) => {
+            let mut out = AtomicFile::create(path, args.force)
+                .map_err(|e| io_failure(path, "cannot create", &e))?;
+            let opened = {
+                let mut w = io::BufWriter::with_capacity(1 << 20, &mut out);
+                let opened = opener
+                    .decrypt_to(&key, &mut w, &options)
+                    .map_err(|e| open_failure(&name, e).hint_nothing_written(path))?;
+                w.flush().map_err(|e| io_failure(path, "writing", &e))?;
+                opened
+            };
+            if let Some(mtime) = opened.metadata.mtime {
+                let t = if mtime >= 0 {
+                    UNIX_EPOCH + Duration::from_secs(mtime as u64)
+                } else {
+                    UNIX_EPOCH - Duration::from_secs(mtime.unsigned_abs())
+                };
+                out.file()
+                    .set_modified(t)
+                    .map_err(|e| io_failure(path, "cannot set the time of", &e))?;
+            }
+            // Permission bits only: set-id bits from a sealed file are not
+            // honoured.
+            let mode = opened.metadata.mode.map_or(0o600, |m| m & 0o777);
+            out.commit(mode)
+                .map_err(|e| io_failure(path, "cannot finish", &e))?;
+            opened
+        }
+    };
+    report::note(crate::TOOL, &describe(&name, &opened, vault.as_ref()));
+    Ok(())
+}
+
+fn write_stdout(
+    opener: Opener<Box<dyn io::Read + Send>>,
+    key: &seif::secrets::DataKey,
+    options: &OpenOptions,
+    name: &str,
+) -> Result<Opened, Failure> {
+    refuse_terminal_stdout()?;
+    let mut out = io::stdout().lock();
+    opener.decrypt_to(key, &mut out, options).map_err(|e| {
+        open_failure(name, e)
+            .hint("discard everything written to stdout: the input did not authenticate to its end")
+    })
+}
+
+fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
+    let by = match (&opened.signed_by, vault) {
+        (Some(s), Some(v)) => format!("sealed by '{}' ({s})", v.sealer_label(s).unwrap_or("?")),
+        (Some(s), None) => {
+            format!("sealed by {s} (not judged: pass --vault to check it is accepted)")
+        }
+        (None, _) => "UNSIGNED (no sealer signature)".into(),
+    };
+    format!(
+        "opened {name}: {} bytes{}, {by}",
+        opened.content_len,
+        opened
+            .metadata
+            .name
+            .as_ref()
+            .map_or(String::new(), |n| format!(" (originally '{n}')")),
+    )
+}
+
+/// Refuses before any decryption if the file is not this vault's or its
+/// sealer is not one the vault accepts.
+pub fn check_against_vault(
+    vault: &Descriptor,
+    header: &seif::sealed::Header,
+    name: &str,
+    allow_unsigned: bool,
+) -> Result<(), Failure> {
+    if header.vault_id != vault.vault_id() {
+        return Err(Failure::integrity(format!(
+            "{name} is sealed to another vault (vault id {}), not to '{}'",
+            seif::encoding::to_hex(&header.vault_id),
+            vault.body().name
+        )));
+    }
+    match header.sealer {
+        Some(s) if !vault.accepts_sealer(&s) => Err(unaccepted(name, &s)),
+        None if !allow_unsigned => Err(Failure::refused(format!(
+            "{name} is unsigned: anyone holding vault.json could have made it"
+        ))
+        .hint("if you know where it came from, pass --allow-unsigned")),
+        _ => Ok(()),
+    }
+}
+
+fn unaccepted(name: &str, s: &SealerPublicKey) -> Failure {
+    Failure::refused(format!(
+        "{name} was sealed by {s}, a sealer the vault does not accept"
+    ))
+    .hint("if that pipeline is legitimate, a ceremony must add it (`seif-ceremony sealers add`)")
+}
+
+trait NothingWritten {
+    fn hint_nothing_written(self, path: &std::path::Path) -> Self;
+}
+
+impl NothingWritten for Failure {
+    fn hint_nothing_written(self, path: &std::path::Path) -> Self {
+        if self.hint.is_some() {
+            return self;
+        }
+        let path = path.display().to_string();
+        self.hint(format!("nothing was written to {path}"))
+    }
+}
+
+/// A person's message for each way opening can fail.
+pub fn open_failure(name: &str, e: OpenError) -> Failure {
+    match e {
+        OpenError::Read(e) => io_failure(std::path::Path::new(name), "reading", &e),
+        OpenError::Write(e) => Failure::error(format!("writing the plaintext of {name} failed: {e}"))
+            .hint(if e.kind() == io::ErrorKind::StorageFull {
+                "free some space and run it again; no partial output was kept"
+            } else {
+                "no partial output was kept"
+            }),
+        OpenError::Unwrap(WrapError::NoMatchingIdentity) => Failure::integrity(format!(
+            "none of the given identities can open {name}: it is for another key, or its wrapped key is damaged"
+        ))
+        .hint("use the identity that the ceremony granted for this file"),
+        OpenError::Format(seif::sealed::format::FormatError::NotSealed) => {
+            Failure::error(format!("{name} is not a seif sealed file"))
+        }
+        other => Failure::integrity(format!("{name}: {other}")),
+    }
+}

@@ -1,0 +1,260 @@
+//! `seif seal` and `seif inspect`.
+
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use clap::Args;
+use seif::atomic::AtomicFile;
+use seif::descriptor::{Descriptor, format_fingerprint};
+use seif::encoding::to_hex;
+use seif::report::{self, Failure};
+use seif::sealed::Metadata;
+use seif::sealed::inspect::{InspectError, SignatureStatus, inspect as inspect_file};
+use seif::sealed::seal::{SealError, SealOptions, SealTarget, seal as seal_stream};
+
+use crate::files::{io_failure, is_dash, load_vault, open_input, refuse_terminal_stdout, show};
+use crate::sealer;
+
+#[derive(Args)]
+pub struct SealArgs {
+    /// The vault descriptor (vault.json) to seal to.
+    #[arg(long, value_name = "FILE")]
+    vault: PathBuf,
+    /// This pipeline's sealer key: signs the sealed file. Without it the file
+    /// is unsigned, and anyone holding vault.json could have made it.
+    #[arg(long, value_name = "FILE")]
+    sealer: Option<PathBuf>,
+    /// Pad to a Padmé length, hiding the exact size (costs at most 12%).
+    #[arg(long)]
+    pad: bool,
+    /// Where to write the sealed file; `-` or omitted writes stdout. A file
+    /// appears only once complete.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Worker threads (default: every core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// log2 of the chunk size (14..=22); for tests and experiments.
+    #[arg(long, value_name = "LOG2", hide = true, default_value_t = seif::sealed::format::CHUNK_LOG2_DEFAULT)]
+    chunk_log2: u8,
+    /// The file to seal; `-` or omitted reads stdin.
+    input: Option<PathBuf>,
+}
+
+pub fn seal(args: SealArgs) -> Result<(), Failure> {
+    let vault = load_vault(&args.vault)?;
+    let sealer = match &args.sealer {
+        Some(path) => {
+            let key = sealer::load(path)?;
+            if !vault.accepts_sealer(&key.public()) {
+                return Err(Failure::refused(format!(
+                    "the vault '{}' does not accept the sealer {} ({})",
+                    vault.body().name,
+                    key.public(),
+                    path.display()
+                ))
+                .hint(format!(
+                    "ask the custodians to run `seif-ceremony sealers add --vault vault.json --share … {}`, then use the new vault.json",
+                    key.public()
+                )));
+            }
+            Some(key)
+        }
+        None => {
+            report::warn(
+                crate::TOOL,
+                "sealing without --sealer: the file is unsigned, so nobody can tell it from one forged by whoever holds vault.json; a ceremony refuses it unless told otherwise",
+            );
+            None
+        }
+    };
+    let options = SealOptions {
+        pad: args.pad,
+        threads: args.threads.unwrap_or_else(seif::pipeline::default_threads),
+        chunk_log2: args.chunk_log2,
+    };
+    let target = SealTarget::from_descriptor(&vault);
+    let input_name = show(&args.input);
+
+    let (input, metadata): (Box<dyn io::Read + Send>, Metadata) = if is_dash(&args.input) {
+        (Box::new(io::stdin()), Metadata::default())
+    } else {
+        let path = args.input.as_deref().expect("not dash");
+        let file = open_input(path)?;
+        let meta = file
+            .metadata()
+            .map_err(|e| io_failure(path, "cannot read", &e))?;
+        let metadata = Metadata {
+            name: path.file_name().and_then(|n| n.to_str()).map(str::to_owned),
+            mode: Some(meta.mode() & 0o7777),
+            mtime: Some(meta.mtime()),
+        };
+        (Box::new(file), metadata)
+    };
+
+    let map_err = |e: SealError, out_name: &str| match e {
+        SealError::Read(e) => Failure::error(format!("reading {input_name} failed: {e}")),
+        SealError::Write(e) => io_failure(std::path::Path::new(out_name), "writing", &e),
+        other => Failure::error(format!("sealing {input_name}: {other}")),
+    };
+
+    let summary = if is_dash(&args.output) {
+        refuse_terminal_stdout()?;
+        let mut out = io::stdout().lock();
+        seal_stream(
+            input,
+            &mut out,
+            &target,
+            sealer.as_ref(),
+            &metadata,
+            &options,
+        )
+        .map_err(|e| map_err(e, "stdout"))?
+    } else {
+        let path = args.output.as_deref().expect("not dash");
+        let mut out = AtomicFile::create(path, args.force)
+            .map_err(|e| io_failure(path, "cannot create", &e))?;
+        let summary = {
+            let mut w = io::BufWriter::with_capacity(1 << 20, &mut out);
+            let s = seal_stream(input, &mut w, &target, sealer.as_ref(), &metadata, &options)
+                .map_err(|e| map_err(e, &path.display().to_string()))?;
+            w.flush().map_err(|e| io_failure(path, "writing", &e))?;
+            s
+        };
+        out.commit(0o644)
+            .map_err(|e| io_failure(path, "cannot finish", &e))?;
+        summary
+    };
+    report::note(
+        crate::TOOL,
+        &format!(
+            "sealed {} ({} bytes) into {} ({} bytes, {} chunks){}",
+            input_name,
+            summary.content_len,
+            show(&args.output).replace("stdin", "stdout"),
+            summary.stored_len,
+            summary.chunks,
+            match &sealer {
+                Some(k) => format!(", signed by {}", k.public()),
+                None => ", unsigned".into(),
+            }
+        ),
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Check the file against this vault: its vault id, and whether the vault
+    /// accepts its sealer.
+    #[arg(long, value_name = "FILE")]
+    vault: Option<PathBuf>,
+    /// Print JSON for machines.
+    #[arg(long)]
+    json: bool,
+    /// The sealed file; `-` reads stdin.
+    input: PathBuf,
+}
+
+pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
+    let vault: Option<Descriptor> = args.vault.as_deref().map(load_vault).transpose()?;
+    let name = args.input.display().to_string();
+    let result = if args.input.as_os_str() == "-" {
+        inspect_file(io::stdin().lock())
+    } else {
+        inspect_file(io::BufReader::new(open_input(&args.input)?))
+    };
+    let i = result.map_err(|e| match e {
+        InspectError::Read(e) => io_failure(&args.input, "reading", &e),
+        other => Failure::integrity(format!("{name}: {other}")),
+    })?;
+    let vault_matches = vault.as_ref().map(|v| v.vault_id() == i.header.vault_id);
+    let (sig_word, sealer) = match &i.signature {
+        SignatureStatus::Unsigned => ("unsigned", None),
+        SignatureStatus::Valid(s) => ("valid", Some(*s)),
+        SignatureStatus::Invalid(s) => ("INVALID", Some(*s)),
+        SignatureStatus::Removed(s) => ("REMOVED", Some(*s)),
+    };
+    let accepted = match (&vault, &sealer) {
+        (Some(v), Some(s)) => Some(v.accepts_sealer(s)),
+        (Some(_), None) => Some(false),
+        _ => None,
+    };
+    let vault_id = to_hex(&i.header.vault_id);
+    let mut out = io::stdout().lock();
+    let written = if args.json {
+        let doc = serde_json::json!({
+            "file": name,
+            "format_version": seif::sealed::format::VERSION,
+            "vault_id": vault_id,
+            "vault_matches": vault_matches,
+            "sealer": sealer.map(|s| s.to_string()),
+            "signature": sig_word.to_lowercase(),
+            "sealer_accepted": accepted,
+            "chunk_size": i.header.chunk_size(),
+            "chunks": i.chunks,
+            "stored_size": i.stored_len,
+            "wrapped_to": i.wrapped_to,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"))
+    } else {
+        let vault_line = match (&vault, vault_matches) {
+            (Some(v), Some(true)) => {
+                format!("matches {} ('{}')", show_path(&args.vault), v.body().name)
+            }
+            (Some(_), _) => format!("DOES NOT MATCH {}", show_path(&args.vault)),
+            (None, _) => "not checked (pass --vault)".into(),
+        };
+        let sealer_line = match (&sealer, &vault) {
+            (None, _) => "none: the file is unsigned".into(),
+            (Some(s), Some(v)) => format!(
+                "{s} ({}), signature {sig_word}",
+                v.sealer_label(s)
+                    .map_or("NOT accepted by the vault".to_owned(), |l| format!(
+                        "accepted as '{l}'"
+                    ))
+            ),
+            (Some(s), None) => format!("{s}, signature {sig_word}"),
+        };
+        writeln!(
+            out,
+            "file:        {name}\nformat:      seif sealed file, version {}\nvault id:    {}\nvault:       {vault_line}\nsealer:      {sealer_line}\nchunks:      {} of {} KiB\nstored size: {} bytes\nwrapped to:  {}\n",
+            seif::sealed::format::VERSION,
+            format_fingerprint(&vault_id),
+            i.chunks,
+            i.header.chunk_size() / 1024,
+            i.stored_len,
+            i.wrapped_to.join(", "),
+        )
+    };
+    written.map_err(|e| Failure::error(format!("writing stdout: {e}")))?;
+    match (&i.signature, vault_matches, accepted) {
+        (SignatureStatus::Invalid(_) | SignatureStatus::Removed(_), _, _) => {
+            Err(Failure::integrity(format!(
+                "{name}: the sealer's signature is {}",
+                sig_word.to_lowercase()
+            )))
+        }
+        (_, Some(false), _) => Err(Failure::integrity(format!(
+            "{name} is sealed to another vault"
+        ))),
+        (_, _, Some(false)) => Err(Failure::refused(format!(
+            "{name}: the vault does not accept its sealer{}",
+            if sealer.is_none() {
+                " (the file is unsigned)"
+            } else {
+                ""
+            }
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn show_path(p: &Option<PathBuf>) -> String {
+    p.as_ref()
+        .map_or(String::new(), |p| p.display().to_string())
+}

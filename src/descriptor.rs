@@ -1,0 +1,728 @@
+//! The vault descriptor (`vault.json`): public, self-signed by the vault key.
+//!
+//! It names the vault and publishes what everyone else needs: the vault id,
+//! the public keys derived from the vault secret, the share sets with their
+//! custodians and share commitments, and the sealers the vault accepts.
+//!
+//! The vault id is self-certifying: it is the hash of the first
+//! generation's signing key, and each later generation is endorsed by the one
+//! before it (`key_history`). So anyone who knows the vault id (it is printed
+//! at `init` for the witnesses, and it is in every sealed file) can check a
+//! descriptor with no other trust: the chain of keys must lead back to the
+//! id, and the newest key must sign the body.
+
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::encoding::{from_hex, to_hex};
+use crate::keys::{VaultKeys, VaultPublicKeys};
+use crate::sealer::SealerPublicKey;
+use crate::signed::{self, DOMAIN_DESCRIPTOR, DOMAIN_ROTATION, SignedError};
+use crate::wrap::parse_recipient;
+
+/// The `format` field of a version 1 descriptor.
+pub const FORMAT_V1: &str = "seif-vault/1";
+/// Domain label hashed with the first signing key to make the vault id.
+pub const LABEL_VAULT_ID: &str = "seif/v1/vault-id";
+/// The largest descriptor read.
+pub const DESCRIPTOR_MAX: u64 = 4 * 1024 * 1024;
+/// The most custodians in one share set (Shamir over GF(256)).
+pub const MAX_CUSTODIANS: usize = 255;
+/// The longest vault name, custodian label or sealer label, in bytes.
+pub const MAX_LABEL: usize = 256;
+
+/// Why a descriptor was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DescriptorError {
+    /// The file could not be read.
+    #[error("cannot read the vault descriptor: {0}")]
+    Io(#[from] std::io::Error),
+    /// Not JSON, or not of the descriptor's shape.
+    #[error("the vault descriptor is malformed: {0}")]
+    Malformed(String),
+    /// A format this version of seif does not know.
+    #[error("the vault descriptor has format '{0}', this seif reads {FORMAT_V1}")]
+    UnknownFormat(String),
+    /// A field breaks a rule of the format.
+    #[error("the vault descriptor is invalid: {0}")]
+    Invalid(String),
+    /// The chain of signing keys does not lead back to the vault id.
+    #[error("the vault descriptor's keys do not lead back to its vault id: {0}")]
+    BrokenKeyChain(String),
+    /// The signature over the body does not verify.
+    #[error("the vault descriptor's signature does not verify: it was altered or forged")]
+    BadSignature,
+    /// The body cannot be canonicalized.
+    #[error(transparent)]
+    Signed(#[from] SignedError),
+}
+
+fn invalid(msg: impl Into<String>) -> DescriptorError {
+    DescriptorError::Invalid(msg.into())
+}
+
+/// How a custodian's share is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protection {
+    /// An OpenPGP message to the custodian's certificate.
+    Openpgp,
+    /// An age file to the custodian's age recipient.
+    Age,
+    /// Argon2id + XChaCha20-Poly1305 under the custodian's passphrase.
+    Passphrase,
+}
+
+/// A custodian of one share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Custodian {
+    /// The share's index (its Shamir x-coordinate), 1..=255.
+    pub index: u8,
+    /// The custodian's label, unique in the set.
+    pub label: String,
+    /// How the share file is protected.
+    pub protection: Protection,
+    /// The OpenPGP fingerprint or the age recipient the share was encrypted
+    /// to; `null` for a passphrase.
+    pub key: Option<String>,
+    /// Commitment to the share (lowercase hex SHA-256, see FORMAT.md).
+    pub commitment: String,
+    /// Hash of the acknowledgement token that `verify-share` logs (see
+    /// FORMAT.md, "Share sets").
+    pub ack_check: String,
+}
+
+/// The life of a share set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetStatus {
+    /// Issued by `reshare`, not yet verified by a threshold of its custodians.
+    Pending,
+    /// The set whose shares open the vault.
+    Active,
+    /// Replaced by a newer set; its shares are refused.
+    Retired,
+}
+
+/// One Shamir split of the vault secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareSet {
+    /// Random 16-byte id, lowercase hex.
+    pub id: String,
+    /// The key generation whose secret this set splits.
+    pub generation: u32,
+    /// Pending, active or retired.
+    pub status: SetStatus,
+    /// How many shares reconstruct the secret.
+    pub threshold: u8,
+    /// The custodians, by index.
+    pub custodians: Vec<Custodian>,
+}
+
+/// A sealer the vault accepts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealerEntry {
+    /// The sealer's public key (`seifsealer1…`).
+    pub key: String,
+    /// A name for people (which pipeline it is).
+    pub label: String,
+}
+
+/// An earlier key generation, endorsing its successor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PastGeneration {
+    /// Its generation number.
+    pub generation: u32,
+    /// Its Ed25519 verifying key, lowercase hex.
+    pub signing_key: String,
+    /// Its age recipients.
+    pub recipients: Vec<String>,
+    /// Its signature (domain `seif/v1/key-rotation`) over the next
+    /// generation's `{vault_id, generation, signing_key, recipients}`.
+    pub successor_signature: String,
+}
+
+/// The signed body of a descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescriptorBody {
+    /// Always [`FORMAT_V1`].
+    pub format: String,
+    /// The vault id: SHA-256 of the first generation's signing key.
+    pub vault_id: String,
+    /// The vault's name.
+    pub name: String,
+    /// Incremented by every change.
+    pub revision: u64,
+    /// When this revision was signed (RFC 3339 UTC).
+    pub updated: String,
+    /// Fingerprint of the previous revision, `null` for the first.
+    pub previous: Option<String>,
+    /// The current key generation (1 at `init`, +1 at every `rotate`).
+    pub generation: u32,
+    /// The current age recipients of the vault (X25519 now; the hybrid
+    /// post-quantum recipient will be added to this list).
+    pub recipients: Vec<String>,
+    /// The current Ed25519 verifying key, lowercase hex.
+    pub signing_key: String,
+    /// Earlier generations, oldest first.
+    pub key_history: Vec<PastGeneration>,
+    /// Share sets, oldest first.
+    pub share_sets: Vec<ShareSet>,
+    /// Sealers whose signatures the vault accepts.
+    pub sealers: Vec<SealerEntry>,
+}
+
+/// A verified vault descriptor.
+#[derive(Clone, Debug)]
+pub struct Descriptor {
+    body: DescriptorBody,
+    signature: String,
+    signing_key: VerifyingKey,
+}
+
+/// The vault id of a first-generation signing key.
+pub fn vault_id_of(genesis_key: &VerifyingKey) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(LABEL_VAULT_ID.as_bytes());
+    h.update([0u8]);
+    h.update(genesis_key.as_bytes());
+    h.finalize().into()
+}
+
+/// The vault id in groups of four hex digits, as witnesses record it.
+pub fn format_fingerprint(id_hex: &str) -> String {
+    id_hex
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).expect("hex is ASCII"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rotation_body(
+    vault_id: &str,
+    generation: u32,
+    signing_key: &str,
+    recipients: &[String],
+) -> Value {
+    serde_json::json!({
+        "vault_id": vault_id,
+        "generation": generation,
+        "signing_key": signing_key,
+        "recipients": recipients,
+    })
+}
+
+impl Descriptor {
+    /// The first revision of a new vault's descriptor.
+    pub fn genesis(
+        name: &str,
+        keys: &VaultKeys,
+        share_set: ShareSet,
+        sealers: Vec<SealerEntry>,
+    ) -> Result<Self, DescriptorError> {
+        let public = keys.public();
+        let body = DescriptorBody {
+            format: FORMAT_V1.into(),
+            vault_id: to_hex(&vault_id_of(&public.signing_key)),
+            name: name.into(),
+            revision: 1,
+            updated: crate::time::now_rfc3339(),
+            previous: None,
+            generation: 1,
+            recipients: vec![public.age_recipient],
+            signing_key: to_hex(public.signing_key.as_bytes()),
+            key_history: vec![],
+            share_sets: vec![share_set],
+            sealers,
+        };
+        Self::sign_body(body, keys)
+    }
+
+    fn sign_body(body: DescriptorBody, keys: &VaultKeys) -> Result<Self, DescriptorError> {
+        let value = serde_json::to_value(&body).map_err(|e| invalid(e.to_string()))?;
+        let signature = signed::sign(keys.signing_key(), DOMAIN_DESCRIPTOR, &value)?;
+        let doc = Self::to_document(&body, &signature);
+        // Re-verify what we produced: a descriptor we write is one we can read.
+        Self::from_value(doc)
+    }
+
+    fn to_document(body: &DescriptorBody, signature: &str) -> Value {
+        serde_json::json!({ "body": body, "signature": signature })
+    }
+
+    /// The next revision: `change` edits a copy of the body, which is then
+    /// signed by `keys` (the current generation's keys).
+    pub fn revise(
+        &self,
+        keys: &VaultKeys,
+        change: impl FnOnce(&mut DescriptorBody),
+    ) -> Result<Self, DescriptorError> {
+        if !self.key_check(&keys.public()) {
+            return Err(invalid("the keys given are not this vault's current keys"));
+        }
+        let mut body = self.body.clone();
+        change(&mut body);
+        body.revision = self.body.revision + 1;
+        body.previous = Some(self.fingerprint());
+        body.updated = crate::time::now_rfc3339();
+        Self::sign_body(body, keys)
+    }
+
+    /// The next revision under a new key generation: the current keys endorse
+    /// `new_keys`, which then sign the new body.
+    pub fn rotate(
+        &self,
+        old_keys: &VaultKeys,
+        new_keys: &VaultKeys,
+        change: impl FnOnce(&mut DescriptorBody),
+    ) -> Result<Self, DescriptorError> {
+        if !self.key_check(&old_keys.public()) {
+            return Err(invalid("the keys given are not this vault's current keys"));
+        }
+        let new_public = new_keys.public();
+        let generation = self.body.generation + 1;
+        let new_signing = to_hex(new_public.signing_key.as_bytes());
+        let new_recipients = vec![new_public.age_recipient.clone()];
+        let endorsement = signed::sign(
+            old_keys.signing_key(),
+            DOMAIN_ROTATION,
+            &rotation_body(
+                &self.body.vault_id,
+                generation,
+                &new_signing,
+                &new_recipients,
+            ),
+        )?;
+        let mut body = self.body.clone();
+        body.key_history.push(PastGeneration {
+            generation: self.body.generation,
+            signing_key: self.body.signing_key.clone(),
+            recipients: self.body.recipients.clone(),
+            successor_signature: endorsement,
+        });
+        body.generation = generation;
+        body.signing_key = new_signing;
+        body.recipients = new_recipients;
+        change(&mut body);
+        body.revision = self.body.revision + 1;
+        body.previous = Some(self.fingerprint());
+        body.updated = crate::time::now_rfc3339();
+        Self::sign_body(body, new_keys)
+    }
+
+    /// Reads and verifies a descriptor file.
+    pub fn load(path: &Path) -> Result<Self, DescriptorError> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)?
+            .take(DESCRIPTOR_MAX + 1)
+            .read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > DESCRIPTOR_MAX {
+            return Err(invalid("larger than 4 MiB"));
+        }
+        Self::from_json(&bytes)
+    }
+
+    /// Parses and verifies a descriptor.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DescriptorError> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| DescriptorError::Malformed(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DescriptorError> {
+        let Value::Object(mut doc) = value else {
+            return Err(DescriptorError::Malformed("not a JSON object".into()));
+        };
+        let (Some(body_value), Some(Value::String(signature)), 2) =
+            (doc.remove("body"), doc.remove("signature"), doc.len() + 2)
+        else {
+            return Err(DescriptorError::Malformed(
+                "expected exactly the fields 'body' and 'signature'".into(),
+            ));
+        };
+        if let Some(Value::String(f)) = body_value.get("format") {
+            if f != FORMAT_V1 {
+                return Err(DescriptorError::UnknownFormat(f.clone()));
+            }
+        }
+        let body: DescriptorBody = serde_json::from_value(body_value.clone())
+            .map_err(|e| DescriptorError::Malformed(e.to_string()))?;
+        let signing_key = validate(&body)?;
+        signed::verify(&signing_key, DOMAIN_DESCRIPTOR, &body_value, &signature)
+            .map_err(|_| DescriptorError::BadSignature)?;
+        Ok(Descriptor {
+            body,
+            signature,
+            signing_key,
+        })
+    }
+
+    /// The signed document as pretty JSON, for writing to `vault.json`.
+    pub fn to_json_pretty(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&Self::to_document(&self.body, &self.signature))
+            .expect("descriptor serializes");
+        s.push('\n');
+        s
+    }
+
+    /// SHA-256 of the canonical signed document: names this revision.
+    pub fn fingerprint(&self) -> String {
+        let doc = Self::to_document(&self.body, &self.signature);
+        let canonical = signed::canonical_json(&doc).expect("validated descriptor canonicalizes");
+        to_hex(&Sha256::digest(canonical))
+    }
+
+    /// The verified body.
+    pub fn body(&self) -> &DescriptorBody {
+        &self.body
+    }
+
+    /// The vault id, raw.
+    pub fn vault_id(&self) -> [u8; 32] {
+        from_hex(&self.body.vault_id).expect("validated")
+    }
+
+    /// The current signing key.
+    pub fn signing_key(&self) -> &VerifyingKey {
+        &self.signing_key
+    }
+
+    /// The key check: do these public keys (derived from a reconstructed
+    /// secret) match the descriptor's current generation?
+    pub fn key_check(&self, public: &VaultPublicKeys) -> bool {
+        self.signing_key == public.signing_key
+            && self.body.recipients.first() == Some(&public.age_recipient)
+    }
+
+    /// Whether the vault accepts signatures by this sealer.
+    pub fn accepts_sealer(&self, sealer: &SealerPublicKey) -> bool {
+        let s = sealer.to_string();
+        self.body.sealers.iter().any(|e| e.key == s)
+    }
+
+    /// The label the vault gives a sealer, if it accepts it.
+    pub fn sealer_label(&self, sealer: &SealerPublicKey) -> Option<&str> {
+        let s = sealer.to_string();
+        self.body
+            .sealers
+            .iter()
+            .find(|e| e.key == s)
+            .map(|e| e.label.as_str())
+    }
+
+    /// The share set with this id.
+    pub fn share_set(&self, id: &str) -> Option<&ShareSet> {
+        self.body.share_sets.iter().find(|s| s.id == id)
+    }
+
+    /// The active share set (validation guarantees exactly one).
+    pub fn active_set(&self) -> &ShareSet {
+        self.body
+            .share_sets
+            .iter()
+            .find(|s| s.status == SetStatus::Active)
+            .expect("validated: one active set")
+    }
+
+    /// The pending share set, if a reshare awaits activation.
+    pub fn pending_set(&self) -> Option<&ShareSet> {
+        self.body
+            .share_sets
+            .iter()
+            .find(|s| s.status == SetStatus::Pending)
+    }
+}
+
+fn check_label(what: &str, s: &str) -> Result<(), DescriptorError> {
+    if s.is_empty() || s.len() > MAX_LABEL || s.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{what} '{s}' must be 1 to {MAX_LABEL} bytes with no control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn key_from_hex(what: &str, s: &str) -> Result<VerifyingKey, DescriptorError> {
+    signed::verifying_key_from_hex(s)
+        .ok_or_else(|| invalid(format!("{what} is not a valid Ed25519 public key")))
+}
+
+/// Every rule that serde's types cannot say; returns the current signing key.
+fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
+    check_label("the vault name", &body.name)?;
+    from_hex::<32>(&body.vault_id).map_err(|_| invalid("vault_id is not 64 hex digits"))?;
+    if let Some(p) = &body.previous {
+        from_hex::<32>(p).map_err(|_| invalid("previous is not 64 hex digits"))?;
+    }
+    if (body.revision == 1) != body.previous.is_none() {
+        return Err(invalid("only revision 1 has no previous revision"));
+    }
+    let signing_key = key_from_hex("signing_key", &body.signing_key)?;
+    check_recipients(&body.recipients)?;
+
+    // The key chain: generation g's key endorses g+1's, back to the vault id.
+    if body.generation as usize != body.key_history.len() + 1 {
+        return Err(DescriptorError::BrokenKeyChain(
+            "the generation number does not match the key history".into(),
+        ));
+    }
+    let genesis_hex = body
+        .key_history
+        .first()
+        .map_or(&body.signing_key, |g| &g.signing_key);
+    let genesis = key_from_hex("the first generation's signing key", genesis_hex)?;
+    if to_hex(&vault_id_of(&genesis)) != body.vault_id {
+        return Err(DescriptorError::BrokenKeyChain(
+            "the first signing key does not hash to the vault id".into(),
+        ));
+    }
+    for (i, past) in body.key_history.iter().enumerate() {
+        if past.generation as usize != i + 1 {
+            return Err(DescriptorError::BrokenKeyChain(format!(
+                "key history entry {i} has generation {}",
+                past.generation
+            )));
+        }
+        check_recipients(&past.recipients)?;
+        let key = key_from_hex("a past signing key", &past.signing_key)?;
+        let (next_key, next_recipients) = match body.key_history.get(i + 1) {
+            Some(next) => (&next.signing_key, &next.recipients),
+            None => (&body.signing_key, &body.recipients),
+        };
+        let endorsed = rotation_body(
+            &body.vault_id,
+            past.generation + 1,
+            next_key,
+            next_recipients,
+        );
+        signed::verify(&key, DOMAIN_ROTATION, &endorsed, &past.successor_signature).map_err(
+            |_| {
+                DescriptorError::BrokenKeyChain(format!(
+                    "generation {} does not endorse generation {}",
+                    past.generation,
+                    past.generation + 1
+                ))
+            },
+        )?;
+    }
+
+    validate_share_sets(body)?;
+
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &body.sealers {
+        s.key
+            .parse::<SealerPublicKey>()
+            .map_err(|e| invalid(e.to_string()))?;
+        check_label("the sealer label", &s.label)?;
+        if !seen.insert(&s.key) {
+            return Err(invalid(format!("sealer {} is listed twice", s.key)));
+        }
+    }
+    Ok(signing_key)
+}
+
+fn check_recipients(recipients: &[String]) -> Result<(), DescriptorError> {
+    if recipients.is_empty() {
+        return Err(invalid("a generation has no age recipient"));
+    }
+    for r in recipients {
+        parse_recipient(r).map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn validate_share_sets(body: &DescriptorBody) -> Result<(), DescriptorError> {
+    let count = |status| {
+        body.share_sets
+            .iter()
+            .filter(|s| s.status == status)
+            .count()
+    };
+    if count(SetStatus::Active) != 1 {
+        return Err(invalid("there must be exactly one active share set"));
+    }
+    if count(SetStatus::Pending) > 1 {
+        return Err(invalid("there can be at most one pending share set"));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for set in &body.share_sets {
+        from_hex::<16>(&set.id).map_err(|_| invalid("a share set id is not 32 hex digits"))?;
+        if !ids.insert(&set.id) {
+            return Err(invalid(format!("share set {} is listed twice", set.id)));
+        }
+        if set.status != SetStatus::Retired && set.generation != body.generation {
+            return Err(invalid(format!(
+                "share set {} is {:?} but splits generation {}, not the current {}",
+                set.id, set.status, set.generation, body.generation
+            )));
+        }
+        let n = set.custodians.len();
+        if n > MAX_CUSTODIANS {
+            return Err(invalid(format!(
+                "share set {} has more than 255 custodians",
+                set.id
+            )));
+        }
+        if set.threshold < 2 || usize::from(set.threshold) > n {
+            return Err(invalid(format!(
+                "share set {} has threshold {} of {n}: it must be at least 2 and at most the number of custodians",
+                set.id, set.threshold
+            )));
+        }
+        let mut labels = std::collections::BTreeSet::new();
+        let mut keys = std::collections::BTreeSet::new();
+        for (i, c) in set.custodians.iter().enumerate() {
+            if usize::from(c.index) != i + 1 {
+                return Err(invalid(format!(
+                    "share set {}: custodians must be listed by index 1..{n}",
+                    set.id
+                )));
+            }
+            check_label("the custodian label", &c.label)?;
+            if !labels.insert(&c.label) {
+                return Err(invalid(format!(
+                    "custodian label '{}' is used twice",
+                    c.label
+                )));
+            }
+            match (&c.protection, &c.key) {
+                (Protection::Passphrase, None) => {}
+                (Protection::Passphrase, Some(_)) | (_, None) => {
+                    return Err(invalid(format!(
+                        "custodian '{}': only passphrase custodians have no key",
+                        c.label
+                    )));
+                }
+                (_, Some(k)) => {
+                    if !keys.insert(k) {
+                        return Err(invalid(format!("two custodians share the key {k}")));
+                    }
+                }
+            }
+            from_hex::<32>(&c.commitment)
+                .map_err(|_| invalid(format!("custodian '{}': bad commitment", c.label)))?;
+            from_hex::<32>(&c.ack_check)
+                .map_err(|_| invalid(format!("custodian '{}': bad ack_check", c.label)))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::secrets::VaultSecret;
+
+    pub(crate) fn test_set(n: u8, t: u8) -> ShareSet {
+        ShareSet {
+            id: to_hex(&[7u8; 16]),
+            generation: 1,
+            status: SetStatus::Active,
+            threshold: t,
+            custodians: (1..=n)
+                .map(|i| Custodian {
+                    index: i,
+                    label: format!("c{i}"),
+                    protection: Protection::Passphrase,
+                    key: None,
+                    commitment: to_hex(&[i; 32]),
+                    ack_check: to_hex(&[i; 32]),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn genesis_round_trips_and_verifies() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let d = Descriptor::genesis("test vault", &keys, test_set(3, 2), vec![]).unwrap();
+        let again = Descriptor::from_json(d.to_json_pretty().as_bytes()).unwrap();
+        assert_eq!(again.body(), d.body());
+        assert_eq!(again.fingerprint(), d.fingerprint());
+        assert!(again.key_check(&keys.public()));
+        let other = VaultKeys::derive(&VaultSecret::generate());
+        assert!(!again.key_check(&other.public()));
+    }
+
+    #[test]
+    fn any_change_to_the_body_breaks_the_signature() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let d = Descriptor::genesis("test vault", &keys, test_set(3, 2), vec![]).unwrap();
+        let text = d.to_json_pretty().replace("test vault", "evil vault");
+        assert!(matches!(
+            Descriptor::from_json(text.as_bytes()),
+            Err(DescriptorError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn a_forged_descriptor_under_another_key_breaks_the_chain() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let d = Descriptor::genesis("v", &keys, test_set(3, 2), vec![]).unwrap();
+        let forger = VaultKeys::derive(&VaultSecret::generate());
+        let mut body = d.body().clone();
+        body.signing_key = to_hex(forger.public().signing_key.as_bytes());
+        body.recipients = vec![forger.public().age_recipient];
+        let value = serde_json::to_value(&body).unwrap();
+        let sig = signed::sign(forger.signing_key(), DOMAIN_DESCRIPTOR, &value).unwrap();
+        let doc = serde_json::json!({"body": value, "signature": sig});
+        assert!(matches!(
+            Descriptor::from_json(doc.to_string().as_bytes()),
+            Err(DescriptorError::BrokenKeyChain(_))
+        ));
+    }
+
+    #[test]
+    fn revisions_and_rotations_chain() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let d1 = Descriptor::genesis("v", &keys, test_set(3, 2), vec![]).unwrap();
+        let d2 = d1.revise(&keys, |b| b.name = "v2".into()).unwrap();
+        assert_eq!(d2.body().revision, 2);
+        assert_eq!(
+            d2.body().previous.as_deref(),
+            Some(d1.fingerprint().as_str())
+        );
+        let new_keys = VaultKeys::derive(&VaultSecret::generate());
+        let d3 = d2
+            .rotate(&keys, &new_keys, |b| {
+                for s in &mut b.share_sets {
+                    s.status = SetStatus::Retired;
+                }
+                let mut set = test_set(3, 2);
+                set.id = to_hex(&[8u8; 16]);
+                set.generation = 2;
+                b.share_sets.push(set);
+            })
+            .unwrap();
+        let d3 = Descriptor::from_json(d3.to_json_pretty().as_bytes()).unwrap();
+        assert_eq!(d3.vault_id(), d1.vault_id());
+        assert!(d3.key_check(&new_keys.public()));
+        assert!(d2.revise(&new_keys, |_| {}).is_err());
+    }
+
+    #[test]
+    fn share_set_rules() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        for (n, t) in [(3u8, 1u8), (2, 3)] {
+            assert!(
+                Descriptor::genesis("v", &keys, test_set(n, t), vec![]).is_err(),
+                "{t} of {n}"
+            );
+        }
+        let mut dup = test_set(3, 2);
+        dup.custodians[1].label = "c1".into();
+        assert!(Descriptor::genesis("v", &keys, dup, vec![]).is_err());
+    }
+}

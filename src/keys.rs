@@ -1,0 +1,115 @@
+//! What is derived from the vault secret, by HKDF-SHA256 with labels that
+//! name the format version (FORMAT.md, "Key derivation").
+//!
+//! - the vault's X25519 age identity, which unwraps data keys;
+//! - the vault's Ed25519 signing key, which signs the descriptor, the
+//!   ceremony log, grants and rotations.
+//!
+//! The descriptor publishes the public halves; after every reconstruction the
+//! ceremony derives them again and refuses to go on unless they match (the
+//! key check), so a forged or damaged share can never yield a wrong key
+//! silently.
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use std::str::FromStr;
+use zeroize::Zeroizing;
+
+use crate::encoding::to_bech32_secret;
+use crate::secrets::{KEY_LEN, VaultSecret};
+
+/// HKDF info label of the vault's X25519 age identity.
+pub const LABEL_AGE_X25519: &str = "seif/v1/vault/age-x25519-identity";
+/// HKDF info label of the vault's Ed25519 signing key.
+pub const LABEL_SIGNING: &str = "seif/v1/vault/ed25519-signing-key";
+
+/// HKDF-SHA256 with an empty salt: `ikm` is always a uniformly random 32-byte
+/// key here, so the salt adds nothing; the label separates every use.
+pub fn hkdf32(ikm: &[u8; KEY_LEN], label: &str) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf::<Sha256>::new(None, ikm);
+    let mut out = Zeroizing::new([0u8; 32]);
+    hk.expand(label.as_bytes(), &mut out[..])
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
+}
+
+/// The keys derived from a vault secret. Holds secrets: no `Debug`.
+pub struct VaultKeys {
+    age_identity: age::x25519::Identity,
+    signing: SigningKey,
+}
+
+/// The public halves of [`VaultKeys`], as the descriptor publishes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultPublicKeys {
+    /// The vault's age recipient (`age1…`), to which data keys are wrapped.
+    pub age_recipient: String,
+    /// The vault's Ed25519 verifying key.
+    pub signing_key: VerifyingKey,
+}
+
+impl VaultKeys {
+    /// Derives the vault keys from the vault secret.
+    pub fn derive(secret: &VaultSecret) -> Self {
+        let x25519 = hkdf32(secret.expose(), LABEL_AGE_X25519);
+        let age_identity = age_identity_from_bytes(&x25519);
+        let seed = hkdf32(secret.expose(), LABEL_SIGNING);
+        let signing = SigningKey::from_bytes(&seed);
+        VaultKeys {
+            age_identity,
+            signing,
+        }
+    }
+
+    /// The age identity that unwraps the vault's data keys.
+    pub fn age_identity(&self) -> &age::x25519::Identity {
+        &self.age_identity
+    }
+
+    /// The age identity as an identity file's text (`AGE-SECRET-KEY-1…`).
+    pub fn age_identity_text(&self) -> Zeroizing<String> {
+        Zeroizing::new(
+            secrecy::ExposeSecret::expose_secret(&self.age_identity.to_string()).to_owned(),
+        )
+    }
+
+    /// The vault's signing key.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The public halves.
+    pub fn public(&self) -> VaultPublicKeys {
+        VaultPublicKeys {
+            age_recipient: self.age_identity.to_public().to_string(),
+            signing_key: self.signing.verifying_key(),
+        }
+    }
+}
+
+/// age's X25519 identities have no from-bytes constructor: encode the 32
+/// bytes as age's secret-key Bech32 and parse that.
+pub fn age_identity_from_bytes(bytes: &[u8; 32]) -> age::x25519::Identity {
+    let text = to_bech32_secret("age-secret-key-", bytes);
+    age::x25519::Identity::from_str(&text).expect("a 32-byte Bech32 age key always parses")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivation_is_deterministic_and_label_separated() {
+        let secret = VaultSecret::from_bytes(Zeroizing::new([42u8; 32]));
+        let a = VaultKeys::derive(&secret).public();
+        let b = VaultKeys::derive(&secret).public();
+        assert_eq!(a, b);
+        assert_ne!(
+            *hkdf32(secret.expose(), LABEL_AGE_X25519),
+            *hkdf32(secret.expose(), LABEL_SIGNING)
+        );
+        let other = VaultKeys::derive(&VaultSecret::from_bytes(Zeroizing::new([43u8; 32])));
+        assert_ne!(a, other.public());
+    }
+}

@@ -1,0 +1,189 @@
+//! Sealer keys: each export pipeline has its own Ed25519 signing key. The
+//! vault descriptor lists the sealers it accepts; everything a pipeline
+//! writes is signed, so the host cannot forge data with the public vault key,
+//! and opening reports who sealed what.
+//!
+//! A sealer key file is text, like an age identity file:
+//!
+//! ```text
+//! # seif sealer key: keep it secret, it signs what this pipeline seals
+//! # created: 2026-11-27T11:38:21Z
+//! # public key: seifsealer1…
+//! SEIF-SEALER-SECRET-KEY-1…
+//! ```
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+use crate::encoding::{from_bech32, to_bech32, to_bech32_secret};
+
+/// Bech32 prefix of a sealer's public key.
+pub const PUBLIC_HRP: &str = "seifsealer";
+/// Bech32 prefix of a sealer's secret key (written uppercase).
+pub const SECRET_HRP: &str = "seif-sealer-secret-key-";
+/// The largest sealer key file read.
+const KEY_FILE_MAX: u64 = 64 * 1024;
+
+/// Why a sealer key could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealerKeyError {
+    /// The text is not a sealer public key.
+    #[error("'{0}' is not a seif sealer public key (seifsealer1…)")]
+    BadPublicKey(String),
+    /// The file is not a sealer secret key file.
+    #[error("not a seif sealer key file: {0}")]
+    BadKeyFile(&'static str),
+    /// The file could not be read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A sealer's public key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SealerPublicKey(VerifyingKey);
+
+impl SealerPublicKey {
+    /// From raw key bytes; refuses invalid and weak (small-order) points.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        let key = VerifyingKey::from_bytes(bytes).ok()?;
+        (!key.is_weak()).then_some(SealerPublicKey(key))
+    }
+
+    /// Raw key bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The Ed25519 verifying key.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.0
+    }
+
+    /// Strict Ed25519 verification of `sig` over `msg`.
+    pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
+        self.0
+            .verify_strict(msg, &Signature::from_bytes(sig))
+            .is_ok()
+    }
+}
+
+impl fmt::Display for SealerPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&to_bech32(PUBLIC_HRP, self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for SealerPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealerPublicKey({self})")
+    }
+}
+
+impl FromStr for SealerPublicKey {
+    type Err = SealerKeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || SealerKeyError::BadPublicKey(s.to_owned());
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(bad());
+        }
+        let bytes = from_bech32::<32>(PUBLIC_HRP, s).map_err(|_| bad())?;
+        SealerPublicKey::from_bytes(&bytes).ok_or_else(bad)
+    }
+}
+
+/// A sealer's secret signing key. No `Debug`; zeroized on drop.
+pub struct SealerSecretKey(SigningKey);
+
+impl SealerSecretKey {
+    /// A fresh key from the OS CSPRNG.
+    pub fn generate() -> Self {
+        SealerSecretKey(SigningKey::generate(&mut rand::rngs::OsRng))
+    }
+
+    /// The public key.
+    pub fn public(&self) -> SealerPublicKey {
+        SealerPublicKey(self.0.verifying_key())
+    }
+
+    /// Signs `msg`.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+
+    /// The key file's text.
+    pub fn to_file_text(&self, created: &str) -> Zeroizing<String> {
+        let secret = to_bech32_secret(SECRET_HRP, self.0.as_bytes());
+        Zeroizing::new(format!(
+            "# seif sealer key: keep it secret, it signs what this pipeline seals\n\
+             # created: {created}\n\
+             # public key: {}\n\
+             {}\n",
+            self.public(),
+            secret.as_str()
+        ))
+    }
+
+    /// Parses a key file's text: `#` comment lines, blank lines, and exactly
+    /// one secret key line.
+    pub fn from_file_text(text: &str) -> Result<Self, SealerKeyError> {
+        let mut found = None;
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if found.is_some() {
+                return Err(SealerKeyError::BadKeyFile("it holds more than one key"));
+            }
+            if line.bytes().any(|b| b.is_ascii_lowercase()) {
+                return Err(SealerKeyError::BadKeyFile(
+                    "the key line must be uppercase SEIF-SEALER-SECRET-KEY-1…",
+                ));
+            }
+            let bytes = from_bech32::<32>(SECRET_HRP, line).map_err(|_| {
+                SealerKeyError::BadKeyFile("the key line is not SEIF-SEALER-SECRET-KEY-1…")
+            })?;
+            found = Some(SealerSecretKey(SigningKey::from_bytes(&bytes)));
+        }
+        found.ok_or(SealerKeyError::BadKeyFile("it holds no key"))
+    }
+
+    /// Reads a key file.
+    pub fn load(path: &Path) -> Result<Self, SealerKeyError> {
+        use std::io::Read;
+        let mut text = Zeroizing::new(String::new());
+        std::fs::File::open(path)?
+            .take(KEY_FILE_MAX)
+            .read_to_string(&mut text)?;
+        Self::from_file_text(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_round_trip_and_refusals() {
+        let key = SealerSecretKey::generate();
+        let text = key.to_file_text("2026-11-27T00:00:00Z");
+        let again = SealerSecretKey::from_file_text(&text).unwrap();
+        assert_eq!(key.public(), again.public());
+        let public = key.public().to_string();
+        assert!(public.starts_with("seifsealer1"));
+        assert_eq!(public.parse::<SealerPublicKey>().unwrap(), key.public());
+        assert!(public.to_uppercase().parse::<SealerPublicKey>().is_err());
+        assert!(SealerSecretKey::from_file_text("# nothing\n").is_err());
+        let twice = format!("{}{}", text.as_str(), text.as_str());
+        assert!(SealerSecretKey::from_file_text(&twice).is_err());
+        assert!(SealerSecretKey::from_file_text(&text.to_lowercase()).is_err());
+        let sig = key.sign(b"m");
+        assert!(key.public().verify(b"m", &sig));
+        assert!(!key.public().verify(b"n", &sig));
+    }
+}

@@ -1,0 +1,153 @@
+//! Shared helpers for the end-to-end tests: real binaries, real files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use seif::descriptor::{Custodian, Descriptor, Protection, SealerEntry, SetStatus, ShareSet};
+use seif::encoding::to_hex;
+use seif::keys::VaultKeys;
+use seif::sealer::SealerSecretKey;
+use seif::secrets::VaultSecret;
+
+/// The `seif` binary under test.
+pub fn seif() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_seif"))
+}
+
+/// The `seif-ceremony` binary, built beside `seif` by `cargo test --workspace`.
+pub fn ceremony_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_seif")).with_file_name("seif-ceremony");
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        p.display()
+    );
+    p
+}
+
+/// A vault made through the library (as the ceremony would), with its
+/// identity written to a file, and one accepted sealer.
+pub struct TestVault {
+    pub dir: tempfile::TempDir,
+    pub vault_json: PathBuf,
+    pub identity: PathBuf,
+    pub sealer_key: PathBuf,
+    pub sealer_public: String,
+    pub keys: VaultKeys,
+    pub descriptor: Descriptor,
+}
+
+/// A share set with placeholder commitments: enough for a descriptor when
+/// the test never reconstructs from shares.
+pub fn placeholder_share_set() -> ShareSet {
+    ShareSet {
+        id: to_hex(&seif::secrets::random_array::<16>()),
+        generation: 1,
+        status: SetStatus::Active,
+        threshold: 2,
+        custodians: (1..=3)
+            .map(|i| Custodian {
+                index: i,
+                label: format!("custodian-{i}"),
+                protection: Protection::Passphrase,
+                key: None,
+                commitment: to_hex(&[i; 32]),
+                ack_check: to_hex(&[i; 32]),
+            })
+            .collect(),
+    }
+}
+
+pub fn test_vault(name: &str) -> TestVault {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = VaultKeys::derive(&VaultSecret::generate());
+    let sealer = SealerSecretKey::generate();
+    let sealer_key = dir.path().join("sealer.key");
+    std::fs::write(
+        &sealer_key,
+        sealer.to_file_text("2026-01-01T00:00:00Z").as_bytes(),
+    )
+    .unwrap();
+    let descriptor = Descriptor::genesis(
+        name,
+        &keys,
+        placeholder_share_set(),
+        vec![SealerEntry {
+            key: sealer.public().to_string(),
+            label: "test pipeline".into(),
+        }],
+    )
+    .unwrap();
+    let vault_json = dir.path().join("vault.json");
+    std::fs::write(&vault_json, descriptor.to_json_pretty()).unwrap();
+    let identity = dir.path().join("identity.txt");
+    std::fs::write(
+        &identity,
+        format!("{}\n", keys.age_identity_text().as_str()),
+    )
+    .unwrap();
+    TestVault {
+        dir,
+        vault_json,
+        identity,
+        sealer_key,
+        sealer_public: sealer.public().to_string(),
+        keys,
+        descriptor,
+    }
+}
+
+/// Runs a command, returning its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success, printing stderr otherwise.
+#[track_caller]
+pub fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "expected success, got {:?}: {}",
+        o.status.code(),
+        stderr(o)
+    );
+}
+
+/// Asserts a given exit code and a message fragment on stderr.
+#[track_caller]
+pub fn fails_with(o: &Output, code: i32, fragment: &str) {
+    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
+    assert!(
+        stderr(o).contains(fragment),
+        "stderr lacks {fragment:?}: {}",
+        stderr(o)
+    );
+}
+
+/// Deterministic test content.
+pub fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Lists a directory's entries (names), sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}

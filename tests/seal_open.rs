@@ -1,0 +1,288 @@
+//! `seif sealer`, `seal`, `open` and `inspect` through the real binary.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use common::*;
+use sha2::{Digest, Sha256};
+
+const CHUNK: usize = 64 * 1024;
+
+fn seal_file(v: &TestVault, input: &std::path::Path, out: &std::path::Path, pad: bool) {
+    let mut cmd = seif();
+    cmd.args(["seal", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("-o")
+        .arg(out)
+        .arg(input);
+    if pad {
+        cmd.arg("--pad");
+    }
+    ok(&run(&mut cmd));
+}
+
+fn open_file(
+    v: &TestVault,
+    input: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::Output {
+    run(seif()
+        .args(["open", "--identity"])
+        .arg(&v.identity)
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("-o")
+        .arg(out)
+        .arg(input))
+}
+
+#[test]
+fn sealer_new_writes_a_private_key_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("s.key");
+    let o = run(seif().args(["sealer", "new", "--out"]).arg(&key));
+    ok(&o);
+    let public = String::from_utf8(o.stdout).unwrap();
+    assert!(public.trim().starts_with("seifsealer1"));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = run(seif().args(["sealer", "public"]).arg(&key));
+    ok(&again);
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), public);
+    let before = std::fs::read(&key).unwrap();
+    let o = run(seif().args(["sealer", "new", "--out"]).arg(&key));
+    fails_with(&o, 1, "already exists");
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        before,
+        "the old key is untouched"
+    );
+}
+
+#[test]
+fn round_trips_file_to_file_at_chunk_boundaries() {
+    let v = test_vault("round trips");
+    let dir = v.dir.path();
+    for pad in [false, true] {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 123] {
+            let input = dir.join(format!("in-{len}-{pad}"));
+            let data = content(len, len as u64);
+            std::fs::write(&input, &data).unwrap();
+            std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let sealed = dir.join(format!("sealed-{len}-{pad}"));
+            seal_file(&v, &input, &sealed, pad);
+            let out = dir.join(format!("out-{len}-{pad}"));
+            ok(&open_file(&v, &sealed, &out));
+            assert_eq!(std::fs::read(&out).unwrap(), data, "len {len} pad {pad}");
+            assert_eq!(
+                std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+                0o640
+            );
+        }
+    }
+}
+
+#[test]
+fn round_trips_stdin_to_stdout() {
+    let v = test_vault("pipes");
+    for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK] {
+        let data = content(len, 7);
+        let mut seal = seif()
+            .args(["seal", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--sealer")
+            .arg(&v.sealer_key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        seal.stdin.take().unwrap().write_all(&data).unwrap();
+        let sealed = seal.wait_with_output().unwrap();
+        ok(&sealed);
+        let mut open = seif()
+            .args(["open", "--identity"])
+            .arg(&v.identity)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = open.stdin.take().unwrap();
+        let bytes = sealed.stdout.clone();
+        let writer = std::thread::spawn(move || stdin.write_all(&bytes).unwrap());
+        let opened = open.wait_with_output().unwrap();
+        writer.join().unwrap();
+        ok(&opened);
+        assert_eq!(opened.stdout, data, "len {len}");
+    }
+}
+
+/// 1 GiB through pipes, seal | open, in constant memory, with and without
+/// padding; the plaintext is generated and hashed on the fly.
+#[test]
+fn one_gibibyte_through_pipes() {
+    const LEN: u64 = 1 << 30;
+    let v = test_vault("gigabyte");
+    for pad in [false, true] {
+        let mut seal_cmd = seif();
+        seal_cmd
+            .args(["seal", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--sealer")
+            .arg(&v.sealer_key);
+        if pad {
+            seal_cmd.arg("--pad");
+        }
+        let mut seal = seal_cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut open = seif()
+            .args(["open", "--identity"])
+            .arg(&v.identity)
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .arg("-")
+            .stdin(Stdio::from(seal.stdout.take().unwrap()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut seal_in = seal.stdin.take().unwrap();
+        let producer = std::thread::spawn(move || {
+            let mut h = Sha256::new();
+            let block = content(1 << 20, 99);
+            let mut sent = 0u64;
+            let mut i = 0u8;
+            while sent < LEN {
+                let mut b = block.clone();
+                b[0] = i;
+                i = i.wrapping_add(1);
+                h.update(&b);
+                seal_in.write_all(&b).unwrap();
+                sent += b.len() as u64;
+            }
+            h.finalize()
+        });
+        let mut out = open.stdout.take().unwrap();
+        let mut h = Sha256::new();
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = out.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            got += n as u64;
+        }
+        let want = producer.join().unwrap();
+        ok(&seal.wait_with_output().unwrap());
+        ok(&open.wait_with_output().unwrap());
+        assert_eq!(got, LEN);
+        assert_eq!(h.finalize(), want, "pad {pad}");
+    }
+}
+
+#[test]
+fn inspect_shows_public_facts_and_judges_the_signature() {
+    let v = test_vault("inspect");
+    let dir = v.dir.path();
+    let input = dir.join("in");
+    std::fs::write(&input, content(3 * CHUNK, 1)).unwrap();
+    let sealed = dir.join("sealed");
+    seal_file(&v, &input, &sealed, false);
+    let o = run(seif()
+        .args(["inspect", "--json", "--vault"])
+        .arg(&v.vault_json)
+        .arg(&sealed));
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["vault_id"], v.descriptor.body().vault_id);
+    assert_eq!(j["vault_matches"], true);
+    assert_eq!(j["sealer"], v.sealer_public);
+    assert_eq!(j["signature"], "valid");
+    assert_eq!(j["sealer_accepted"], true);
+    assert_eq!(j["chunks"], 4);
+    assert_eq!(j["stored_size"], std::fs::metadata(&sealed).unwrap().len());
+    let human = run(seif().args(["inspect"]).arg(&sealed));
+    ok(&human);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("signature valid"), "{text}");
+    // Another vault: inspect names the mismatch.
+    let w = test_vault("other");
+    let o = run(seif()
+        .args(["inspect", "--vault"])
+        .arg(&w.vault_json)
+        .arg(&sealed));
+    fails_with(&o, 3, "sealed to another vault");
+}
+
+#[test]
+fn sealing_with_a_sealer_the_vault_does_not_accept_is_refused() {
+    let v = test_vault("strict");
+    let dir = v.dir.path();
+    let stranger = dir.join("stranger.key");
+    ok(&run(seif().args(["sealer", "new", "--out"]).arg(&stranger)));
+    let input = dir.join("in");
+    std::fs::write(&input, b"data").unwrap();
+    let out = dir.join("out.seif");
+    let o = run(seif()
+        .args(["seal", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&stranger)
+        .arg("-o")
+        .arg(&out)
+        .arg(&input));
+    fails_with(&o, 4, "does not accept the sealer");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_forged_vault_descriptor_is_refused() {
+    let v = test_vault("genuine");
+    let text = std::fs::read_to_string(&v.vault_json)
+        .unwrap()
+        .replace("genuine", "forged");
+    std::fs::write(&v.vault_json, text).unwrap();
+    let o = run(seif()
+        .args(["seal", "--vault"])
+        .arg(&v.vault_json)
+        .arg("-o")
+        .arg(v.dir.path().join("x"))
+        .arg(&v.vault_json));
+    fails_with(&o, 3, "signature does not verify");
+}
+
+#[test]
+fn refuses_to_overwrite_without_force() {
+    let v = test_vault("force");
+    let dir = v.dir.path();
+    let input = dir.join("in");
+    std::fs::write(&input, b"one").unwrap();
+    let sealed = dir.join("sealed");
+    seal_file(&v, &input, &sealed, false);
+    let out = dir.join("out");
+    std::fs::write(&out, b"precious").unwrap();
+    fails_with(&open_file(&v, &sealed, &out), 1, "already exists");
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    ok(&run(seif()
+        .args(["open", "--force", "--identity"])
+        .arg(&v.identity)
+        .arg("-o")
+        .arg(&out)
+        .arg(&sealed)));
+    assert_eq!(std::fs::read(&out).unwrap(), b"one");
+}
