@@ -352,10 +352,10 @@ impl Descriptor {
                 "expected exactly the fields 'body' and 'signature'".into(),
             ));
         };
-        if let Some(Value::String(f)) = body_value.get("format") {
-            if f != FORMAT_V1 {
-                return Err(DescriptorError::UnknownFormat(f.clone()));
-            }
+        if let Some(Value::String(f)) = body_value.get("format")
+            && f != FORMAT_V1
+        {
+            return Err(DescriptorError::UnknownFormat(f.clone()));
         }
         let body: DescriptorBody = serde_json::from_value(body_value.clone())
             .map_err(|e| DescriptorError::Malformed(e.to_string()))?;

@@ -272,20 +272,19 @@ impl Metadata {
     /// Parses the metadata JSON; strict about fields and bounds.
     pub fn decode(json: &[u8]) -> Result<Self, String> {
         let m: Metadata = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        if let Some(mode) = m.mode {
-            if mode > 0o7777 {
-                return Err(format!("mode {mode:o} has bits beyond 0o7777"));
-            }
+        if let Some(mode) = m.mode
+            && mode > 0o7777
+        {
+            return Err(format!("mode {mode:o} has bits beyond 0o7777"));
         }
-        if let Some(name) = &m.name {
-            if name.is_empty()
+        if let Some(name) = &m.name
+            && (name.is_empty()
                 || name.contains('/')
                 || name == "."
                 || name == ".."
-                || name.contains('\0')
-            {
-                return Err(format!("file name {name:?} is not a plain file name"));
-            }
+                || name.contains('\0'))
+        {
+            return Err(format!("file name {name:?} is not a plain file name"));
         }
         Ok(m)
     }
