@@ -22,6 +22,8 @@
 #![deny(missing_docs)]
 
 pub mod atomic;
+pub mod ceremony;
+pub mod custody;
 pub mod descriptor;
 pub mod encoding;
 pub mod hardening;
@@ -32,6 +34,7 @@ pub mod report;
 pub mod sealed;
 pub mod sealer;
 pub mod secrets;
+pub mod shares;
 pub mod signed;
 pub mod stream;
 pub mod time;

@@ -1,3 +1,116 @@
-fn main() {
-    println!("Hello, world!");
+//! `seif-ceremony`: the custodians' tool, run on an offline, air-gapped
+//! laptop. It makes the vault secret and splits it (`init`), lets a
+//! custodian check their share alone (`verify-share`), brings the key back
+//! only when a threshold of shares is presented, checks it, and then opens,
+//! grants, reshares, rotates or changes the accepted sealers, logging every
+//! step in a signed, hash-chained log.
+//!
+//! This binary contains no network code: `cargo tree -p seif-ceremony -e
+//! normal` shows no HTTP, TLS or async runtime crate (a test checks it).
+
+mod context;
+mod init;
+mod log_cmd;
+mod open;
+mod prompt;
+mod rekey;
+mod sealers;
+mod verify_share;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use seif::report::{self, EXIT_CODES_HELP, Failure};
+
+const TOOL: &str = "seif-ceremony";
+
+#[derive(Parser)]
+#[command(
+    name = "seif-ceremony",
+    version,
+    about = "seif-ceremony: the custodians' tool. Run it on an offline, air-gapped laptop.",
+    after_help = EXIT_CODES_HELP
+)]
+struct Cli {
+    /// Refuse to run while a network interface other than loopback is up
+    /// (otherwise seif-ceremony only warns).
+    #[arg(long, global = true)]
+    require_airgap: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a new vault: its secret, one share per custodian, vault.json and the ceremony log.
+    #[command(after_help = init::AFTER_HELP)]
+    Init(init::InitArgs),
+    /// Check your own share against vault.json, alone; records it in the ceremony log.
+    #[command(after_help = EXIT_CODES_HELP)]
+    VerifyShare(verify_share::VerifyShareArgs),
+    /// Reconstruct the vault key from a threshold of shares and open sealed files.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Open(open::OpenArgs),
+    /// Re-wrap the data keys of sealed files to a recovery team's age recipient.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Grant(open::GrantArgs),
+    /// Issue a new share set of the same secret (new custodians or threshold).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Reshare(rekey::ReshareArgs),
+    /// Make a new vault secret and shares, and re-wrap sealed files to it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Rotate(rekey::RotateArgs),
+    /// Change which export pipelines (sealers) the vault accepts.
+    #[command(subcommand)]
+    Sealers(sealers::SealersCommand),
+    /// Check or print the ceremony log.
+    #[command(subcommand)]
+    Log(log_cmd::LogCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = run(cli);
+    report::finish(TOOL, outcome)
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    // Before anything can touch a secret: no core dumps, no ptrace by
+    // other processes of this user.
+    seif::hardening::disable_core_dumps().map_err(|e| {
+        Failure::error(format!("cannot disable core dumps: {e}"))
+            .hint("run seif-ceremony on a system that allows it")
+    })?;
+    let handles_secrets = !matches!(cli.command, Command::Log(_));
+    if handles_secrets {
+        check_airgap(cli.require_airgap)?;
+    }
+    match cli.command {
+        Command::Init(a) => init::run(a),
+        Command::VerifyShare(a) => verify_share::run(a),
+        Command::Open(a) => open::run_open(a),
+        Command::Grant(a) => open::run_grant(a),
+        Command::Reshare(a) => rekey::run_reshare(a),
+        Command::Rotate(a) => rekey::run_rotate(a),
+        Command::Sealers(c) => sealers::run(c),
+        Command::Log(c) => log_cmd::run(c),
+    }
+}
+
+fn check_airgap(require: bool) -> Result<(), Failure> {
+    let up = seif::ceremony::airgap::interfaces_up();
+    if up.is_empty() {
+        return Ok(());
+    }
+    let msg = format!(
+        "network interface{} up: {} (the ceremony laptop should be offline)",
+        if up.len() == 1 { " is" } else { "s are" },
+        up.join(", ")
+    );
+    if require {
+        return Err(Failure::refused(msg)
+            .hint("disconnect the network (or disable the interfaces) and run the step again"));
+    }
+    report::warn(TOOL, &msg);
+    Ok(())
 }

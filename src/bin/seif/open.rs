@@ -42,6 +42,10 @@ pub struct OpenArgs {
     /// it accepts.
     #[arg(long, value_name = "FILE")]
     vault: Option<PathBuf>,
+    /// A grant file from a ceremony (`seif-ceremony grant`): opens the file
+    /// with the key it wraps to your identity.
+    #[arg(long, value_name = "FILE")]
+    grant: Option<PathBuf>,
     /// With --vault, accept an unsigned file (anyone holding vault.json
     /// could have made it).
     #[arg(long, requires = "vault")]
@@ -88,9 +92,14 @@ pub fn open(args: OpenArgs) -> Result<(), Failure> {
     if let Some(v) = &vault {
         check_against_vault(v, opener.header(), &name, args.allow_unsigned)?;
     }
-    let key = opener
-        .unwrap_key(&identity_refs)
-        .map_err(|e| open_failure(&name, e))?;
+    let key = match &args.grant {
+        None => opener
+            .unwrap_key(&identity_refs)
+            .map_err(|e| open_failure(&name, e))?,
+        Some(path) => {
+            unwrap_with_grant(path, opener.header(), vault.as_ref(), &identity_refs, &name)?
+        }
+    };
 
     let opened = match args.output.as_deref() {
         None => write_stdout(opener, &key, &options, &name)?,
@@ -126,6 +135,33 @@ pub fn open(args: OpenArgs) -> Result<(), Failure> {
     };
     report::note(crate::TOOL, &describe(&name, &opened, vault.as_ref()));
     Ok(())
+}
+
+/// Unwraps the data key from a ceremony's grant: the grant must be for this
+/// very file (its signed header) and, with --vault, signed by the vault.
+fn unwrap_with_grant(
+    path: &std::path::Path,
+    header: &seif::sealed::Header,
+    vault: Option<&Descriptor>,
+    identities: &[&dyn age::Identity],
+    name: &str,
+) -> Result<seif::secrets::DataKey, Failure> {
+    use seif::ceremony::grant::{Grant, Target};
+    let bytes = std::fs::read(path).map_err(|e| io_failure(path, "cannot read the grant", &e))?;
+    let grant =
+        Grant::from_json(&bytes).map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
+    if let Some(v) = vault {
+        grant
+            .verify(v)
+            .map_err(|e| Failure::integrity(format!("{}: {e}", path.display())))?;
+    }
+    let target = Target::SealedFile {
+        name: name.to_owned(),
+        header_hash: seif::encoding::to_hex(&header.hash()),
+    };
+    grant
+        .unwrap_for(&target, &header.vault_id, &header.commitment, identities)
+        .map_err(|e| Failure::integrity(format!("{}: cannot open {name}: {e}", path.display())))
 }
 
 fn write_stdout(

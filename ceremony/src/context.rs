@@ -1,0 +1,257 @@
+//! What every quorum step shares: loading vault.json and the ceremony log,
+//! reading the presented shares (naming each bad one), bringing the key back,
+//! and recording the step.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE, effective_active_set};
+use seif::ceremony::quorum::{self, Presented, Quorum, QuorumError};
+use seif::custody::{Identities, open_share, read_share_bytes};
+use seif::descriptor::{Descriptor, DescriptorError, SetStatus};
+use seif::report::{self, Failure};
+use serde_json::json;
+
+use crate::TOOL;
+use crate::prompt::Prompter;
+
+/// The vault a step works on.
+#[derive(Args, Clone)]
+pub struct VaultArgs {
+    /// The vault descriptor.
+    #[arg(long, value_name = "FILE")]
+    pub vault: PathBuf,
+    /// The ceremony log (default: ceremony.log beside vault.json).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+/// The shares presented, and what opens them.
+#[derive(Args, Clone)]
+pub struct ShareArgs {
+    /// A share file (encrypted, or already decrypted); `-` reads a decrypted
+    /// share from stdin (`gpg -d alice.share.asc | seif-ceremony … --share -`).
+    #[arg(long = "share", value_name = "SHARE", required = true)]
+    pub shares: Vec<PathBuf>,
+    /// An OpenPGP secret key file or an age identity file that opens a share.
+    #[arg(long = "identity", value_name = "KEY")]
+    pub identities: Vec<PathBuf>,
+    /// Read a passphrase from FILE instead of a prompt; KEY is a custodian
+    /// label or an OpenPGP key fingerprint.
+    #[arg(long = "passphrase-file", value_name = "KEY=FILE")]
+    pub passphrase_files: Vec<String>,
+}
+
+pub struct Vault {
+    pub path: PathBuf,
+    pub descriptor: Descriptor,
+    pub log: CeremonyLog,
+}
+
+pub fn load_descriptor(path: &Path) -> Result<Descriptor, Failure> {
+    Descriptor::load(path).map_err(|e| match e {
+        DescriptorError::Io(e) => Failure::error(format!("cannot read {}: {e}", path.display())),
+        e @ (DescriptorError::BadSignature | DescriptorError::BrokenKeyChain(_)) => Failure::integrity(format!("{}: {e}", path.display()))
+            .hint("take vault.json from the ceremony records and compare its vault id with the one the witnesses recorded"),
+        other => Failure::error(format!("{}: {other}", path.display())),
+    })
+}
+
+pub fn log_path(args: &VaultArgs) -> PathBuf {
+    args.log.clone().unwrap_or_else(|| {
+        args.vault
+            .parent()
+            .map_or_else(|| PathBuf::from(LOG_FILE), |d| d.join(LOG_FILE))
+    })
+}
+
+/// Loads vault.json and its log, and checks the log against the vault.
+pub fn load_vault(args: &VaultArgs) -> Result<Vault, Failure> {
+    let descriptor = load_descriptor(&args.vault)?;
+    let path = log_path(args);
+    let log = CeremonyLog::open(&path).map_err(|e| {
+        Failure::integrity(format!("ceremony log: {e}")).hint(
+            "pass the vault's ceremony log with --log, or restore it from the ceremony records",
+        )
+    })?;
+    let problems = log.verify(&descriptor);
+    if !problems.is_empty() {
+        return Err(Failure::integrity(format!(
+            "the ceremony log {} does not verify: {}",
+            path.display(),
+            problems.join("; ")
+        ))
+        .hint("run `seif-ceremony log verify` and restore the log from the ceremony records"));
+    }
+    Ok(Vault {
+        path: args.vault.clone(),
+        descriptor,
+        log,
+    })
+}
+
+/// Reads the presented shares. Returns the decrypted ones and a named
+/// problem for each that could not be read or decrypted.
+pub fn read_shares(
+    args: &ShareArgs,
+    prompter: &mut Prompter,
+) -> Result<(Vec<Presented>, Vec<String>), Failure> {
+    let mut ids = Identities::default();
+    for path in &args.identities {
+        ids.add_file(path)
+            .map_err(|e| Failure::error(format!("identity {}: {e}", path.display())))?;
+    }
+    if args.shares.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Failure::error("only one --share can read stdin ('-')"));
+    }
+    let mut presented = Vec::new();
+    let mut problems = Vec::new();
+    for path in &args.shares {
+        let (source, bytes) = if path.as_os_str() == "-" {
+            (
+                "stdin".to_owned(),
+                read_share_bytes(std::io::stdin().lock()),
+            )
+        } else {
+            let source = path.display().to_string();
+            let bytes = std::fs::File::open(path).and_then(read_share_bytes);
+            (source, bytes)
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(format!("share {source}: cannot be read: {e}"));
+                continue;
+            }
+        };
+        match open_share(&bytes, &ids, prompter) {
+            Ok(share) => presented.push(Presented { source, share }),
+            Err(e) => problems.push(format!("share {source}: {e}")),
+        }
+    }
+    Ok((presented, problems))
+}
+
+/// Checks and combines the shares. Every bad share is named; with too few
+/// good ones the refusal is logged (unsigned) and returned.
+pub fn reconstruct(vault: &mut Vault, shares: &ShareArgs, step: &str) -> Result<Quorum, Failure> {
+    let mut prompter = Prompter::new(&shares.passphrase_files)?;
+    let (presented, mut problems) = read_shares(shares, &mut prompter)?;
+    let good = quorum::assess(&vault.descriptor, &vault.log, presented, &mut problems);
+    for p in &problems {
+        report::warn(TOOL, p);
+    }
+    match quorum::reconstruct(&vault.descriptor, &vault.log, &good) {
+        Ok(q) => {
+            println!(
+                "key check passed: {} shares of set {} reconstructed the vault key of '{}' (generation {})",
+                q.participants.len(),
+                q.set_id,
+                vault.descriptor.body().name,
+                vault.descriptor.body().generation
+            );
+            Ok(q)
+        }
+        Err(e) => {
+            let draft = Draft {
+                event: "refused".into(),
+                participants: vec![],
+                details: json!({ "step": step, "reason": e.to_string(), "problems": problems }),
+            };
+            let logged = vault.log.append(&vault.descriptor, draft, None);
+            let f = match &e {
+                QuorumError::NotEnough { .. } => Failure::refused(format!("refused: {e}")),
+                _ => Failure::integrity(format!("refused: {e}")),
+            };
+            let f = if problems.is_empty() {
+                f
+            } else {
+                f.hint(format!(
+                    "{} share(s) were not usable; see the warnings above",
+                    problems.len()
+                ))
+            };
+            if let Err(le) = logged {
+                report::warn(TOOL, &format!("the refusal could not be logged: {le}"));
+            }
+            Err(f)
+        }
+    }
+}
+
+/// If a pending share set has been verified by its threshold of custodians,
+/// records the switch in vault.json (a new revision) and the log.
+pub fn finalize_activation(vault: &mut Vault, quorum: &Quorum) -> Result<(), Failure> {
+    let active = effective_active_set(&vault.descriptor, &vault.log)
+        .id
+        .clone();
+    if active == vault.descriptor.active_set().id {
+        return Ok(());
+    }
+    let retired = vault.descriptor.active_set().id.clone();
+    let acks: Vec<u8> = vault
+        .log
+        .acks(vault.descriptor.share_set(&active).expect("known"))
+        .into_iter()
+        .collect();
+    let next = vault
+        .descriptor
+        .revise(&quorum.keys, |b| {
+            for s in &mut b.share_sets {
+                if s.id == active {
+                    s.status = SetStatus::Active;
+                } else if s.status == SetStatus::Active {
+                    s.status = SetStatus::Retired;
+                }
+            }
+        })
+        .map_err(|e| Failure::error(format!("cannot revise vault.json: {e}")))?;
+    write_descriptor(&vault.path, &next)?;
+    vault.descriptor = next;
+    record(
+        vault,
+        quorum,
+        "activate",
+        json!({ "share_set": active, "retired": retired, "acknowledged_indices": acks }),
+    )?;
+    println!(
+        "share set {active} was verified by its custodians and is now active; set {retired} is retired (vault.json revision {})",
+        vault.descriptor.body().revision
+    );
+    Ok(())
+}
+
+/// Replaces vault.json atomically.
+pub fn write_descriptor(path: &Path, d: &Descriptor) -> Result<(), Failure> {
+    seif::atomic::write_file(path, d.to_json_pretty().as_bytes(), 0o644, true)
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Appends a signed entry for this step.
+pub fn record(
+    vault: &mut Vault,
+    quorum: &Quorum,
+    event: &str,
+    details: serde_json::Value,
+) -> Result<(), Failure> {
+    let draft = Draft {
+        event: event.into(),
+        participants: quorum.participants.clone(),
+        details,
+    };
+    vault
+        .log
+        .append(&vault.descriptor, draft, Some(&quorum.keys))
+        .map_err(|e| Failure::error(format!("cannot append to the ceremony log: {e}")))?;
+    Ok(())
+}
+
+/// The closing lines every step prints for the witnesses.
+pub fn print_log_head(log: &CeremonyLog) {
+    println!(
+        "ceremony log {}: {} entries, head {} (witnesses: record it)",
+        log.path().display(),
+        log.entries().len(),
+        log.head().unwrap_or("-")
+    );
+}

@@ -1,0 +1,258 @@
+//! `seif-ceremony open` and `grant`: with the vault key back, open sealed
+//! files on the laptop, or re-wrap their data keys to a recovery team's age
+//! recipient (reading only the headers: the bulk data never passes through
+//! the laptop).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use seif::atomic::AtomicFile;
+use seif::ceremony::grant::{Grant, Target};
+use seif::descriptor::Descriptor;
+use seif::encoding::to_hex;
+use seif::report::{self, Failure};
+use seif::sealed::open::{OpenOptions, Opener};
+use serde_json::json;
+
+use crate::TOOL;
+use crate::context::{
+    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct, record,
+};
+
+#[derive(Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    vault: VaultArgs,
+    #[command(flatten)]
+    shares: ShareArgs,
+    /// Where to write the plaintexts (created if missing; mode 0600 files).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Accept unsigned sealed files (anyone holding vault.json could have made them).
+    #[arg(long)]
+    allow_unsigned: bool,
+    /// Replace outputs that exist.
+    #[arg(long)]
+    force: bool,
+    /// Sealed files to open.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct GrantArgs {
+    #[command(flatten)]
+    vault: VaultArgs,
+    #[command(flatten)]
+    shares: ShareArgs,
+    /// The recovery team's age recipient (age1…).
+    #[arg(long, value_name = "RECIPIENT")]
+    to: String,
+    /// Where to write the grant files (INPUT name + .grant).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Accept unsigned sealed files.
+    #[arg(long)]
+    allow_unsigned: bool,
+    /// Replace outputs that exist.
+    #[arg(long)]
+    force: bool,
+    /// Sealed files whose keys to grant (only their headers are read).
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+}
+
+/// A sealed input, checked before any share is asked for.
+pub struct Input {
+    pub path: PathBuf,
+    pub name: String,
+    pub header: seif::sealed::Header,
+}
+
+/// Reads every input's header and refuses, before the custodians present
+/// their shares, any that is not this vault's or not from an accepted sealer.
+pub fn precheck_inputs(
+    descriptor: &Descriptor,
+    inputs: &[PathBuf],
+    allow_unsigned: bool,
+) -> Result<Vec<Input>, Failure> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for path in inputs {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let header = match File::open(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| Opener::new(f).map_err(|e| e.to_string()))
+        {
+            Ok(o) => o.header().clone(),
+            Err(e) => {
+                problems.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        if header.vault_id != descriptor.vault_id() {
+            problems.push(format!(
+                "{}: sealed to another vault ({}…)",
+                path.display(),
+                &to_hex(&header.vault_id)[..16]
+            ));
+        } else {
+            match header.sealer {
+                Some(s) if !descriptor.accepts_sealer(&s) => problems.push(format!("{}: sealed by {s}, a sealer the vault does not accept", path.display())),
+                None if !allow_unsigned => problems.push(format!("{}: unsigned (anyone holding vault.json could have made it); pass --allow-unsigned if you know its origin", path.display())),
+                _ => out.push(Input { path: path.clone(), name, header }),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::refused(format!(
+            "refused before asking for shares: {}",
+            problems.join("; ")
+        )));
+    }
+    Ok(out)
+}
+
+/// `dump.seif` opens to `dump`; a grant for it is `dump.seif.grant`.
+fn output_path(dir: &Path, input: &Input, suffix: &str) -> PathBuf {
+    if !suffix.is_empty() {
+        return dir.join(format!("{}{suffix}", input.name));
+    }
+    match input.name.strip_suffix(".seif") {
+        Some(stem) if !stem.is_empty() => dir.join(stem),
+        _ => dir.join(format!("{}.opened", input.name)),
+    }
+}
+
+fn prepare_out(dir: &Path, outputs: &[PathBuf], force: bool) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::error(format!("cannot create {}: {e}", dir.display())))?;
+    for o in outputs {
+        if !force && o.exists() {
+            return Err(Failure::error(format!("{} already exists", o.display()))
+                .hint("choose another --out, or pass --force"));
+        }
+    }
+    Ok(())
+}
+
+pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
+    let mut vault = load_vault(&args.vault)?;
+    let inputs = precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?;
+    let outputs: Vec<PathBuf> = inputs
+        .iter()
+        .map(|i| output_path(&args.out, i, ""))
+        .collect();
+    prepare_out(&args.out, &outputs, args.force)?;
+    let quorum = reconstruct(&mut vault, &args.shares, "open")?;
+    finalize_activation(&mut vault, &quorum)?;
+    let identity = quorum.keys.age_identity();
+    let mut results = Vec::new();
+    let mut failures = 0;
+    for (input, out_path) in inputs.iter().zip(&outputs) {
+        let outcome = (|| -> Result<(u64, Option<String>), String> {
+            let opener = Opener::new(File::open(&input.path).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            let key = opener.unwrap_key(&[identity]).map_err(|e| e.to_string())?;
+            let mut out = AtomicFile::create(out_path, args.force).map_err(|e| e.to_string())?;
+            let opened = {
+                let mut w = BufWriter::with_capacity(1 << 20, &mut out);
+                let opened = opener
+                    .decrypt_to(&key, &mut w, &OpenOptions::default())
+                    .map_err(|e| e.to_string())?;
+                std::io::Write::flush(&mut w).map_err(|e| e.to_string())?;
+                opened
+            };
+            out.commit(0o600).map_err(|e| e.to_string())?;
+            Ok((opened.content_len, opened.metadata.name))
+        })();
+        match outcome {
+            Ok((len, original)) => {
+                println!(
+                    "opened {} -> {} ({len} bytes{})",
+                    input.path.display(),
+                    out_path.display(),
+                    original
+                        .as_ref()
+                        .map_or(String::new(), |n| format!(", originally '{n}'"))
+                );
+                results.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "sealer": input.header.sealer.map(|s| s.to_string()), "output": out_path.display().to_string(), "bytes": len, "outcome": "opened"}));
+            }
+            Err(e) => {
+                failures += 1;
+                report::warn(
+                    TOOL,
+                    &format!("{}: {e}; nothing was written for it", input.path.display()),
+                );
+                results.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "outcome": format!("failed: {e}")}));
+            }
+        }
+    }
+    record(&mut vault, &quorum, "open", json!({ "inputs": results }))?;
+    print_log_head(&vault.log);
+    if failures > 0 {
+        return Err(Failure::integrity(format!(
+            "{failures} of {} inputs failed to open (see above)",
+            inputs.len()
+        )));
+    }
+    Ok(())
+}
+
+pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
+    seif::wrap::parse_recipient(&args.to).map_err(|e| Failure::error(format!("--to: {e}")))?;
+    let mut vault = load_vault(&args.vault)?;
+    let inputs = precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?;
+    let outputs: Vec<PathBuf> = inputs
+        .iter()
+        .map(|i| output_path(&args.out, i, ".grant"))
+        .collect();
+    prepare_out(&args.out, &outputs, args.force)?;
+    let quorum = reconstruct(&mut vault, &args.shares, "grant")?;
+    finalize_activation(&mut vault, &quorum)?;
+    let mut granted = Vec::new();
+    for (input, out_path) in inputs.iter().zip(&outputs) {
+        let key = seif::wrap::unwrap(
+            &input.header.wrapped_key,
+            &[quorum.keys.age_identity()],
+            &input.header.commitment,
+        )
+        .map_err(|e| Failure::integrity(format!("{}: {e}", input.path.display())))?;
+        let target = Target::SealedFile {
+            name: input.name.clone(),
+            header_hash: to_hex(&input.header.hash()),
+        };
+        let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &key, &args.to)
+            .map_err(|e| Failure::error(e.to_string()))?;
+        seif::atomic::write_file(
+            out_path,
+            grant.to_json_pretty().as_bytes(),
+            0o644,
+            args.force,
+        )
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out_path.display())))?;
+        println!(
+            "granted {} to {} -> {}",
+            input.path.display(),
+            args.to,
+            out_path.display()
+        );
+        granted.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "grant": out_path.display().to_string()}));
+    }
+    record(
+        &mut vault,
+        &quorum,
+        "grant",
+        json!({ "recipient": args.to, "inputs": granted }),
+    )?;
+    println!(
+        "the recovery team opens each file with: seif open --identity THEIR_KEY --grant FILE.grant FILE"
+    );
+    print_log_head(&vault.log);
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `seif-ceremony sealers add|remove`: change which export pipelines the
+//! vault accepts. vault.json is re-signed in place; the store's `verify` and
+//! every `open` then judge signatures by it.
+
+use clap::{Args, Subcommand};
+use seif::descriptor::SealerEntry;
+use seif::report::Failure;
+use seif::sealer::SealerPublicKey;
+use serde_json::json;
+
+use crate::context::{
+    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct, record,
+    write_descriptor,
+};
+
+#[derive(Subcommand)]
+pub enum SealersCommand {
+    /// Accept a sealer's signatures from now on.
+    Add(SealerArgs),
+    /// Stop accepting a sealer's signatures.
+    Remove(SealerArgs),
+}
+
+#[derive(Args)]
+pub struct SealerArgs {
+    #[command(flatten)]
+    vault: VaultArgs,
+    #[command(flatten)]
+    shares: ShareArgs,
+    /// A name for the pipeline (with add).
+    #[arg(long)]
+    label: Option<String>,
+    /// The sealer's public key (seifsealer1…).
+    #[arg(value_name = "PUBKEY")]
+    pubkey: String,
+}
+
+pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
+    let (add, args) = match cmd {
+        SealersCommand::Add(a) => (true, a),
+        SealersCommand::Remove(a) => (false, a),
+    };
+    let key: SealerPublicKey = args
+        .pubkey
+        .parse()
+        .map_err(|e| Failure::error(format!("{e}")))?;
+    let key_s = key.to_string();
+    let mut vault = load_vault(&args.vault)?;
+    let present = vault.descriptor.accepts_sealer(&key);
+    if add && present {
+        return Err(Failure::error(format!("the vault already accepts {key_s}")));
+    }
+    if !add && !present {
+        return Err(Failure::error(format!("the vault does not list {key_s}")));
+    }
+    let label = args
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("sealer-{}", vault.descriptor.body().sealers.len() + 1));
+    let quorum = reconstruct(
+        &mut vault,
+        &args.shares,
+        if add { "sealers-add" } else { "sealers-remove" },
+    )?;
+    finalize_activation(&mut vault, &quorum)?;
+    let next = vault
+        .descriptor
+        .revise(&quorum.keys, |b| {
+            if add {
+                b.sealers.push(SealerEntry {
+                    key: key_s.clone(),
+                    label: label.clone(),
+                });
+            } else {
+                b.sealers.retain(|s| s.key != key_s);
+            }
+        })
+        .map_err(|e| Failure::error(e.to_string()))?;
+    write_descriptor(&vault.path, &next)?;
+    vault.descriptor = next;
+    let event = if add { "sealers-add" } else { "sealers-remove" };
+    let details = json!({"sealer": key_s, "label": label, "descriptor_revision": vault.descriptor.body().revision});
+    record(&mut vault, &quorum, event, details)?;
+    println!(
+        "{} {key_s}; {} is now revision {} (fingerprint {}); hand it to the pipelines and hosts",
+        if add {
+            "the vault now accepts"
+        } else {
+            "the vault no longer accepts"
+        },
+        vault.path.display(),
+        vault.descriptor.body().revision,
+        vault.descriptor.fingerprint()
+    );
+    print_log_head(&vault.log);
+    Ok(())
+}

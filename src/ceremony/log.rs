@@ -1,0 +1,412 @@
+//! The ceremony log: an append-only, hash-chained JSON Lines file.
+//!
+//! Every ceremony step appends one entry: what happened, who took part (share
+//! indices, custodian labels and key fingerprints, never a share), what was
+//! opened or granted, the tool's version and the time. Entries made while the
+//! vault key is present are signed by it; the others (a custodian's
+//! `verify-share`, a refused attempt) are chained but unsigned.
+//!
+//! Each line is the canonical JSON (see `signed`) of
+//! `{"body": {…}, "signature": "<hex>" | null}`; `body.prev` is the SHA-256 of
+//! the previous line's bytes, so removing, reordering or editing any line
+//! breaks the chain. Cutting off the tail cannot be seen from the file alone:
+//! the witnesses record the head hash on paper after each ceremony, and
+//! `log verify --head` checks against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::descriptor::{Descriptor, SetStatus, ShareSet};
+use crate::encoding::{from_hex, to_hex};
+use crate::keys::VaultKeys;
+use crate::signed;
+
+/// Signature domain of a log entry.
+pub const DOMAIN_LOG: &str = "seif/v1/ceremony-log";
+/// The log's file name in a vault directory.
+pub const LOG_FILE: &str = "ceremony.log";
+/// Events recorded without the vault key (so unsigned).
+pub const UNSIGNED_EVENTS: &[&str] = &["verify-share", "refused"];
+/// The longest line read.
+const LINE_MAX: usize = 1024 * 1024;
+
+/// Why the log could not be read, written or verified.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The log.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A line is not a well-formed entry.
+    #[error("{path}, line {line}: {message}")]
+    Malformed {
+        /// The log.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The log changed on disk while this process was using it.
+    #[error("{0}: the log changed on disk while in use; run the step again")]
+    Changed(PathBuf),
+}
+
+/// A custodian who presented a share, as the log records them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    /// The share set.
+    pub set: String,
+    /// The share index.
+    pub index: u8,
+    /// The custodian's label.
+    pub label: String,
+    /// Their key (OpenPGP fingerprint or age recipient), `null` for a passphrase.
+    pub key: Option<String>,
+}
+
+/// The signed part of an entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryBody {
+    /// 1, 2, 3, …
+    pub seq: u64,
+    /// SHA-256 of the previous line, `null` for the first.
+    pub prev: Option<String>,
+    /// When (RFC 3339 UTC).
+    pub time: String,
+    /// The tool and its version.
+    pub tool: String,
+    /// The vault.
+    pub vault_id: String,
+    /// The key generation whose key signs this entry (or would have).
+    pub generation: u32,
+    /// The fingerprint of the descriptor revision in effect after this step.
+    pub descriptor: String,
+    /// What happened: `init`, `verify-share`, `open`, `grant`, `reshare`,
+    /// `activate`, `rotate`, `sealers-add`, `sealers-remove`, `refused`.
+    pub event: String,
+    /// Who took part.
+    pub participants: Vec<Participant>,
+    /// Event-specific facts.
+    pub details: Value,
+}
+
+/// One verified-shape entry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The body.
+    pub body: EntryBody,
+    body_value: Value,
+    /// The signature, if signed.
+    pub signature: Option<String>,
+    /// SHA-256 of the line.
+    pub hash: String,
+}
+
+/// What a new entry says; the log fills in the chain fields.
+pub struct Draft {
+    /// The event.
+    pub event: String,
+    /// Who took part.
+    pub participants: Vec<Participant>,
+    /// Event-specific facts.
+    pub details: Value,
+}
+
+/// The tool name and version written into entries.
+pub fn tool_version() -> String {
+    format!("seif-ceremony {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A ceremony log, read into memory (logs are small).
+pub struct CeremonyLog {
+    path: PathBuf,
+    entries: Vec<Entry>,
+    len_on_disk: u64,
+}
+
+fn line_of(body: &Value, signature: Option<&str>) -> Vec<u8> {
+    let doc = serde_json::json!({ "body": body, "signature": signature });
+    signed::canonical_json(&doc).expect("log entries canonicalize")
+}
+
+impl CeremonyLog {
+    /// A new, empty log at `path` (written on the first append).
+    pub fn new(path: &Path) -> Self {
+        CeremonyLog {
+            path: path.into(),
+            entries: Vec::new(),
+            len_on_disk: 0,
+        }
+    }
+
+    /// Reads a log and checks its shape and chain (not signatures: see
+    /// [`CeremonyLog::verify`]).
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let io = |source| LogError::Io {
+            path: path.into(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len_on_disk = file.metadata().map_err(io)?.len();
+        let mut entries: Vec<Entry> = Vec::new();
+        let reader = std::io::BufReader::new(file);
+        for (i, line) in reader.split(b'\n').enumerate() {
+            let line = line.map_err(io)?;
+            let bad = |message: String| LogError::Malformed {
+                path: path.into(),
+                line: i + 1,
+                message,
+            };
+            if line.len() > LINE_MAX {
+                return Err(bad("the line is too long".into()));
+            }
+            let value: Value = serde_json::from_slice(&line).map_err(|e| {
+                bad(format!(
+                    "not JSON ({e}); the log may have been cut off mid-write"
+                ))
+            })?;
+            let Value::Object(mut doc) = value else {
+                return Err(bad("not a JSON object".into()));
+            };
+            let (Some(body_value), Some(sig), 2) =
+                (doc.remove("body"), doc.remove("signature"), doc.len() + 2)
+            else {
+                return Err(bad("expected exactly 'body' and 'signature'".into()));
+            };
+            let signature = match sig {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                _ => return Err(bad("the signature is neither a string nor null".into())),
+            };
+            if line_of(&body_value, signature.as_deref()) != line {
+                return Err(bad(
+                    "the line is not in canonical form (it was edited)".into()
+                ));
+            }
+            let body: EntryBody =
+                serde_json::from_value(body_value.clone()).map_err(|e| bad(e.to_string()))?;
+            let expected_prev = entries.last().map(|e| e.hash.clone());
+            if body.seq != i as u64 + 1 {
+                return Err(bad(format!(
+                    "sequence number {} where {} was expected: entries were removed or reordered",
+                    body.seq,
+                    i + 1
+                )));
+            }
+            if body.prev != expected_prev {
+                return Err(bad("it does not chain to the previous line: an entry was removed, inserted or edited".into()));
+            }
+            let hash = to_hex(&Sha256::digest(&line));
+            entries.push(Entry {
+                body,
+                body_value,
+                signature,
+                hash,
+            });
+        }
+        Ok(CeremonyLog {
+            path: path.into(),
+            entries,
+            len_on_disk,
+        })
+    }
+
+    /// The entries.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The hash of the last line, which the witnesses record.
+    pub fn head(&self) -> Option<&str> {
+        self.entries.last().map(|e| e.hash.as_str())
+    }
+
+    /// Appends an entry, signed by `keys` if given, and syncs it to disk.
+    pub fn append(
+        &mut self,
+        descriptor: &Descriptor,
+        draft: Draft,
+        keys: Option<&VaultKeys>,
+    ) -> Result<&Entry, LogError> {
+        let io = |source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if let Ok(meta) = std::fs::metadata(&self.path)
+            && meta.len() != self.len_on_disk
+        {
+            return Err(LogError::Changed(self.path.clone()));
+        }
+        let body = EntryBody {
+            seq: self.entries.len() as u64 + 1,
+            prev: self.head().map(str::to_owned),
+            time: crate::time::now_rfc3339(),
+            tool: tool_version(),
+            vault_id: descriptor.body().vault_id.clone(),
+            generation: descriptor.body().generation,
+            descriptor: descriptor.fingerprint(),
+            event: draft.event,
+            participants: draft.participants,
+            details: draft.details,
+        };
+        let body_value = serde_json::to_value(&body).expect("entry serializes");
+        let signature = keys.map(|k| {
+            signed::sign(k.signing_key(), DOMAIN_LOG, &body_value).expect("entry canonicalizes")
+        });
+        let mut line = line_of(&body_value, signature.as_deref());
+        let hash = to_hex(&Sha256::digest(&line));
+        line.push(b'\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(io)?;
+        f.write_all(&line).and_then(|_| f.sync_all()).map_err(io)?;
+        if self.entries.is_empty()
+            && let Some(dir) = self.path.parent()
+        {
+            let _ = crate::atomic::sync_dir(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            });
+        }
+        self.len_on_disk += line.len() as u64;
+        self.entries.push(Entry {
+            body,
+            body_value,
+            signature,
+            hash,
+        });
+        Ok(self.entries.last().expect("just pushed"))
+    }
+
+    /// Valid acknowledgements of a share set: the indices whose logged token
+    /// hashes to the descriptor's `ack_check`.
+    pub fn acks(&self, set: &ShareSet) -> BTreeSet<u8> {
+        self.entries
+            .iter()
+            .filter_map(|e| valid_ack(e, set))
+            .collect()
+    }
+
+    /// Verifies every entry against the vault descriptor: the chain (checked
+    /// on reading), each signature under the key of its generation, that
+    /// only `verify-share` and `refused` entries are unsigned, and that every
+    /// logged acknowledgement is genuine. Returns the problems found.
+    pub fn verify(&self, descriptor: &Descriptor) -> Vec<String> {
+        let body = descriptor.body();
+        let mut keys = BTreeMap::new();
+        for g in &body.key_history {
+            keys.insert(g.generation, g.signing_key.clone());
+        }
+        keys.insert(body.generation, body.signing_key.clone());
+        let mut problems = Vec::new();
+        for e in &self.entries {
+            let at = format!("entry {} ({})", e.body.seq, e.body.event);
+            if e.body.vault_id != body.vault_id {
+                problems.push(format!("{at}: it is for another vault"));
+                continue;
+            }
+            match (
+                &e.signature,
+                UNSIGNED_EVENTS.contains(&e.body.event.as_str()),
+            ) {
+                (None, true) => {}
+                (None, false) => problems.push(format!(
+                    "{at}: unsigned, but this step is always signed by the vault key"
+                )),
+                (Some(sig), _) => {
+                    let key = keys
+                        .get(&e.body.generation)
+                        .and_then(|k| signed::verifying_key_from_hex(k));
+                    match key {
+                        None => problems.push(format!(
+                            "{at}: names key generation {}, which vault.json does not know",
+                            e.body.generation
+                        )),
+                        Some(k) => {
+                            if signed::verify(&k, DOMAIN_LOG, &e.body_value, sig).is_err() {
+                                problems.push(format!(
+                                    "{at}: the vault key's signature does not verify"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if e.body.event == "verify-share" {
+                let set = e
+                    .body
+                    .details
+                    .get("share_set")
+                    .and_then(Value::as_str)
+                    .and_then(|id| descriptor.share_set(id));
+                match set {
+                    None => problems.push(format!(
+                        "{at}: acknowledges a share set vault.json does not know"
+                    )),
+                    Some(set) => {
+                        if valid_ack(e, set).is_none() {
+                            problems.push(format!("{at}: its acknowledgement token does not match the share's ack_check: forged"));
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// The share index an entry genuinely acknowledges in `set`: a
+/// `verify-share` entry whose token hashes to the custodian's `ack_check`.
+fn valid_ack(e: &Entry, set: &ShareSet) -> Option<u8> {
+    let d = &e.body.details;
+    if e.body.event != "verify-share" || d.get("share_set")?.as_str()? != set.id {
+        return None;
+    }
+    let index = u8::try_from(d.get("index")?.as_u64()?).ok()?;
+    let token = from_hex::<32>(d.get("ack_token")?.as_str()?).ok()?;
+    let c = set.custodians.get(usize::from(index).checked_sub(1)?)?;
+    (to_hex(&crate::shares::ack_check(&token)) == c.ack_check).then_some(index)
+}
+
+/// The share set that opens the vault now: the descriptor's active set,
+/// unless a pending set has been verified by at least its threshold of
+/// custodians (acknowledgements in the log), in which case the pending set.
+pub fn effective_active_set<'d>(descriptor: &'d Descriptor, log: &CeremonyLog) -> &'d ShareSet {
+    match descriptor.pending_set() {
+        Some(p) if log.acks(p).len() >= usize::from(p.threshold) => p,
+        _ => descriptor.active_set(),
+    }
+}
+
+/// The status a share set effectively has, given the log.
+pub fn effective_status(descriptor: &Descriptor, log: &CeremonyLog, set: &ShareSet) -> SetStatus {
+    let active = effective_active_set(descriptor, log);
+    if set.id == active.id {
+        SetStatus::Active
+    } else if set.status == SetStatus::Pending {
+        SetStatus::Pending
+    } else {
+        SetStatus::Retired
+    }
+}

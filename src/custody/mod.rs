@@ -1,0 +1,432 @@
+//! Share protection, per custodian: an OpenPGP message to their certificate
+//! (GnuPG and OpenPGP smartcards can decrypt it too), an age file to their
+//! age recipient, or a passphrase (Argon2id + XChaCha20-Poly1305).
+//!
+//! Also the other direction: recognising a presented share file (encrypted
+//! in any of those ways, or already decrypted, as `gpg -d` prints it) and
+//! opening it with the identities and passphrases at hand.
+
+#[cfg(feature = "openpgp")]
+pub mod openpgp;
+pub mod passphrase;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::descriptor::Protection;
+use crate::shares::{SHARE_TEXT_MAX, Share, ShareError};
+
+/// The longest custodian label (it names the share file).
+pub const LABEL_MAX: usize = 64;
+
+/// Why a custodian or a share file could not be handled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CustodyError {
+    /// A `--custodian LABEL=SPEC` argument is malformed.
+    #[error("custodian '{0}': expected LABEL=pgp:FILE, LABEL=age:RECIPIENT or LABEL=passphrase")]
+    BadSpec(String),
+    /// A label with characters that cannot name a file.
+    #[error("custodian label '{0}' must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with '.'")]
+    BadLabel(String),
+    /// This build has no OpenPGP support.
+    #[error("this build of seif has no OpenPGP support (feature 'openpgp')")]
+    OpenPgpUnavailable,
+    /// A certificate or identity file could not be read.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The bytes are no kind of share file.
+    #[error(
+        "not a seif share: neither a decrypted share, an OpenPGP message, an age file nor a passphrase-protected share"
+    )]
+    UnknownFormat,
+    /// An encrypted share, and no identity of its kind was given.
+    #[error("this share is {kind}, and no {needs} was given")]
+    NeedsIdentity {
+        /// What the share is.
+        kind: &'static str,
+        /// What opens it.
+        needs: &'static str,
+    },
+    /// None of the given identities opens the share.
+    #[error("none of the given identities can decrypt this share{0}")]
+    NoMatchingIdentity(String),
+    /// OpenPGP failed.
+    #[cfg(feature = "openpgp")]
+    #[error(transparent)]
+    OpenPgp(#[from] openpgp::PgpError),
+    /// age failed.
+    #[error("the age-encrypted share could not be opened: {0}")]
+    Age(String),
+    /// The passphrase layer failed.
+    #[error(transparent)]
+    Passphrase(#[from] passphrase::PassphraseError),
+    /// The decrypted content is not a valid share.
+    #[error(transparent)]
+    Share(#[from] ShareError),
+    /// No passphrase could be had (prompt cancelled, no file given).
+    #[error("no passphrase: {0}")]
+    NoPassphrase(String),
+}
+
+/// Where passphrases come from: a prompt, files named on the command line,
+/// or (in `seif demo`) generated ones.
+pub trait Passphrases {
+    /// A new passphrase for custodian `label` (a prompt asks twice).
+    fn new_passphrase(&mut self, label: &str) -> Result<SecretString, CustodyError>;
+    /// The passphrase of `label`'s share; `attempt` counts from 1. `None`
+    /// gives up (a non-interactive source has one attempt).
+    fn share_passphrase(
+        &mut self,
+        label: &str,
+        attempt: usize,
+    ) -> Result<Option<SecretString>, CustodyError>;
+    /// The passphrase of an OpenPGP secret key (`fingerprint`), with a
+    /// prompt text naming it.
+    fn key_passphrase(
+        &mut self,
+        fingerprint: &str,
+        prompt: &str,
+        attempt: usize,
+    ) -> Result<Option<SecretString>, CustodyError>;
+}
+
+/// How many times a passphrase may be tried.
+pub const PASSPHRASE_ATTEMPTS: usize = 3;
+
+/// Checks a custodian label.
+pub fn check_label(label: &str) -> Result<(), CustodyError> {
+    let ok = !label.is_empty()
+        && label.len() <= LABEL_MAX
+        && !label.starts_with('.')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(CustodyError::BadLabel(label.into()))
+    }
+}
+
+/// A custodian's key.
+pub enum CustodianKey {
+    /// An OpenPGP certificate.
+    #[cfg(feature = "openpgp")]
+    OpenPgp(Box<openpgp::Certificate>),
+    /// An age X25519 recipient.
+    Age(age::x25519::Recipient),
+    /// A passphrase, asked when the share is made.
+    Passphrase,
+}
+
+/// A custodian as named on the command line: `LABEL=SPEC`.
+pub struct CustodianSpec {
+    /// The label.
+    pub label: String,
+    /// The key the share is encrypted to.
+    pub key: CustodianKey,
+}
+
+impl CustodianSpec {
+    /// Parses `LABEL=pgp:FILE`, `LABEL=age:RECIPIENT` or `LABEL=passphrase`.
+    pub fn parse(arg: &str) -> Result<Self, CustodyError> {
+        let (label, spec) = arg
+            .split_once('=')
+            .ok_or_else(|| CustodyError::BadSpec(arg.into()))?;
+        check_label(label)?;
+        let key = if spec == "passphrase" {
+            CustodianKey::Passphrase
+        } else if let Some(r) = spec.strip_prefix("age:") {
+            CustodianKey::Age(age::x25519::Recipient::from_str(r).map_err(|_| {
+                CustodyError::BadSpec(format!(
+                    "{label}: '{r}' is not an age X25519 recipient (age1…)"
+                ))
+            })?)
+        } else if let Some(path) = spec.strip_prefix("pgp:") {
+            Self::openpgp(label, Path::new(path))?
+        } else {
+            return Err(CustodyError::BadSpec(arg.into()));
+        };
+        Ok(CustodianSpec {
+            label: label.into(),
+            key,
+        })
+    }
+
+    #[cfg(feature = "openpgp")]
+    fn openpgp(_label: &str, path: &Path) -> Result<CustodianKey, CustodyError> {
+        let bytes = std::fs::read(path).map_err(|e| CustodyError::File {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let cert = openpgp::Certificate::from_bytes(&bytes).map_err(|e| CustodyError::File {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        Ok(CustodianKey::OpenPgp(Box::new(cert)))
+    }
+
+    #[cfg(not(feature = "openpgp"))]
+    fn openpgp(_label: &str, _path: &Path) -> Result<CustodianKey, CustodyError> {
+        Err(CustodyError::OpenPgpUnavailable)
+    }
+
+    /// How the share is protected.
+    pub fn protection(&self) -> Protection {
+        match self.key {
+            #[cfg(feature = "openpgp")]
+            CustodianKey::OpenPgp(_) => Protection::Openpgp,
+            CustodianKey::Age(_) => Protection::Age,
+            CustodianKey::Passphrase => Protection::Passphrase,
+        }
+    }
+
+    /// The key's public name: an OpenPGP fingerprint or an age recipient.
+    pub fn key_id(&self) -> Option<String> {
+        match &self.key {
+            #[cfg(feature = "openpgp")]
+            CustodianKey::OpenPgp(c) => Some(c.fingerprint()),
+            CustodianKey::Age(r) => Some(r.to_string()),
+            CustodianKey::Passphrase => None,
+        }
+    }
+
+    /// The share file's name.
+    pub fn share_file_name(&self) -> String {
+        let ext = match self.protection() {
+            Protection::Openpgp => "asc",
+            Protection::Age => "age",
+            Protection::Passphrase => "pass",
+        };
+        format!("{}.share.{ext}", self.label)
+    }
+
+    /// Encrypts a share for this custodian.
+    pub fn protect(
+        &self,
+        share: &Share,
+        passphrases: &mut dyn Passphrases,
+    ) -> Result<Vec<u8>, CustodyError> {
+        let text = share.to_text();
+        match &self.key {
+            #[cfg(feature = "openpgp")]
+            CustodianKey::OpenPgp(cert) => Ok(cert.encrypt(text.as_bytes())?),
+            CustodianKey::Age(r) => {
+                let enc =
+                    age::Encryptor::with_recipients(std::iter::once(r as &dyn age::Recipient))
+                        .map_err(|e| CustodyError::Age(e.to_string()))?;
+                let mut out = Vec::new();
+                let armor = age::armor::ArmoredWriter::wrap_output(
+                    &mut out,
+                    age::armor::Format::AsciiArmor,
+                )
+                .map_err(|e| CustodyError::Age(e.to_string()))?;
+                let mut w = enc
+                    .wrap_output(armor)
+                    .map_err(|e| CustodyError::Age(e.to_string()))?;
+                w.write_all(text.as_bytes())
+                    .map_err(|e| CustodyError::Age(e.to_string()))?;
+                w.finish()
+                    .and_then(|armor| armor.finish())
+                    .map_err(|e| CustodyError::Age(e.to_string()))?;
+                Ok(out)
+            }
+            CustodianKey::Passphrase => {
+                let pass = passphrases.new_passphrase(&self.label)?;
+                Ok(passphrase::protect(text.as_bytes(), &self.label, &pass)?)
+            }
+        }
+    }
+}
+
+/// What a presented share file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareFileKind {
+    /// An already decrypted share (`seif share v1`).
+    Plain,
+    /// An OpenPGP message.
+    OpenPgp,
+    /// An age file (armored or binary).
+    Age,
+    /// A passphrase-protected share.
+    Passphrase,
+}
+
+/// Recognises a share file by its first bytes.
+pub fn sniff(bytes: &[u8]) -> Option<ShareFileKind> {
+    let starts = |p: &[u8]| bytes.starts_with(p);
+    if starts(crate::shares::SHARE_HEADER.as_bytes()) {
+        Some(ShareFileKind::Plain)
+    } else if starts(passphrase::HEADER.as_bytes()) {
+        Some(ShareFileKind::Passphrase)
+    } else if starts(b"-----BEGIN AGE ENCRYPTED FILE-----") || starts(b"age-encryption.org/v1") {
+        Some(ShareFileKind::Age)
+    } else if starts(b"-----BEGIN PGP MESSAGE-----") || bytes.first().is_some_and(|b| b & 0x80 != 0)
+    {
+        Some(ShareFileKind::OpenPgp)
+    } else {
+        None
+    }
+}
+
+/// The identities a person brought: age identity files and OpenPGP secret
+/// keys. Holds secrets: no `Debug`.
+#[derive(Default)]
+pub struct Identities {
+    age: Vec<Box<dyn age::Identity + Send + Sync>>,
+    #[cfg_attr(not(feature = "openpgp"), allow(dead_code))]
+    openpgp: Vec<Zeroizing<Vec<u8>>>,
+}
+
+impl Identities {
+    /// Loads an identity file: an age identity file (`AGE-SECRET-KEY-1…`) or
+    /// an OpenPGP secret key (armored or binary).
+    pub fn add_file(&mut self, path: &Path) -> Result<(), CustodyError> {
+        let file_err = |message: String| CustodyError::File {
+            path: path.into(),
+            message,
+        };
+        let mut bytes = Zeroizing::new(Vec::new());
+        std::fs::File::open(path)
+            .and_then(|f| f.take(16 * 1024 * 1024).read_to_end(&mut bytes))
+            .map_err(|e| file_err(e.to_string()))?;
+        if bytes.windows(15).any(|w| w == b"AGE-SECRET-KEY-") {
+            self.age.extend(
+                crate::wrap::load_identity_file(path).map_err(|e| file_err(e.to_string()))?,
+            );
+            return Ok(());
+        }
+        if bytes.starts_with(b"-----BEGIN PGP PRIVATE KEY BLOCK-----")
+            || bytes.first().is_some_and(|b| b & 0x80 != 0)
+        {
+            if cfg!(feature = "openpgp") {
+                self.openpgp.push(bytes);
+                return Ok(());
+            }
+            return Err(CustodyError::OpenPgpUnavailable);
+        }
+        Err(file_err(
+            "neither an age identity file nor an OpenPGP secret key".into(),
+        ))
+    }
+
+    /// Adds an age identity.
+    pub fn add_age(&mut self, identity: Box<dyn age::Identity + Send + Sync>) {
+        self.age.push(identity);
+    }
+}
+
+/// Reads a share file's bytes (or stdin), bounded.
+pub fn read_share_bytes(mut input: impl Read) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    input.by_ref().take(1024 * 1024).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Opens a presented share file: decrypts it if needed and parses the share.
+pub fn open_share(
+    bytes: &[u8],
+    ids: &Identities,
+    passphrases: &mut dyn Passphrases,
+) -> Result<Share, CustodyError> {
+    let text: Zeroizing<Vec<u8>> = match sniff(bytes).ok_or(CustodyError::UnknownFormat)? {
+        ShareFileKind::Plain => Zeroizing::new(bytes.to_vec()),
+        ShareFileKind::Passphrase => {
+            let label = passphrase::custodian_of(bytes).unwrap_or_else(|| "?".into());
+            let mut attempt = 1;
+            loop {
+                let Some(pass) = passphrases.share_passphrase(&label, attempt)? else {
+                    return Err(passphrase::PassphraseError::WrongPassphrase.into());
+                };
+                match passphrase::unprotect(bytes, &pass) {
+                    Ok(t) => break t,
+                    Err(passphrase::PassphraseError::WrongPassphrase)
+                        if attempt < PASSPHRASE_ATTEMPTS =>
+                    {
+                        attempt += 1
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        ShareFileKind::Age => {
+            if ids.age.is_empty() {
+                return Err(CustodyError::NeedsIdentity {
+                    kind: "an age file",
+                    needs: "age identity (--identity)",
+                });
+            }
+            let armored = age::armor::ArmoredReader::new(bytes);
+            let dec = age::Decryptor::new(armored).map_err(|e| CustodyError::Age(e.to_string()))?;
+            let mut r = dec
+                .decrypt(ids.age.iter().map(|i| i.as_ref() as &dyn age::Identity))
+                .map_err(|e| match e {
+                    age::DecryptError::NoMatchingKeys => {
+                        CustodyError::NoMatchingIdentity(String::new())
+                    }
+                    other => CustodyError::Age(other.to_string()),
+                })?;
+            let mut out = Zeroizing::new(Vec::new());
+            r.by_ref()
+                .take(SHARE_TEXT_MAX as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| CustodyError::Age(e.to_string()))?;
+            out
+        }
+        ShareFileKind::OpenPgp => open_openpgp(bytes, ids, passphrases)?,
+    };
+    let text =
+        std::str::from_utf8(&text).map_err(|_| ShareError::Malformed("not UTF-8 text".into()))?;
+    Ok(Share::from_text(text)?)
+}
+
+#[cfg(feature = "openpgp")]
+fn open_openpgp(
+    bytes: &[u8],
+    ids: &Identities,
+    passphrases: &mut dyn Passphrases,
+) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
+    if ids.openpgp.is_empty() {
+        return Err(CustodyError::NeedsIdentity {
+            kind: "an OpenPGP message",
+            needs: "OpenPGP secret key (--identity), or decrypt it with `gpg -d` and pipe it in as `--share -`",
+        });
+    }
+    let mut last = None;
+    for key in &ids.openpgp {
+        let mut ask = |p: &openpgp::KeyPrompt| match passphrases.key_passphrase(
+            &p.fingerprint,
+            &p.text,
+            p.attempt,
+        ) {
+            Ok(Some(pass)) => Ok(pass),
+            Ok(None) => Err(openpgp::PgpError::WrongPassphrase),
+            Err(e) => Err(openpgp::PgpError::PassphraseUnavailable(e.to_string())),
+        };
+        match openpgp::decrypt(key, bytes, &mut ask) {
+            Ok(text) => return Ok(text),
+            Err(e @ openpgp::PgpError::NotForThisKey { .. }) => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.map_or(CustodyError::NoMatchingIdentity(String::new()), Into::into))
+}
+
+#[cfg(not(feature = "openpgp"))]
+fn open_openpgp(
+    _: &[u8],
+    _: &Identities,
+    _: &mut dyn Passphrases,
+) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
+    Err(CustodyError::OpenPgpUnavailable)
+}

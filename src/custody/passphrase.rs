@@ -1,0 +1,256 @@
+//! Passphrase protection of a share: Argon2id (parameters at least RFC 9106's
+//! second recommendation, stored in the file) then XChaCha20-Poly1305.
+//!
+//! ```text
+//! seif passphrase-protected share v1
+//! custodian: alice
+//! kdf: argon2id v=19 m=65536 t=3 p=4
+//! salt: <32 hex>
+//! nonce: <48 hex>
+//! ---
+//! <base64 of ciphertext || tag>
+//! ```
+//!
+//! Everything up to and including the `---` line (with its newline) is the
+//! associated data, so the parameters cannot be weakened unnoticed.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::encoding::{from_hex, to_hex};
+use crate::secrets::random_array;
+
+/// First line of a passphrase-protected share.
+pub const HEADER: &str = "seif passphrase-protected share v1";
+/// Argon2id memory in KiB: 64 MiB (RFC 9106, second recommended option).
+pub const MEMORY_KIB: u32 = 64 * 1024;
+/// Argon2id passes (RFC 9106, second recommended option).
+pub const PASSES: u32 = 3;
+/// Argon2id lanes (RFC 9106, second recommended option).
+pub const LANES: u32 = 4;
+/// Refuse files asking for more memory than this (4 GiB), so a damaged or
+/// hostile file cannot exhaust the laptop.
+pub const MEMORY_KIB_MAX: u32 = 4 * 1024 * 1024;
+/// The shortest passphrase accepted for a new share.
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// Why a passphrase-protected share could not be made or opened.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PassphraseError {
+    /// Not a passphrase-protected share.
+    #[error("not a seif passphrase-protected share: {0}")]
+    Malformed(String),
+    /// The KDF parameters are below the minimum or above the maximum.
+    #[error("the Argon2id parameters {0} are outside what seif accepts")]
+    Parameters(String),
+    /// The passphrase is wrong (or the file was altered: the two cannot be
+    /// told apart).
+    #[error("wrong passphrase, or the share file was altered")]
+    WrongPassphrase,
+    /// A new passphrase is too short.
+    #[error("the passphrase is shorter than {MIN_PASSPHRASE_CHARS} characters")]
+    TooShort,
+}
+
+struct Params {
+    memory: u32,
+    passes: u32,
+    lanes: u32,
+}
+
+fn derive_key(
+    passphrase: &SecretString,
+    salt: &[u8; 16],
+    p: &Params,
+) -> Result<Zeroizing<[u8; 32]>, PassphraseError> {
+    let params = argon2::Params::new(p.memory, p.passes, p.lanes, Some(32))
+        .map_err(|e| PassphraseError::Parameters(e.to_string()))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut key = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase.expose_secret().as_bytes(), salt, &mut key[..])
+        .map_err(|e| PassphraseError::Parameters(e.to_string()))?;
+    Ok(key)
+}
+
+fn header_text(custodian: &str, p: &Params, salt: &[u8; 16], nonce: &[u8; 24]) -> String {
+    format!(
+        "{HEADER}\ncustodian: {custodian}\nkdf: argon2id v=19 m={} t={} p={}\nsalt: {}\nnonce: {}\n---\n",
+        p.memory,
+        p.passes,
+        p.lanes,
+        to_hex(salt),
+        to_hex(nonce)
+    )
+}
+
+/// Seals a share's text under a passphrase.
+pub fn protect(
+    plaintext: &[u8],
+    custodian: &str,
+    passphrase: &SecretString,
+) -> Result<Vec<u8>, PassphraseError> {
+    if passphrase.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(PassphraseError::TooShort);
+    }
+    let p = Params {
+        memory: MEMORY_KIB,
+        passes: PASSES,
+        lanes: LANES,
+    };
+    let salt: [u8; 16] = random_array();
+    let nonce: [u8; 24] = random_array();
+    let key = derive_key(passphrase, &salt, &p)?;
+    let head = header_text(custodian, &p, &salt, &nonce);
+    let mut buf = Zeroizing::new(plaintext.to_vec());
+    let aead = XChaCha20Poly1305::new(<&Key>::from(&*key));
+    let tag = aead
+        .encrypt_inout_detached(
+            &XNonce::from(nonce),
+            head.as_bytes(),
+            buf.as_mut_slice().into(),
+        )
+        .map_err(|_| PassphraseError::Malformed("too long".into()))?;
+    let mut ct = buf.to_vec();
+    ct.extend_from_slice(&tag);
+    Ok(format!("{head}{}\n", STANDARD.encode(&ct)).into_bytes())
+}
+
+/// The custodian named in a passphrase-protected share, read before asking
+/// for the passphrase (so the prompt can name them).
+pub fn custodian_of(file: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(file).ok()?;
+    let mut lines = text.lines();
+    (lines.next()? == HEADER).then_some(())?;
+    lines.next()?.strip_prefix("custodian: ").map(str::to_owned)
+}
+
+/// Opens a passphrase-protected share.
+pub fn unprotect(
+    file: &[u8],
+    passphrase: &SecretString,
+) -> Result<Zeroizing<Vec<u8>>, PassphraseError> {
+    let bad = |m: &str| PassphraseError::Malformed(m.into());
+    let text = std::str::from_utf8(file).map_err(|_| bad("not UTF-8 text"))?;
+    let split = text.find("\n---\n").ok_or_else(|| bad("no '---' line"))? + 5;
+    let (head, body) = text.split_at(split);
+    let mut lines = head.lines();
+    if lines.next() != Some(HEADER) {
+        return Err(bad("the first line is wrong"));
+    }
+    let custodian = lines
+        .next()
+        .and_then(|l| l.strip_prefix("custodian: "))
+        .ok_or_else(|| bad("no custodian line"))?;
+    let kdf = lines
+        .next()
+        .and_then(|l| l.strip_prefix("kdf: argon2id v=19 "))
+        .ok_or_else(|| bad("no argon2id kdf line"))?;
+    let mut nums = kdf.split(' ').map(|kv| {
+        kv.split_once('=')
+            .and_then(|(k, v)| Some((k, v.parse::<u32>().ok()?)))
+    });
+    let (Some(Some(("m", memory))), Some(Some(("t", passes))), Some(Some(("p", lanes))), None) =
+        (nums.next(), nums.next(), nums.next(), nums.next())
+    else {
+        return Err(bad("the kdf line is malformed"));
+    };
+    if memory < MEMORY_KIB
+        || passes < PASSES
+        || lanes == 0
+        || memory > MEMORY_KIB_MAX
+        || passes > 64
+        || lanes > 64
+    {
+        return Err(PassphraseError::Parameters(format!(
+            "m={memory} t={passes} p={lanes}"
+        )));
+    }
+    let salt = from_hex::<16>(
+        lines
+            .next()
+            .and_then(|l| l.strip_prefix("salt: "))
+            .ok_or_else(|| bad("no salt line"))?,
+    )
+    .map_err(|_| bad("the salt is malformed"))?;
+    let nonce = from_hex::<24>(
+        lines
+            .next()
+            .and_then(|l| l.strip_prefix("nonce: "))
+            .ok_or_else(|| bad("no nonce line"))?,
+    )
+    .map_err(|_| bad("the nonce is malformed"))?;
+    let p = Params {
+        memory,
+        passes,
+        lanes,
+    };
+    // The header must be exactly what we would write: one spelling only.
+    if head != header_text(custodian, &p, &salt, &nonce) {
+        return Err(bad("the header is not in canonical form"));
+    }
+    let ct = STANDARD
+        .decode(body.trim_end())
+        .map_err(|_| bad("the body is not base64"))?;
+    if ct.len() < 16 {
+        return Err(bad("the body is too short"));
+    }
+    let key = derive_key(passphrase, &salt, &p)?;
+    let (msg, tag) = ct.split_at(ct.len() - 16);
+    let mut buf = Zeroizing::new(msg.to_vec());
+    let tag: [u8; 16] = tag.try_into().expect("16 bytes");
+    XChaCha20Poly1305::new(<&Key>::from(&*key))
+        .decrypt_inout_detached(
+            &XNonce::from(nonce),
+            head.as_bytes(),
+            buf.as_mut_slice().into(),
+            &Tag::from(tag),
+        )
+        .map_err(|_| PassphraseError::WrongPassphrase)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_wrong_passphrase_and_tampering() {
+        let pass = SecretString::from("correct horse battery staple");
+        let file = protect(b"seif share v1\n...", "alice", &pass).unwrap();
+        assert_eq!(custodian_of(&file).as_deref(), Some("alice"));
+        assert_eq!(&unprotect(&file, &pass).unwrap()[..], b"seif share v1\n...");
+        assert_eq!(
+            unprotect(&file, &SecretString::from("wrong horse battery staple")).err(),
+            Some(PassphraseError::WrongPassphrase)
+        );
+        let text = String::from_utf8(file.clone()).unwrap();
+        // Weakened parameters are refused before any work.
+        let weak = text.replace("m=65536", "m=8");
+        assert!(matches!(
+            unprotect(weak.as_bytes(), &pass),
+            Err(PassphraseError::Parameters(_))
+        ));
+        // Stronger-looking but altered parameters change the AAD.
+        let altered = text.replace("t=3", "t=4");
+        assert_eq!(
+            unprotect(altered.as_bytes(), &pass).err(),
+            Some(PassphraseError::WrongPassphrase)
+        );
+        let renamed = text.replace("custodian: alice", "custodian: mallory");
+        assert_eq!(
+            unprotect(renamed.as_bytes(), &pass).err(),
+            Some(PassphraseError::WrongPassphrase)
+        );
+        assert!(unprotect(&file[..file.len() - 20], &pass).is_err());
+        assert_eq!(
+            protect(b"x", "a", &SecretString::from("short")).err(),
+            Some(PassphraseError::TooShort)
+        );
+    }
+}
