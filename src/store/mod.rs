@@ -1,0 +1,119 @@
+//! Object stores: where sealed snapshots live abroad. One interface, one
+//! shared test suite (`tests/store_suite.rs`), two backends: a plain local
+//! directory (the default) and S3-compatible object storage (feature `s3`).
+//!
+//! A store holds immutable, content-addressed blobs: every key's last path
+//! component is the SHA-256 (lowercase hex) of the bytes stored under it, so
+//! anyone can check a store with no key and no seif (`sha256sum`). Writes are
+//! idempotent, and a blob becomes visible only once complete.
+
+pub mod local;
+#[cfg(feature = "s3")]
+pub mod s3;
+
+use std::ops::Range;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No blob under that key.
+    #[error("{store}: {key} does not exist")]
+    NotFound {
+        /// The store.
+        store: String,
+        /// The key.
+        key: String,
+    },
+    /// The store could not be reached or refused the request.
+    #[error("{store}: {message}")]
+    Backend {
+        /// The store.
+        store: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A local I/O error.
+    #[error("{store}: {source}")]
+    Io {
+        /// The store.
+        store: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A key that is not of the store's layout.
+    #[error("invalid store key '{0}'")]
+    BadKey(String),
+}
+
+impl StoreError {
+    /// Whether the blob is missing (as opposed to the store failing).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+}
+
+/// A blob store. Implementations must be safe to call from many threads at
+/// once; callers bound their own concurrency.
+pub trait Store: Send + Sync {
+    /// Where the store is, for messages (`/srv/vault`, `s3://bucket/prefix`).
+    fn describe(&self) -> String;
+
+    /// Stores `data` under `key`, visible only once complete and durable.
+    /// Storing the same bytes again is harmless (keys are content hashes).
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError>;
+
+    /// The whole blob.
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// A byte range of a blob (for reading one file out of a pack).
+    fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError>;
+
+    /// The blob's size, or `None` if it does not exist.
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Every key under `prefix` (a directory-like prefix ending in `/`),
+    /// with its size, in no particular order.
+    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Removes a blob (used by tests and by a host pruning a store; seif's
+    /// own commands never delete).
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Checks a key: `/`-separated lowercase components of `[a-z0-9._-]`, no
+/// empty, `.` or `..` component. Keeps a hostile key from escaping a local
+/// store's directory.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && key.len() <= 512
+        && key.split('/').all(|c| {
+            !c.is_empty() && c != "." && c != ".." && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        });
+    if ok { Ok(()) } else { Err(StoreError::BadKey(key.into())) }
+}
+
+/// Opens a store named on the command line: `s3://BUCKET/PREFIX` (with the
+/// `s3` feature) or a local directory.
+pub fn open(spec: &str, s3: &S3Options) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(rest) = spec.strip_prefix("s3://") {
+        #[cfg(feature = "s3")]
+        return Ok(Box::new(s3::S3Store::open(rest, s3)?));
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = (rest, s3);
+            return Err(StoreError::Backend { store: spec.into(), message: "this build has no S3 support (feature 's3'); copy the store to a local directory".into() });
+        }
+    }
+    Ok(Box::new(local::LocalStore::open(std::path::Path::new(spec))?))
+}
+
+/// S3 connection settings given as flags; anything unset comes from the
+/// standard `AWS_*` environment variables.
+#[derive(Clone, Debug, Default)]
+pub struct S3Options {
+    /// `--s3-endpoint` (e.g. `http://127.0.0.1:3900`); else `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// `--s3-region`; else `AWS_REGION` / `AWS_DEFAULT_REGION`.
+    pub region: Option<String>,
+}
