@@ -17,8 +17,13 @@ pub struct LocalStore {
 impl LocalStore {
     /// Opens (creating if needed) a store directory.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        fs::create_dir_all(root).map_err(|source| StoreError::Io { store: root.display().to_string(), source })?;
-        Ok(LocalStore { root: root.to_owned() })
+        fs::create_dir_all(root).map_err(|source| StoreError::Io {
+            store: root.display().to_string(),
+            source,
+        })?;
+        Ok(LocalStore {
+            root: root.to_owned(),
+        })
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -27,12 +32,18 @@ impl LocalStore {
     }
 
     fn io(&self, source: std::io::Error) -> StoreError {
-        StoreError::Io { store: self.describe(), source }
+        StoreError::Io {
+            store: self.describe(),
+            source,
+        }
     }
 
     fn not_found_or(&self, key: &str, e: std::io::Error) -> StoreError {
         if e.kind() == std::io::ErrorKind::NotFound {
-            StoreError::NotFound { store: self.describe(), key: key.into() }
+            StoreError::NotFound {
+                store: self.describe(),
+                key: key.into(),
+            }
         } else {
             self.io(e)
         }
@@ -48,9 +59,16 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         let dir = path.parent().expect("keys have a parent");
         fs::create_dir_all(dir).map_err(|e| self.io(e))?;
-        let mut tmp = tempfile::Builder::new().prefix(".seif-tmp-").tempfile_in(dir).map_err(|e| self.io(e))?;
-        tmp.write_all(data).and_then(|_| tmp.as_file().sync_all()).map_err(|e| self.io(e))?;
-        tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(|e| self.io(e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".seif-tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| self.io(e))?;
+        tmp.write_all(data)
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| self.io(e))?;
+        tmp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(|e| self.io(e))?;
         tmp.persist(&path).map_err(|e| self.io(e.error))?;
         crate::atomic::sync_dir(dir).map_err(|e| self.io(e))
     }
@@ -63,9 +81,13 @@ impl Store for LocalStore {
         let mut f = fs::File::open(self.path(key)?).map_err(|e| self.not_found_or(key, e))?;
         let len = f.metadata().map_err(|e| self.io(e))?.len();
         if range.end > len || range.start > range.end {
-            return Err(StoreError::Backend { store: self.describe(), message: format!("{key}: range {range:?} is beyond its {len} bytes") });
+            return Err(StoreError::Backend {
+                store: self.describe(),
+                message: format!("{key}: range {range:?} is beyond its {len} bytes"),
+            });
         }
-        f.seek(SeekFrom::Start(range.start)).map_err(|e| self.io(e))?;
+        f.seek(SeekFrom::Start(range.start))
+            .map_err(|e| self.io(e))?;
         let mut buf = vec![0u8; (range.end - range.start) as usize];
         f.read_exact(&mut buf).map_err(|e| self.io(e))?;
         Ok(buf)

@@ -88,9 +88,17 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
     let ok = !key.is_empty()
         && key.len() <= 512
         && key.split('/').all(|c| {
-            !c.is_empty() && c != "." && c != ".." && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         });
-    if ok { Ok(()) } else { Err(StoreError::BadKey(key.into())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadKey(key.into()))
+    }
 }
 
 /// Opens a store named on the command line: `s3://BUCKET/PREFIX` (with the
@@ -105,7 +113,9 @@ pub fn open(spec: &str, s3: &S3Options) -> Result<Box<dyn Store>, StoreError> {
             return Err(StoreError::Backend { store: spec.into(), message: "this build has no S3 support (feature 's3'); copy the store to a local directory".into() });
         }
     }
-    Ok(Box::new(local::LocalStore::open(std::path::Path::new(spec))?))
+    Ok(Box::new(local::LocalStore::open(std::path::Path::new(
+        spec,
+    ))?))
 }
 
 /// S3 connection settings given as flags; anything unset comes from the
