@@ -151,3 +151,111 @@ pub fn entries(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// `seif-ceremony`, with the air-gap check pointed at an empty interface
+/// list (the test machine is online; the air-gap tests set their own).
+pub fn ceremony() -> Command {
+    let mut c = Command::new(ceremony_bin());
+    c.env("SEIF_TEST_SYS_CLASS_NET", "/nonexistent-seif-test");
+    c
+}
+
+/// A vault made by `seif-ceremony init` with age custodians (fast to open).
+pub struct AgeVault {
+    pub dir: tempfile::TempDir,
+    pub vault_dir: PathBuf,
+    pub vault_json: PathBuf,
+    pub labels: Vec<String>,
+    pub identities: Vec<PathBuf>,
+    pub sealer_key: PathBuf,
+    pub sealer_public: String,
+    pub init_stdout: String,
+}
+
+impl AgeVault {
+    /// `--share FILE --identity KEY` for the given custodian indices (0-based).
+    pub fn share_args(&self, which: &[usize]) -> Vec<std::ffi::OsString> {
+        let mut v = Vec::new();
+        for &i in which {
+            v.push("--share".into());
+            v.push(self.share_file(i).into_os_string());
+            v.push("--identity".into());
+            v.push(self.identities[i].clone().into_os_string());
+        }
+        v
+    }
+
+    pub fn share_file(&self, i: usize) -> PathBuf {
+        self.vault_dir
+            .join("shares")
+            .join(format!("{}.share.age", self.labels[i]))
+    }
+
+    /// Seals `data` with the vault's sealer into `name`; returns its path.
+    pub fn seal(&self, name: &str, data: &[u8]) -> PathBuf {
+        let input = self.dir.path().join(format!("{name}.plain"));
+        std::fs::write(&input, data).unwrap();
+        let out = self.dir.path().join(name);
+        ok(&run(seif()
+            .args(["seal", "--vault"])
+            .arg(&self.vault_json)
+            .arg("--sealer")
+            .arg(&self.sealer_key)
+            .arg("-o")
+            .arg(&out)
+            .arg(&input)));
+        out
+    }
+}
+
+pub fn age_vault(n: usize, t: usize) -> AgeVault {
+    let dir = tempfile::tempdir().unwrap();
+    let mut labels = Vec::new();
+    let mut identities = Vec::new();
+    let mut cmd = ceremony();
+    cmd.args([
+        "init",
+        "--name",
+        "test vault",
+        "--threshold",
+        &t.to_string(),
+    ]);
+    for i in 0..n {
+        let id = age::x25519::Identity::generate();
+        let path = dir.path().join(format!("custodian-{i}.key"));
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n",
+                secrecy::ExposeSecret::expose_secret(&id.to_string())
+            ),
+        )
+        .unwrap();
+        let label = format!("c{}", i + 1);
+        cmd.arg("--custodian")
+            .arg(format!("{label}=age:{}", id.to_public()));
+        labels.push(label);
+        identities.push(path);
+    }
+    let sealer_key = dir.path().join("sealer.key");
+    let o = run(seif().args(["sealer", "new", "--out"]).arg(&sealer_key));
+    ok(&o);
+    let sealer_public = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    let vault_dir = dir.path().join("vault");
+    cmd.arg("--sealer")
+        .arg(format!("pipeline={sealer_public}"))
+        .arg("--out")
+        .arg(&vault_dir);
+    let o = run(&mut cmd);
+    ok(&o);
+    AgeVault {
+        vault_json: vault_dir.join("vault.json"),
+        vault_dir,
+        labels,
+        identities,
+        sealer_key,
+        sealer_public,
+        init_stdout: String::from_utf8(o.stdout).unwrap(),
+        dir,
+    }
+}

@@ -1,0 +1,1150 @@
+//! `seif-ceremony` end to end, as custodians use it: real processes, real
+//! files, exact messages for refusals.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use secrecy::SecretString;
+use seif::custody::{CustodyError, Identities, Passphrases, open_share};
+
+/// Opens a share file through the library (as a custodian's own tools
+/// would), to craft damaged or forged shares from real ones.
+fn decrypt_share(v: &AgeVault, i: usize) -> seif::shares::Share {
+    struct NoPass;
+    impl Passphrases for NoPass {
+        fn new_passphrase(&mut self, _: &str) -> Result<SecretString, CustodyError> {
+            unreachable!()
+        }
+        fn share_passphrase(
+            &mut self,
+            _: &str,
+            _: usize,
+        ) -> Result<Option<SecretString>, CustodyError> {
+            Ok(None)
+        }
+        fn key_passphrase(
+            &mut self,
+            _: &str,
+            _: &str,
+            _: usize,
+        ) -> Result<Option<SecretString>, CustodyError> {
+            Ok(None)
+        }
+    }
+    let mut ids = Identities::default();
+    ids.add_file(&v.identities[i]).unwrap();
+    open_share(&std::fs::read(v.share_file(i)).unwrap(), &ids, &mut NoPass).unwrap()
+}
+
+fn open_cmd(v: &AgeVault, shares: &[usize], out: &Path, inputs: &[&Path]) -> std::process::Output {
+    run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(shares))
+        .arg("--out")
+        .arg(out)
+        .args(inputs))
+}
+
+fn active_set_id(vault_json: &Path) -> String {
+    seif::descriptor::Descriptor::load(vault_json)
+        .unwrap()
+        .active_set()
+        .id
+        .clone()
+}
+
+#[test]
+fn init_refuses_bad_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = |i: u32| format!("c{i}=age:{}", age::x25519::Identity::generate().to_public());
+    let out = dir.path().join("v");
+    let init = |t: &str, custodians: &[String]| {
+        let mut c = ceremony();
+        c.args(["init", "--name", "x", "--threshold", t, "--out"])
+            .arg(&out);
+        for cu in custodians {
+            c.arg("--custodian").arg(cu);
+        }
+        run(&mut c)
+    };
+    let three: Vec<String> = (1..=3).map(r).collect();
+    fails_with(
+        &init("1", &three),
+        1,
+        "the threshold must be at least 2 (got 1)",
+    );
+    fails_with(
+        &init("4", &three),
+        1,
+        "the threshold 4 is larger than the number of custodians 3",
+    );
+    let many: Vec<String> = (1..=256).map(|i| format!("c{i}=passphrase")).collect();
+    fails_with(
+        &init("2", &many),
+        1,
+        "256 custodians: at most 255 can share a secret over GF(256)",
+    );
+    let mut dup_label = three.clone();
+    dup_label[1] = dup_label[1].replacen("c2=", "c1=", 1);
+    fails_with(
+        &init("2", &dup_label),
+        1,
+        "two custodians are labelled 'c1'",
+    );
+    let same = age::x25519::Identity::generate().to_public();
+    fails_with(
+        &init(
+            "2",
+            &[format!("a=age:{same}"), format!("b=age:{same}"), r(3)],
+        ),
+        1,
+        "custodians 'a' and 'b' have the same key",
+    );
+    fails_with(
+        &init("2", &["a=rot13:x".into(), r(2)]),
+        1,
+        "custodian 'a=rot13:x': expected LABEL=pgp:FILE, LABEL=age:RECIPIENT or LABEL=passphrase",
+    );
+    fails_with(
+        &init("2", &["../x=passphrase".into(), r(2)]),
+        1,
+        "custodian label '../x' must be",
+    );
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("precious"), b"x").unwrap();
+    fails_with(&init("2", &three), 1, "already exists and is not empty");
+    assert_eq!(entries(&out), vec!["precious"]);
+    assert_eq!(
+        entries(dir.path()),
+        vec!["v"],
+        "nothing half-written beside it"
+    );
+}
+
+#[test]
+fn init_writes_a_vault_that_keeps_no_secret_in_the_clear() {
+    let v = age_vault(3, 2);
+    assert_eq!(
+        entries(&v.vault_dir),
+        vec!["ceremony.log", "shares", "vault.json"]
+    );
+    for i in 0..3 {
+        let mode = std::fs::metadata(v.share_file(i))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "share files are private");
+    }
+    let d = seif::descriptor::Descriptor::load(&v.vault_json).unwrap();
+    assert!(
+        v.init_stdout
+            .contains(&seif::descriptor::format_fingerprint(&d.body().vault_id)),
+        "{}",
+        v.init_stdout
+    );
+    assert!(v.init_stdout.contains("VAULT FINGERPRINT"));
+    // No file in the vault holds a share's value or a decrypted share.
+    let values: Vec<String> = (0..3)
+        .map(|i| {
+            decrypt_share(&v, i)
+                .to_text()
+                .lines()
+                .find(|l| l.starts_with("value: "))
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut files = vec![v.vault_json.clone(), v.vault_dir.join("ceremony.log")];
+    files.extend((0..3).map(|i| v.share_file(i)));
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(
+            !text.contains("seif share v1"),
+            "{} holds a decrypted share",
+            f.display()
+        );
+        for value in &values {
+            assert!(
+                !text.contains(&value[7..]),
+                "{} holds a share value",
+                f.display()
+            );
+        }
+    }
+    let o = run(ceremony()
+        .args(["log", "verify"])
+        .arg(v.vault_dir.join("ceremony.log"))
+        .arg("--vault")
+        .arg(&v.vault_json));
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ok: 1 entries (1 signed"));
+}
+
+/// Every T-subset of the shares opens the vault; no (T-1)-subset does.
+#[test]
+fn every_threshold_subset_opens_and_no_smaller_one() {
+    let v = age_vault(4, 3);
+    let data = content(200_000, 9);
+    let sealed = v.seal("data.seif", &data);
+    let set = active_set_id(&v.vault_json);
+    let n = 4;
+    for mask in 1u32..(1 << n) {
+        let subset: Vec<usize> = (0..n).filter(|i| mask & (1 << i) != 0).collect();
+        if subset.len() < 2 {
+            continue;
+        }
+        let out = v.dir.path().join(format!("out-{mask}"));
+        let o = open_cmd(&v, &subset, &out, &[&sealed]);
+        if subset.len() >= 3 {
+            ok(&o);
+            assert_eq!(
+                std::fs::read(out.join("data")).unwrap(),
+                data,
+                "subset {subset:?}"
+            );
+        } else {
+            fails_with(
+                &o,
+                4,
+                &format!(
+                    "refused: 2 good shares of the active share set {set} presented, 3 needed: bring 1 more"
+                ),
+            );
+            assert!(!out.join("data").exists());
+        }
+    }
+}
+
+#[test]
+fn refusals_name_each_bad_share() {
+    let v = age_vault(3, 2);
+    let other = age_vault(3, 2);
+    let sealed = v.seal("data.seif", b"secret registry");
+    let work = v.dir.path();
+    let out = work.join("out");
+    let set = active_set_id(&v.vault_json);
+
+    // A damaged share (one bit of its value flipped), named by index.
+    let text = decrypt_share(&v, 1).to_text();
+    let value_at = text.find("value: ").unwrap() + 7;
+    let mut damaged = text.as_bytes().to_vec();
+    damaged[value_at] = if damaged[value_at] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
+    let damaged_path = work.join("damaged.share");
+    std::fs::write(&damaged_path, &damaged).unwrap();
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0]))
+        .arg("--share")
+        .arg(&damaged_path)
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(
+        &o,
+        4,
+        &format!(
+            "share {} (index 2, custodian c2): does not match its commitment in vault.json: it is damaged or forged",
+            damaged_path.display()
+        ),
+    );
+    assert!(stderr(&o).contains(&format!(
+        "refused: 1 good share of the active share set {set} presented, 2 needed: bring 1 more"
+    )));
+
+    // A duplicate share.
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 0]))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(
+        &o,
+        4,
+        &format!(
+            "share {} (index 1): duplicate of the share already presented as {}",
+            v.share_file(0).display(),
+            v.share_file(0).display()
+        ),
+    );
+
+    // A share of another vault.
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0]))
+        .args(other.share_args(&[1]))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(
+        &o,
+        4,
+        &format!(
+            "share {} (index 2): belongs to another vault (",
+            other.share_file(1).display()
+        ),
+    );
+
+    // A forged share with index 0.
+    let forged = text.replace("index: 2", "index: 0");
+    let forged_path = work.join("forged.share");
+    std::fs::write(&forged_path, forged.as_bytes()).unwrap();
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0]))
+        .arg("--share")
+        .arg(&forged_path)
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(
+        &o,
+        4,
+        &format!(
+            "share {}: share index 0 is never issued (it would be the secret itself): a forged share",
+            forged_path.display()
+        ),
+    );
+
+    // A truncated share file.
+    let bytes = std::fs::read(v.share_file(1)).unwrap();
+    let truncated_path = work.join("truncated.share.age");
+    std::fs::write(&truncated_path, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0]))
+        .arg("--share")
+        .arg(&truncated_path)
+        .arg("--identity")
+        .arg(&v.identities[1])
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(
+        &o,
+        4,
+        &format!(
+            "share {}: the age-encrypted share could not be opened",
+            truncated_path.display()
+        ),
+    );
+
+    // A descriptor whose signature fails.
+    let forged_vault = work.join("forged-vault.json");
+    std::fs::write(
+        &forged_vault,
+        std::fs::read_to_string(&v.vault_json)
+            .unwrap()
+            .replace("test vault", "evil vault"),
+    )
+    .unwrap();
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&forged_vault)
+        .arg("--log")
+        .arg(v.vault_dir.join("ceremony.log"))
+        .args(v.share_args(&[0, 1]))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(
+        &o,
+        3,
+        &format!(
+            "{}: the vault descriptor's signature does not verify: it was altered or forged",
+            forged_vault.display()
+        ),
+    );
+
+    assert!(!out.join("data").exists(), "nothing was opened");
+    // Every refusal was logged (unsigned), and the log still verifies.
+    let o = run(ceremony()
+        .args(["log", "verify"])
+        .arg(v.vault_dir.join("ceremony.log"))
+        .arg("--vault")
+        .arg(&v.vault_json));
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("ok: 6 entries (1 signed by the vault key, 5 unsigned"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn passphrase_custodians_and_a_wrong_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = |label: &str, text: &str| {
+        let p = dir.path().join(format!("{label}.pw"));
+        std::fs::write(&p, format!("{text}\n")).unwrap();
+        p
+    };
+    let (a, b, c) = (
+        pw("alice", "alice's long passphrase"),
+        pw("bob", "bob's long passphrase"),
+        pw("carol", "carol's long passphrase"),
+    );
+    let vault_dir = dir.path().join("v");
+    let mut init = ceremony();
+    init.args(["init", "--name", "pw vault", "--threshold", "2"]);
+    for (l, p) in [("alice", &a), ("bob", &b), ("carol", &c)] {
+        init.arg("--custodian")
+            .arg(format!("{l}=passphrase"))
+            .arg("--passphrase-file")
+            .arg(format!("{l}={}", p.display()));
+    }
+    init.arg("--out").arg(&vault_dir);
+    ok(&run(&mut init));
+    let vault_json = vault_dir.join("vault.json");
+    let share = |l: &str| vault_dir.join("shares").join(format!("{l}.share.pass"));
+
+    // A custodian checks their share alone.
+    let o = run(ceremony()
+        .arg("verify-share")
+        .arg("--vault")
+        .arg(&vault_json)
+        .arg("--passphrase-file")
+        .arg(format!("bob={}", b.display()))
+        .arg(share("bob")));
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        stdout.contains("index:       2 of 3, threshold 2") && stdout.contains("custodian:   bob"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("value"), "the share is never shown");
+
+    // A wrong passphrase is named, and refused.
+    let wrong = pw("wrong", "not bob's passphrase at all");
+    let o = run(ceremony()
+        .arg("verify-share")
+        .arg("--vault")
+        .arg(&vault_json)
+        .arg("--passphrase-file")
+        .arg(format!("bob={}", wrong.display()))
+        .arg(share("bob")));
+    fails_with(
+        &o,
+        3,
+        &format!(
+            "share {}: wrong passphrase, or the share file was altered",
+            share("bob").display()
+        ),
+    );
+
+    // Two custodians open a file.
+    let sealed = dir.path().join("x.seif");
+    let plain = dir.path().join("x");
+    std::fs::write(&plain, b"passphrase-guarded").unwrap();
+    ok(&run(seif()
+        .args(["seal", "--vault"])
+        .arg(&vault_json)
+        .arg("-o")
+        .arg(&sealed)
+        .arg(&plain)));
+    let out = dir.path().join("out");
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault_json)
+        .arg("--share")
+        .arg(share("alice"))
+        .arg("--passphrase-file")
+        .arg(format!("alice={}", a.display()))
+        .arg("--share")
+        .arg(share("carol"))
+        .arg("--passphrase-file")
+        .arg(format!("carol={}", c.display()))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(
+        &o,
+        4,
+        "x.seif: unsigned (anyone holding vault.json could have made it); pass --allow-unsigned if you know its origin",
+    );
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--allow-unsigned")
+        .arg("--vault")
+        .arg(&vault_json)
+        .arg("--share")
+        .arg(share("alice"))
+        .arg("--passphrase-file")
+        .arg(format!("alice={}", a.display()))
+        .arg("--share")
+        .arg(share("carol"))
+        .arg("--passphrase-file")
+        .arg(format!("carol={}", c.display()))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    ok(&o);
+    assert_eq!(std::fs::read(out.join("x")).unwrap(), b"passphrase-guarded");
+    assert_eq!(
+        std::fs::metadata(out.join("x"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_decrypted_share_can_come_from_stdin() {
+    let v = age_vault(3, 2);
+    let sealed = v.seal("d.seif", b"via stdin");
+    let out = v.dir.path().join("out");
+    let mut child = ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0]))
+        .arg("--share")
+        .arg("-")
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        decrypt_share(&v, 2).to_text().as_bytes(),
+    )
+    .unwrap();
+    ok(&child.wait_with_output().unwrap());
+    assert_eq!(std::fs::read(out.join("d")).unwrap(), b"via stdin");
+}
+
+#[test]
+fn grants_open_only_what_they_cover() {
+    let v = age_vault(3, 2);
+    let a = v.seal("a.seif", &content(300_000, 1));
+    let b = v.seal("b.seif", b"another file");
+    let team = age::x25519::Identity::generate();
+    let team_key = v.dir.path().join("team.key");
+    std::fs::write(
+        &team_key,
+        format!(
+            "{}\n",
+            secrecy::ExposeSecret::expose_secret(&team.to_string())
+        ),
+    )
+    .unwrap();
+    let grants = v.dir.path().join("grants");
+    let o = run(ceremony()
+        .arg("grant")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 2]))
+        .arg("--to")
+        .arg(team.to_public().to_string())
+        .arg("--out")
+        .arg(&grants)
+        .arg(&a));
+    ok(&o);
+    let grant = grants.join("a.seif.grant");
+    let opened = v.dir.path().join("a.out");
+    ok(&run(seif()
+        .args(["open", "--identity"])
+        .arg(&team_key)
+        .arg("--grant")
+        .arg(&grant)
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("-o")
+        .arg(&opened)
+        .arg(&a)));
+    assert_eq!(std::fs::read(&opened).unwrap(), content(300_000, 1));
+    // The grant for a.seif does not open b.seif.
+    let o = run(seif()
+        .args(["open", "--identity"])
+        .arg(&team_key)
+        .arg("--grant")
+        .arg(&grant)
+        .arg("-o")
+        .arg(v.dir.path().join("b.out"))
+        .arg(&b));
+    fails_with(&o, 3, "the grant is for another sealed file ('a.seif')");
+    // The team's key alone opens nothing.
+    let o = run(seif()
+        .args(["open", "--identity"])
+        .arg(&team_key)
+        .arg("-o")
+        .arg(v.dir.path().join("a2.out"))
+        .arg(&a));
+    fails_with(&o, 3, "none of the given identities can open");
+    // A grant whose body was altered fails the vault's signature.
+    let altered = v.dir.path().join("altered.grant");
+    std::fs::write(
+        &altered,
+        std::fs::read_to_string(&grant)
+            .unwrap()
+            .replace("\"a.seif\"", "\"c.seif\""),
+    )
+    .unwrap();
+    let o = run(seif()
+        .args(["open", "--identity"])
+        .arg(&team_key)
+        .arg("--grant")
+        .arg(&altered)
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("-o")
+        .arg(v.dir.path().join("a3.out"))
+        .arg(&a));
+    fails_with(&o, 3, "the grant's signature does not verify");
+}
+
+#[test]
+fn reshare_becomes_active_only_after_its_custodians_verify() {
+    let v = age_vault(3, 2);
+    let sealed = v.seal("d.seif", b"reshared");
+    let new_ids: Vec<(PathBuf, String)> = (0..3)
+        .map(|i| {
+            let id = age::x25519::Identity::generate();
+            let p = v.dir.path().join(format!("new-{i}.key"));
+            std::fs::write(
+                &p,
+                format!(
+                    "{}\n",
+                    secrecy::ExposeSecret::expose_secret(&id.to_string())
+                ),
+            )
+            .unwrap();
+            (p, id.to_public().to_string())
+        })
+        .collect();
+    let v2 = v.dir.path().join("vault2");
+    let mut c = ceremony();
+    c.arg("reshare")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 1]))
+        .args(["--threshold", "2"]);
+    for (i, (_, r)) in new_ids.iter().enumerate() {
+        c.arg("--custodian").arg(format!("n{}=age:{r}", i + 1));
+    }
+    c.arg("--out").arg(&v2);
+    let o = run(&mut c);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the new set is PENDING"));
+    let vault2 = v2.join("vault.json");
+    let new_share = |i: usize| v2.join("shares").join(format!("n{}.share.age", i + 1));
+    let new_args = |which: &[usize]| -> Vec<std::ffi::OsString> {
+        which
+            .iter()
+            .flat_map(|&i| {
+                [
+                    "--share".into(),
+                    new_share(i).into_os_string(),
+                    "--identity".into(),
+                    new_ids[i].0.clone().into_os_string(),
+                ]
+            })
+            .collect()
+    };
+    let old_set = active_set_id(&v.vault_json);
+    let out = v.dir.path().join("out");
+    // Pending: the new shares do not open yet; the old ones still do.
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault2)
+        .args(new_args(&[0, 1]))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed));
+    fails_with(&o, 4, "belongs to the pending share set");
+    ok(&run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault2)
+        .args(v.share_args(&[1, 2]))
+        .arg("--out")
+        .arg(v.dir.path().join("old-ok"))
+        .arg(&sealed)));
+    // Two of the new custodians verify their shares.
+    for i in [0, 2] {
+        let o = run(ceremony()
+            .arg("verify-share")
+            .arg("--vault")
+            .arg(&vault2)
+            .arg("--identity")
+            .arg(&new_ids[i].0)
+            .arg(new_share(i)));
+        ok(&o);
+    }
+    // Now the new set opens, and the old one is retired.
+    ok(&run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault2)
+        .args(new_args(&[1, 2]))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed)));
+    assert_eq!(std::fs::read(out.join("d")).unwrap(), b"reshared");
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault2)
+        .args(v.share_args(&[0, 1]))
+        .arg("--out")
+        .arg(v.dir.path().join("o3"))
+        .arg(&sealed));
+    fails_with(
+        &o,
+        4,
+        &format!(
+            "(index 1): belongs to the retired share set {old_set}; only shares of the active set"
+        ),
+    );
+    let d = seif::descriptor::Descriptor::load(&vault2).unwrap();
+    assert_eq!(
+        d.share_set(&old_set).unwrap().status,
+        seif::descriptor::SetStatus::Retired,
+        "the switch is recorded in vault.json"
+    );
+    ok(&run(ceremony()
+        .args(["log", "verify"])
+        .arg(v2.join("ceremony.log"))
+        .arg("--vault")
+        .arg(&vault2)));
+}
+
+#[test]
+fn rotate_rewraps_without_reencrypting_and_retires_the_old_key() {
+    let v = age_vault(3, 2);
+    let data = content(500_000, 4);
+    let sealed = v.seal("big.seif", &data);
+    let new_id = age::x25519::Identity::generate();
+    let new_key = v.dir.path().join("new.key");
+    std::fs::write(
+        &new_key,
+        format!(
+            "{}\n",
+            secrecy::ExposeSecret::expose_secret(&new_id.to_string())
+        ),
+    )
+    .unwrap();
+    let other = age::x25519::Identity::generate();
+    let other_key = v.dir.path().join("other.key");
+    std::fs::write(
+        &other_key,
+        format!(
+            "{}\n",
+            secrecy::ExposeSecret::expose_secret(&other.to_string())
+        ),
+    )
+    .unwrap();
+    let v2 = v.dir.path().join("rotated-vault");
+    let o = run(ceremony()
+        .arg("rotate")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 2]))
+        .arg("--custodian")
+        .arg(format!("x=age:{}", new_id.to_public()))
+        .arg("--custodian")
+        .arg(format!("y=age:{}", other.to_public()))
+        .arg("--out")
+        .arg(&v2)
+        .arg(&sealed));
+    ok(&o);
+    let rotated = v2.join("rotated").join("big.seif");
+    let (before, after) = (
+        std::fs::read(&sealed).unwrap(),
+        std::fs::read(&rotated).unwrap(),
+    );
+    let (hb, ha) = (
+        seif::sealed::Header::read(&mut &before[..]).unwrap(),
+        seif::sealed::Header::read(&mut &after[..]).unwrap(),
+    );
+    assert_eq!(
+        hb.signed_bytes(),
+        ha.signed_bytes(),
+        "the signed header is unchanged"
+    );
+    assert_ne!(
+        hb.wrapped_key, ha.wrapped_key,
+        "the data key is wrapped anew"
+    );
+    assert_eq!(
+        &before[hb.encoded_len()..],
+        &after[ha.encoded_len()..],
+        "the payload is not re-encrypted"
+    );
+    // The sealer's signature still holds under the rotated vault.
+    ok(&run(seif()
+        .args(["inspect", "--vault"])
+        .arg(v2.join("vault.json"))
+        .arg(&rotated)));
+    let vault2 = v2.join("vault.json");
+    let out = v.dir.path().join("out");
+    ok(&run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault2)
+        .arg("--share")
+        .arg(v2.join("shares/x.share.age"))
+        .arg("--identity")
+        .arg(&new_key)
+        .arg("--share")
+        .arg(v2.join("shares/y.share.age"))
+        .arg("--identity")
+        .arg(&other_key)
+        .arg("--out")
+        .arg(&out)
+        .arg(&rotated)));
+    assert_eq!(std::fs::read(out.join("big")).unwrap(), data);
+    // The old shares are retired in the new vault.
+    let o = run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault2)
+        .args(v.share_args(&[0, 1]))
+        .arg("--out")
+        .arg(v.dir.path().join("o2"))
+        .arg(&rotated));
+    fails_with(&o, 4, "belongs to the retired share set");
+    let d = seif::descriptor::Descriptor::load(&vault2).unwrap();
+    assert_eq!(d.body().generation, 2);
+    assert_eq!(
+        d.vault_id(),
+        seif::descriptor::Descriptor::load(&v.vault_json)
+            .unwrap()
+            .vault_id(),
+        "same vault"
+    );
+    ok(&run(ceremony()
+        .args(["log", "verify"])
+        .arg(v2.join("ceremony.log"))
+        .arg("--vault")
+        .arg(&vault2)));
+}
+
+#[test]
+fn sealers_added_and_removed_decide_what_opens() {
+    let v = age_vault(3, 2);
+    let second = v.dir.path().join("second.key");
+    let o = run(seif().args(["sealer", "new", "--out"]).arg(&second));
+    ok(&o);
+    let second_pub = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    let plain = v.dir.path().join("p");
+    std::fs::write(&plain, b"from the second pipeline").unwrap();
+    let sealed = v.dir.path().join("p.seif");
+    fails_with(
+        &run(seif()
+            .args(["seal", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--sealer")
+            .arg(&second)
+            .arg("-o")
+            .arg(&sealed)
+            .arg(&plain)),
+        4,
+        "does not accept the sealer",
+    );
+    ok(&run(ceremony()
+        .args(["sealers", "add", "--label", "second"])
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 1]))
+        .arg(&second_pub)));
+    ok(&run(seif()
+        .args(["seal", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&second)
+        .arg("-o")
+        .arg(&sealed)
+        .arg(&plain)));
+    ok(&run(ceremony()
+        .args(["sealers", "remove"])
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[1, 2]))
+        .arg(&second_pub)));
+    let o = open_cmd(&v, &[0, 1], &v.dir.path().join("out"), &[&sealed]);
+    fails_with(
+        &o,
+        4,
+        &format!("sealed by {second_pub}, a sealer the vault does not accept"),
+    );
+    let o = run(seif()
+        .args(["inspect", "--vault"])
+        .arg(&v.vault_json)
+        .arg(&sealed));
+    fails_with(&o, 4, "the vault does not accept its sealer");
+}
+
+#[test]
+fn log_verify_detects_edits_removals_and_rollback() {
+    let v = age_vault(3, 2);
+    let sealed = v.seal("d.seif", b"x");
+    let log = v.vault_dir.join("ceremony.log");
+    let early_head = {
+        let o = run(ceremony()
+            .args(["log", "verify"])
+            .arg(&log)
+            .arg("--vault")
+            .arg(&v.vault_json));
+        ok(&o);
+        String::from_utf8_lossy(&o.stdout)
+            .split("head ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    for _ in 0..2 {
+        ok(&open_cmd(
+            &v,
+            &[0, 1],
+            &v.dir.path().join(format!("o{}", rand_suffix())),
+            &[&sealed],
+        ));
+    }
+    let verify = |path: &Path, head: Option<&str>| {
+        let mut c = ceremony();
+        c.args(["log", "verify"])
+            .arg(path)
+            .arg("--vault")
+            .arg(&v.vault_json);
+        if let Some(h) = head {
+            c.arg("--head").arg(h);
+        }
+        run(&mut c)
+    };
+    let o = verify(&log, Some(&early_head));
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("the recorded head is entry 1 (2 entries were added after it)")
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let tampered = v.dir.path().join("tampered.log");
+    // An edited entry: in the middle it breaks the chain; at the end, the
+    // vault key's signature.
+    std::fs::write(&tampered, text.replacen("\"open\"", "\"grant\"", 1)).unwrap();
+    fails_with(
+        &verify(&tampered, None),
+        3,
+        "line 3: it does not chain to the previous line",
+    );
+    let edited_last = format!(
+        "{}\n{}\n{}\n",
+        lines[0],
+        lines[1],
+        lines[2].replacen("\"open\"", "\"grant\"", 1)
+    );
+    std::fs::write(&tampered, edited_last).unwrap();
+    fails_with(
+        &verify(&tampered, None),
+        3,
+        "entry 3 (grant): the vault key's signature does not verify",
+    );
+    // A removed entry.
+    std::fs::write(&tampered, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    fails_with(
+        &verify(&tampered, None),
+        3,
+        "line 2: sequence number 3 where 2 was expected",
+    );
+    // The tail cut off: only the recorded head shows it.
+    std::fs::write(&tampered, format!("{}\n", lines[0])).unwrap();
+    ok(&verify(&tampered, None));
+    let full_head = {
+        let o = verify(&log, None);
+        String::from_utf8_lossy(&o.stdout)
+            .split("head ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    fails_with(
+        &verify(&tampered, Some(&full_head)),
+        3,
+        "is not in the log: entries were removed, or the log was replaced",
+    );
+    // A forged acknowledgement.
+    let set = active_set_id(&v.vault_json);
+    std::fs::write(&tampered, text.clone()).unwrap();
+    let mut log_obj = seif::ceremony::log::CeremonyLog::open(&tampered).unwrap();
+    let d = seif::descriptor::Descriptor::load(&v.vault_json).unwrap();
+    log_obj.append(&d, seif::ceremony::log::Draft { event: "verify-share".into(), participants: vec![], details: serde_json::json!({"share_set": set, "index": 1, "custodian": "c1", "ack_token": "00".repeat(32)}) }, None).unwrap();
+    fails_with(
+        &verify(&tampered, None),
+        3,
+        "its acknowledgement token does not match the share's ack_check: forged",
+    );
+    // And the printout has the witnesses' lines.
+    let o = run(ceremony()
+        .args(["log", "print"])
+        .arg(&log)
+        .arg("--vault")
+        .arg(&v.vault_json));
+    ok(&o);
+    let paper = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        paper.contains("VERIFIED against") && paper.matches("Witness: ____").count() >= 3,
+        "{paper}"
+    );
+}
+
+fn rand_suffix() -> String {
+    hex::encode(seif::secrets::random_array::<4>())
+}
+
+#[test]
+fn the_air_gap_is_checked() {
+    let sys = tempfile::tempdir().unwrap();
+    for (name, state) in [("lo", "unknown"), ("eth0", "up"), ("wlan0", "down")] {
+        std::fs::create_dir(sys.path().join(name)).unwrap();
+        std::fs::write(
+            sys.path().join(name).join("operstate"),
+            format!("{state}\n"),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let init = |require: bool, out: &str| {
+        let mut c = Command::new(ceremony_bin());
+        c.env("SEIF_TEST_SYS_CLASS_NET", sys.path());
+        if require {
+            c.arg("--require-airgap");
+        }
+        c.args(["init", "--name", "x", "--threshold", "2"]);
+        for i in 0..2 {
+            c.arg("--custodian").arg(format!(
+                "c{i}=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ));
+        }
+        c.arg("--out").arg(dir.path().join(out));
+        run(&mut c)
+    };
+    let o = init(false, "a");
+    ok(&o);
+    assert!(
+        stderr(&o).contains(
+            "warning: network interface is up: eth0 (the ceremony laptop should be offline)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    fails_with(&init(true, "b"), 4, "network interface is up: eth0");
+    assert!(!dir.path().join("b").exists());
+    std::fs::write(sys.path().join("eth0").join("operstate"), "down\n").unwrap();
+    let o = init(true, "c");
+    ok(&o);
+    assert!(!stderr(&o).contains("network interface"));
+}
+
+use std::process::Command;
+
+/// The ceremony binary holds no HTTP, TLS or async-runtime crate.
+#[test]
+fn the_ceremony_has_no_network_code() {
+    let o = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "seif-ceremony",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        tree.contains("seif-ceremony") && tree.contains("sequoia-openpgp"),
+        "{tree}"
+    );
+    let banned = [
+        "tokio",
+        "hyper",
+        "reqwest",
+        "rustls",
+        "native-tls",
+        "h2 ",
+        "http ",
+        "object_store",
+        "mio",
+        "socket2",
+        "async-std",
+        "ureq",
+        "curl",
+    ];
+    for line in tree.lines() {
+        for b in banned {
+            assert!(!line.starts_with(b), "seif-ceremony depends on {line}");
+        }
+    }
+}
+
+/// The ceremony process turns off core dumps before it reads a share.
+#[test]
+fn core_dumps_are_off_while_a_share_is_read() {
+    let v = age_vault(2, 2);
+    let mut child = ceremony()
+        .arg("verify-share")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It is now waiting for the share on stdin.
+    let limits = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let l = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).ok()?;
+            let line = l
+                .lines()
+                .find(|l| l.starts_with("Max core file size"))?
+                .to_owned();
+            let soft_is_zero = line.split_whitespace().nth(4) == Some("0");
+            soft_is_zero.then_some(line)
+        })
+        .expect("core dumps were not turned off");
+    assert!(limits.contains(" 0 "), "{limits}");
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
