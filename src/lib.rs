@@ -36,6 +36,7 @@ pub mod sealer;
 pub mod secrets;
 pub mod shares;
 pub mod signed;
+pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod time;

@@ -14,6 +14,7 @@ use seif::descriptor::Descriptor;
 use seif::encoding::to_hex;
 use seif::report::{self, Failure};
 use seif::sealed::open::{OpenOptions, Opener};
+use seif::snapshot::record::Record;
 use serde_json::json;
 
 use crate::TOOL;
@@ -36,7 +37,12 @@ pub struct OpenArgs {
     /// Replace outputs that exist.
     #[arg(long)]
     force: bool,
-    /// Sealed files to open.
+    /// A local copy of a store: the INPUTs are then snapshots in it
+    /// (`latest`, or 6+ hex digits of a snapshot id or record hash), each
+    /// restored into OUT/SNAPSHOT_ID/.
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Sealed files to open (or snapshots, with --store).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
 }
@@ -59,7 +65,12 @@ pub struct GrantArgs {
     /// Replace outputs that exist.
     #[arg(long)]
     force: bool,
-    /// Sealed files whose keys to grant (only their headers are read).
+    /// A local copy of a store: the INPUTs are then snapshots in it; their
+    /// grants go to OUT/SNAPSHOT_ID.grant.
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Sealed files whose keys to grant (only their headers are read), or
+    /// snapshots with --store.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
 }
@@ -141,7 +152,156 @@ fn prepare_out(dir: &Path, outputs: &[PathBuf], force: bool) -> Result<(), Failu
     Ok(())
 }
 
+/// Snapshots named on the command line, checked before any share is asked
+/// for: they must be this vault's, sealed by a sealer it accepts.
+pub fn precheck_snapshots(
+    descriptor: &Descriptor,
+    store: &Path,
+    specs: &[PathBuf],
+) -> Result<(Box<dyn seif::store::Store>, Vec<Record>), Failure> {
+    let s = seif::store::open(
+        &store.display().to_string(),
+        &seif::store::S3Options::default(),
+    )
+    .map_err(|e| Failure::error(format!("store {}: {e}", store.display())))?;
+    let (records, problems) =
+        seif::snapshot::load_records(s.as_ref()).map_err(|e| Failure::error(e.to_string()))?;
+    for (k, e) in &problems {
+        report::warn(TOOL, &format!("{}: {k}: {e}", store.display()));
+    }
+    let mut out = Vec::new();
+    let mut refused = Vec::new();
+    for spec in specs {
+        let spec = spec.display().to_string();
+        match seif::snapshot::find(&records, &spec) {
+            Err(e) => refused.push(format!("{spec}: {e}")),
+            Ok(r) if r.vault_id() != descriptor.vault_id() => refused.push(format!(
+                "snapshot {}: belongs to another vault",
+                r.body.snapshot_id
+            )),
+            Ok(r) if !descriptor.accepts_sealer(&r.sealer) => refused.push(format!(
+                "snapshot {}: sealed by {}, a sealer the vault does not accept",
+                r.body.snapshot_id, r.body.sealer
+            )),
+            Ok(r) => out.push(r.clone()),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Failure::refused(format!(
+            "refused before asking for shares: {}",
+            refused.join("; ")
+        )));
+    }
+    Ok((s, out))
+}
+
+fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
+    let mut vault = load_vault(&args.vault)?;
+    let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
+    let outputs: Vec<PathBuf> = records
+        .iter()
+        .map(|r| args.out.join(&r.body.snapshot_id))
+        .collect();
+    prepare_out(&args.out, &outputs, false)?;
+    let quorum = reconstruct(&mut vault, &args.shares, "open")?;
+    finalize_activation(&mut vault, &quorum)?;
+    let mut results = Vec::new();
+    let mut failures = 0;
+    for (r, out) in records.iter().zip(&outputs) {
+        let outcome = seif::snapshot::unwrap_key(store.as_ref(), r, &[quorum.keys.age_identity()])
+            .map_err(|e| e.to_string())
+            .and_then(|key| {
+                seif::snapshot::restore::restore(
+                    store.as_ref(),
+                    r,
+                    &key,
+                    out,
+                    &[],
+                    seif::pipeline::default_threads(),
+                    &Default::default(),
+                )
+                .map_err(|e| e.to_string())
+            });
+        match outcome {
+            Ok(s) => {
+                println!(
+                    "restored snapshot {} -> {} ({} files, {} bytes, each checked)",
+                    r.body.snapshot_id,
+                    out.display(),
+                    s.files,
+                    s.bytes
+                );
+                results.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "output": out.display().to_string(), "files": s.files, "bytes": s.bytes, "outcome": "opened"}));
+            }
+            Err(e) => {
+                failures += 1;
+                report::warn(TOOL, &format!("snapshot {}: {e}", r.body.snapshot_id));
+                results.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "outcome": format!("failed: {e}")}));
+            }
+        }
+    }
+    record(
+        &mut vault,
+        &quorum,
+        "open",
+        json!({ "store": store.describe(), "snapshots": results }),
+    )?;
+    print_log_head(&vault.log);
+    if failures > 0 {
+        return Err(Failure::integrity(format!(
+            "{failures} of {} snapshots failed to open (see above)",
+            records.len()
+        )));
+    }
+    Ok(())
+}
+
+fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
+    let mut vault = load_vault(&args.vault)?;
+    let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
+    let outputs: Vec<PathBuf> = records
+        .iter()
+        .map(|r| args.out.join(format!("{}.grant", r.body.snapshot_id)))
+        .collect();
+    prepare_out(&args.out, &outputs, args.force)?;
+    let quorum = reconstruct(&mut vault, &args.shares, "grant")?;
+    finalize_activation(&mut vault, &quorum)?;
+    let mut granted = Vec::new();
+    for (r, out) in records.iter().zip(&outputs) {
+        let key = seif::snapshot::unwrap_key(store.as_ref(), r, &[quorum.keys.age_identity()])
+            .map_err(|e| Failure::integrity(e.to_string()))?;
+        let target = Target::Snapshot {
+            snapshot_id: r.body.snapshot_id.clone(),
+        };
+        let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &key, &args.to)
+            .map_err(|e| Failure::error(e.to_string()))?;
+        seif::atomic::write_file(out, grant.to_json_pretty().as_bytes(), 0o644, args.force)
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
+        println!(
+            "granted snapshot {} to {} -> {}",
+            r.body.snapshot_id,
+            args.to,
+            out.display()
+        );
+        granted.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "grant": out.display().to_string()}));
+    }
+    record(
+        &mut vault,
+        &quorum,
+        "grant",
+        json!({ "recipient": args.to, "store": store.describe(), "snapshots": granted }),
+    )?;
+    println!(
+        "the recovery team restores with: seif restore --identity THEIR_KEY --grant SNAPSHOT.grant --store STORE SNAPSHOT --out DIR"
+    );
+    print_log_head(&vault.log);
+    Ok(())
+}
+
 pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
+    if let Some(dir) = args.store.clone() {
+        return open_snapshots(args, &dir);
+    }
     let mut vault = load_vault(&args.vault)?;
     let inputs = precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?;
     let outputs: Vec<PathBuf> = inputs
@@ -206,6 +366,9 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
 
 pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
     seif::wrap::parse_recipient(&args.to).map_err(|e| Failure::error(format!("--to: {e}")))?;
+    if let Some(dir) = args.store.clone() {
+        return grant_snapshots(args, &dir);
+    }
     let mut vault = load_vault(&args.vault)?;
     let inputs = precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?;
     let outputs: Vec<PathBuf> = inputs

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::TOOL;
 use crate::context::{ShareArgs, Vault, VaultArgs, finalize_activation, load_vault, reconstruct};
 use crate::init::{ceremony_failure, custodian_summary, parse_custodians, print_set_summary};
-use crate::open::precheck_inputs;
+use crate::open::{precheck_inputs, precheck_snapshots};
 use crate::prompt::Prompter;
 
 #[derive(Args)]
@@ -59,7 +59,12 @@ pub struct RotateArgs {
     /// Accept unsigned sealed files.
     #[arg(long)]
     allow_unsigned: bool,
-    /// Sealed files whose data keys to re-wrap to the new secret.
+    /// A local copy of a store: the INPUTs are then snapshots in it, and a
+    /// key wrapped to the new generation is added to the store for each.
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Sealed files whose data keys to re-wrap to the new secret (or
+    /// snapshots, with --store).
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
 }
@@ -157,8 +162,17 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         .unwrap_or(usize::from(vault.descriptor.active_set().threshold));
     seif::shares::check_threshold(threshold, custodians.len())
         .map_err(|e| Failure::error(format!("threshold {threshold}: {e}")))?;
-    let inputs = precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?;
-    if inputs.is_empty() {
+    let (inputs, snapshots) = match &args.store {
+        None => (
+            precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?,
+            None,
+        ),
+        Some(dir) => (
+            Vec::new(),
+            Some(precheck_snapshots(&vault.descriptor, dir, &args.inputs)?),
+        ),
+    };
+    if args.inputs.is_empty() {
         report::warn(
             TOOL,
             "no sealed files given: anything sealed to the old key will need the old shares to open",
@@ -199,6 +213,18 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             let to = dir.join(&input.name);
             rewrap_file(&input.path, &to, &quorum.keys, &recipients).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
             rotated.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "output": format!("rotated/{}", input.name)}));
+        }
+        // Snapshots: a key wrapped to the new generation, beside the old one,
+        // in the store copy (the record and the data are untouched).
+        if let Some((store, records)) = &snapshots {
+            for r in records {
+                let key = seif::snapshot::unwrap_key(store.as_ref(), r, &[quorum.keys.age_identity()])
+                    .map_err(|e| CeremonyError::Io { path: PathBuf::from(&r.body.snapshot_id), source: std::io::Error::other(e.to_string()) })?;
+                let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(&key, &r.body.vault_id, &r.body.snapshot_id, generation, &recipients)
+                    .map_err(|e| CeremonyError::Io { path: PathBuf::from(&r.body.snapshot_id), source: std::io::Error::other(e.to_string()) })?;
+                store.put(&env.store_key(), &env.to_bytes()).map_err(|e| CeremonyError::Io { path: PathBuf::from(store.describe()), source: std::io::Error::other(e.to_string()) })?;
+                rotated.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "key": env.store_key()}));
+            }
         }
         let draft = Draft {
             event: "rotate".into(),

@@ -4,8 +4,10 @@
 
 mod files;
 mod open;
+mod progress;
 mod seal;
 mod sealer;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +41,22 @@ enum Command {
     /// Show what a sealed file reveals without a key, and check its signature.
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(seal::InspectArgs),
+
+    /// Seal files and directory trees into one snapshot in one or more stores.
+    #[command(after_help = snapshot::PUSH_AFTER_HELP)]
+    Push(snapshot::PushArgs),
+
+    /// List a store's snapshot records (no key needed).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Ls(snapshot::LsArgs),
+
+    /// Prove, with no key, that a store holds every snapshot intact.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Verify(snapshot::VerifyArgs),
+
+    /// Restore a snapshot, or some of its paths, with a granted identity.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Restore(snapshot::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -64,6 +82,10 @@ fn main() -> ExitCode {
         Command::Seal(args) => seal::seal(args),
         Command::Open(args) => open::open(args),
         Command::Inspect(args) => seal::inspect(args),
+        Command::Push(args) => snapshot::push(args),
+        Command::Ls(args) => snapshot::ls(args),
+        Command::Verify(args) => snapshot::verify(args),
+        Command::Restore(args) => snapshot::restore(args),
     };
     report::finish(TOOL, outcome)
 }

@@ -1,0 +1,97 @@
+//! A snapshot's data key wrapped to the vault: a small public blob stored
+//! under `keys/<snapshot id>/<SHA-256 of the blob>`. A push writes one for
+//! the vault's current recipients; a key rotation writes another for the
+//! new generation. It is not signed: the unwrapped key must match the
+//! commitment in the sealer-signed record, so a swapped or forged envelope
+//! opens nothing.
+//!
+//! ```json
+//! {"commitment":"…","format":"seif-key/1","generation":1,"snapshot_id":"…","vault_id":"…","wrapped_key":"<base64 age file>"}
+//! ```
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::encoding::to_hex;
+use crate::secrets::DataKey;
+use crate::wrap::{self, WrapError};
+
+/// The `format` of an envelope.
+pub const FORMAT: &str = "seif-key/1";
+
+/// A key envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEnvelope {
+    /// Commitment to the data key (as in the record).
+    pub commitment: String,
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The key generation of the recipients.
+    pub generation: u32,
+    /// The snapshot.
+    pub snapshot_id: String,
+    /// The vault.
+    pub vault_id: String,
+    /// A binary age file holding the 32-byte data key, base64.
+    pub wrapped_key: String,
+}
+
+impl KeyEnvelope {
+    /// Wraps a snapshot's data key to `recipients`.
+    pub fn wrap(
+        key: &DataKey,
+        vault_id: &str,
+        snapshot_id: &str,
+        generation: u32,
+        recipients: &[String],
+    ) -> Result<Self, WrapError> {
+        Ok(KeyEnvelope {
+            commitment: to_hex(&wrap::key_commitment(key)),
+            format: FORMAT.into(),
+            generation,
+            snapshot_id: snapshot_id.into(),
+            vault_id: vault_id.into(),
+            wrapped_key: STANDARD.encode(wrap::wrap(key, recipients)?),
+        })
+    }
+
+    /// The stored bytes (canonical JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::signed::canonical_json(&serde_json::to_value(self).expect("serializes"))
+            .expect("canonical")
+    }
+
+    /// The store key of these bytes.
+    pub fn store_key(&self) -> String {
+        let bytes = self.to_bytes();
+        format!(
+            "keys/{}/{}",
+            self.snapshot_id,
+            to_hex(&Sha256::digest(&bytes))
+        )
+    }
+
+    /// Parses an envelope.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let e: KeyEnvelope = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if e.format != FORMAT {
+            return Err(format!("unknown format {}", e.format));
+        }
+        Ok(e)
+    }
+
+    /// Unwraps the key with any of `identities`, checked against `commitment`.
+    pub fn unwrap(
+        &self,
+        identities: &[&dyn age::Identity],
+        commitment: &[u8; 32],
+    ) -> Result<DataKey, WrapError> {
+        let wrapped = STANDARD
+            .decode(&self.wrapped_key)
+            .map_err(|e| WrapError::Damaged(e.to_string()))?;
+        wrap::unwrap(&wrapped, identities, commitment)
+    }
+}
