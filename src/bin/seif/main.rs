@@ -2,6 +2,7 @@
 //! material only, opens with an identity a ceremony granted, and inspects
 //! without any key.
 
+mod demo;
 mod files;
 mod open;
 mod progress;
@@ -26,6 +27,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole story on a temporary local store, narrated: a vault with
+    /// five custodians (any three open it), a push, the host's keyless
+    /// verify, a refused open with two shares, a successful one with three,
+    /// and a restore compared byte for byte.
+    Demo(demo::DemoArgs),
+
     /// Make or show an export pipeline's sealer key.
     #[command(subcommand)]
     Sealer(SealerCommand),
@@ -77,6 +84,7 @@ enum SealerCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Demo(args) => demo::demo(args),
         Command::Sealer(SealerCommand::New { out }) => sealer::new(&out),
         Command::Sealer(SealerCommand::Public { key }) => sealer::public(&key),
         Command::Seal(args) => seal::seal(args),
