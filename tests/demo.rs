@@ -11,7 +11,7 @@ fn the_demo_runs_the_whole_story() {
     let out = String::from_utf8(o.stdout).unwrap();
     for line in [
         "== 1. Key ceremony",
-        "VAULT FINGERPRINT",
+        "The witnesses record the vault fingerprint",
         "== 4. The host checks what it holds, with no key",
         "refused: 2 good shares of the active share set",
         "3 needed: bring 1 more",
