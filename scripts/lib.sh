@@ -24,3 +24,15 @@ ensure_test_tools() {
       || python3 -m pip install -q --disable-pip-version-check --break-system-packages pynacl
   fi
 }
+
+start_garage() {
+  # Starts (or reuses) the three-node Garage cluster of scripts/garage and
+  # exports its endpoint, bucket and key (SEIF_TEST_S3_*, AWS_*) into the
+  # calling shell, for the S3 half of the store suite. Installs Garage first
+  # if it is missing (~25 min, once per machine).
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  "$root/scripts/garage" start || return 1
+  # shellcheck source=/dev/null
+  . "$root/target/garage-cluster/env.sh" || return 1
+}
