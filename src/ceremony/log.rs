@@ -14,7 +14,7 @@
 //! `log verify --head` checks against it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -155,35 +155,33 @@ impl CeremonyLog {
     /// Reads a log and checks its shape and chain (not signatures: see
     /// [`CeremonyLog::verify`]).
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let io = |source| LogError::Io {
-            path: path.into(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len_on_disk = file.metadata().map_err(io)?.len();
+        let io = |source| LogError::Io { path: path.into(), source };
+        let bytes = std::fs::read(path).map_err(io)?;
+        Self::parse(path, &bytes)
+    }
+
+    /// Parses a log's bytes (`path` names it in errors and for appending).
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, LogError> {
         let mut entries: Vec<Entry> = Vec::new();
-        let reader = std::io::BufReader::new(file);
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = line.map_err(io)?;
-            let bad = |message: String| LogError::Malformed {
-                path: path.into(),
-                line: i + 1,
-                message,
-            };
+        let body = match bytes.strip_suffix(b"\n") {
+            Some(b) => b,
+            None if bytes.is_empty() => bytes,
+            None => {
+                return Err(LogError::Malformed {
+                    path: path.into(),
+                    line: bytes.split(|&b| b == b'\n').count(),
+                    message: "the last line is incomplete: the log was cut off mid-write".into(),
+                });
+            }
+        };
+        for (i, line) in body.split(|&b| b == b'\n').enumerate().filter(|_| !body.is_empty()) {
+            let bad = |message: String| LogError::Malformed { path: path.into(), line: i + 1, message };
             if line.len() > LINE_MAX {
                 return Err(bad("the line is too long".into()));
             }
-            let value: Value = serde_json::from_slice(&line).map_err(|e| {
-                bad(format!(
-                    "not JSON ({e}); the log may have been cut off mid-write"
-                ))
-            })?;
-            let Value::Object(mut doc) = value else {
-                return Err(bad("not a JSON object".into()));
-            };
-            let (Some(body_value), Some(sig), 2) =
-                (doc.remove("body"), doc.remove("signature"), doc.len() + 2)
-            else {
+            let value: Value = serde_json::from_slice(line).map_err(|e| bad(format!("not JSON ({e})")))?;
+            let Value::Object(mut doc) = value else { return Err(bad("not a JSON object".into())) };
+            let (Some(body_value), Some(sig), 2) = (doc.remove("body"), doc.remove("signature"), doc.len() + 2) else {
                 return Err(bad("expected exactly 'body' and 'signature'".into()));
             };
             let signature = match sig {
@@ -191,37 +189,23 @@ impl CeremonyLog {
                 Value::String(s) => Some(s),
                 _ => return Err(bad("the signature is neither a string nor null".into())),
             };
-            if line_of(&body_value, signature.as_deref()) != line {
-                return Err(bad(
-                    "the line is not in canonical form (it was edited)".into()
-                ));
+            let canonical = signed::canonical_json(&serde_json::json!({ "body": body_value, "signature": signature }))
+                .map_err(|e| bad(e.to_string()))?;
+            if canonical != line {
+                return Err(bad("the line is not in canonical form (it was edited)".into()));
             }
-            let body: EntryBody =
-                serde_json::from_value(body_value.clone()).map_err(|e| bad(e.to_string()))?;
+            let body: EntryBody = serde_json::from_value(body_value.clone()).map_err(|e| bad(e.to_string()))?;
             let expected_prev = entries.last().map(|e| e.hash.clone());
             if body.seq != i as u64 + 1 {
-                return Err(bad(format!(
-                    "sequence number {} where {} was expected: entries were removed or reordered",
-                    body.seq,
-                    i + 1
-                )));
+                return Err(bad(format!("sequence number {} where {} was expected: entries were removed or reordered", body.seq, i + 1)));
             }
             if body.prev != expected_prev {
                 return Err(bad("it does not chain to the previous line: an entry was removed, inserted or edited".into()));
             }
-            let hash = to_hex(&Sha256::digest(&line));
-            entries.push(Entry {
-                body,
-                body_value,
-                signature,
-                hash,
-            });
+            let hash = to_hex(&Sha256::digest(line));
+            entries.push(Entry { body, body_value, signature, hash });
         }
-        Ok(CeremonyLog {
-            path: path.into(),
-            entries,
-            len_on_disk,
-        })
+        Ok(CeremonyLog { path: path.into(), entries, len_on_disk: bytes.len() as u64 })
     }
 
     /// The entries.

@@ -124,17 +124,23 @@ pub fn protect(
 /// The custodian named in a passphrase-protected share, read before asking
 /// for the passphrase (so the prompt can name them).
 pub fn custodian_of(file: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(file).ok()?;
-    let mut lines = text.lines();
-    (lines.next()? == HEADER).then_some(())?;
-    lines.next()?.strip_prefix("custodian: ").map(str::to_owned)
+    parse(file).ok().map(|p| p.custodian.to_owned())
 }
 
-/// Opens a passphrase-protected share.
-pub fn unprotect(
-    file: &[u8],
-    passphrase: &SecretString,
-) -> Result<Zeroizing<Vec<u8>>, PassphraseError> {
+/// A parsed passphrase-protected share file, before any key is derived.
+pub struct Parsed<'a> {
+    /// The custodian named in the header.
+    pub custodian: &'a str,
+    params: Params,
+    salt: [u8; 16],
+    nonce: [u8; 24],
+    /// The header: the associated data.
+    head: &'a str,
+    ciphertext: Vec<u8>,
+}
+
+/// Parses a passphrase-protected share file strictly (cheap: no KDF).
+pub fn parse(file: &[u8]) -> Result<Parsed<'_>, PassphraseError> {
     let bad = |m: &str| PassphraseError::Malformed(m.into());
     let text = std::str::from_utf8(file).map_err(|_| bad("not UTF-8 text"))?;
     let split = text.find("\n---\n").ok_or_else(|| bad("no '---' line"))? + 5;
@@ -185,34 +191,44 @@ pub fn unprotect(
             .ok_or_else(|| bad("no nonce line"))?,
     )
     .map_err(|_| bad("the nonce is malformed"))?;
-    let p = Params {
-        memory,
-        passes,
-        lanes,
-    };
+    let params = Params { memory, passes, lanes };
     // The header must be exactly what we would write: one spelling only.
-    if head != header_text(custodian, &p, &salt, &nonce) {
+    if head != header_text(custodian, &params, &salt, &nonce) {
         return Err(bad("the header is not in canonical form"));
     }
-    let ct = STANDARD
-        .decode(body.trim_end())
-        .map_err(|_| bad("the body is not base64"))?;
-    if ct.len() < 16 {
+    let body = body.strip_suffix('\n').ok_or_else(|| bad("the body does not end with a newline"))?;
+    let ciphertext = STANDARD.decode(body).map_err(|_| bad("the body is not base64"))?;
+    if ciphertext.len() < 16 {
         return Err(bad("the body is too short"));
     }
-    let key = derive_key(passphrase, &salt, &p)?;
-    let (msg, tag) = ct.split_at(ct.len() - 16);
-    let mut buf = Zeroizing::new(msg.to_vec());
-    let tag: [u8; 16] = tag.try_into().expect("16 bytes");
-    XChaCha20Poly1305::new(<&Key>::from(&*key))
-        .decrypt_inout_detached(
-            &XNonce::from(nonce),
-            head.as_bytes(),
-            buf.as_mut_slice().into(),
-            &Tag::from(tag),
-        )
-        .map_err(|_| PassphraseError::WrongPassphrase)?;
-    Ok(buf)
+    Ok(Parsed { custodian, params, salt, nonce, head, ciphertext })
+}
+
+impl Parsed<'_> {
+    /// Derives the key and opens the share.
+    pub fn open(&self, passphrase: &SecretString) -> Result<Zeroizing<Vec<u8>>, PassphraseError> {
+        let key = derive_key(passphrase, &self.salt, &self.params)?;
+        let (msg, tag) = self.ciphertext.split_at(self.ciphertext.len() - 16);
+        let mut buf = Zeroizing::new(msg.to_vec());
+        let tag: [u8; 16] = tag.try_into().expect("16 bytes");
+        XChaCha20Poly1305::new(<&Key>::from(&*key))
+            .decrypt_inout_detached(
+                &XNonce::from(self.nonce),
+                self.head.as_bytes(),
+                buf.as_mut_slice().into(),
+                &Tag::from(tag),
+            )
+            .map_err(|_| PassphraseError::WrongPassphrase)?;
+        Ok(buf)
+    }
+}
+
+/// Opens a passphrase-protected share.
+pub fn unprotect(
+    file: &[u8],
+    passphrase: &SecretString,
+) -> Result<Zeroizing<Vec<u8>>, PassphraseError> {
+    parse(file)?.open(passphrase)
 }
 
 #[cfg(test)]
