@@ -28,7 +28,9 @@ fn run(threads: usize, total: usize) -> f64 {
                         let mut nonce = [0u8; 24];
                         nonce[..8].copy_from_slice(&counter.to_be_bytes());
                         counter += 1;
-                        let tag = aead.encrypt_inout_detached(&XNonce::from(nonce), b"aad", chunk.into()).expect("encrypts");
+                        let tag = aead
+                            .encrypt_inout_detached(&XNonce::from(nonce), b"aad", chunk.into())
+                            .expect("encrypts");
                         std::hint::black_box(tag);
                         done += chunk.len();
                         if done >= per_thread {
@@ -44,12 +46,17 @@ fn run(threads: usize, total: usize) -> f64 {
 }
 
 fn main() {
-    let mib: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2048);
+    let mib: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2048);
     let total = mib << 20;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Warm up the CPU's frequency and the allocator.
     run(cores, 256 << 20);
     let one = run(1, total);
     let all = run(cores, total);
-    println!("{{\"one_core_mb_s\": {one:.0}, \"all_cores_mb_s\": {all:.0}, \"cores\": {cores}, \"bytes\": {total}}}");
+    println!(
+        "{{\"one_core_mb_s\": {one:.0}, \"all_cores_mb_s\": {all:.0}, \"cores\": {cores}, \"bytes\": {total}}}"
+    );
 }

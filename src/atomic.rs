@@ -63,6 +63,12 @@ impl AtomicFile {
         self.tmp.as_file_mut()
     }
 
+    /// A second, independent handle on the temporary file (to read back
+    /// what was written before committing it).
+    pub fn reopen(&self) -> io::Result<File> {
+        self.tmp.reopen()
+    }
+
     /// The destination path.
     pub fn dest(&self) -> &Path {
         &self.dest

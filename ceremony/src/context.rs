@@ -24,6 +24,10 @@ pub struct VaultArgs {
     /// The ceremony log (default: ceremony.log beside vault.json).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// The vault fingerprint the witnesses recorded at init (64 hex digits,
+    /// spaces allowed): refuse any other vault.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub expect_vault: Option<String>,
 }
 
 /// The shares presented, and what opens them.
@@ -53,7 +57,9 @@ pub fn load_descriptor(path: &Path) -> Result<Descriptor, Failure> {
         DescriptorError::Io(e) => Failure::error(format!("cannot read {}: {e}", path.display())),
         e @ (DescriptorError::BadSignature | DescriptorError::BrokenKeyChain(_)) => Failure::integrity(format!("{}: {e}", path.display()))
             .hint("take vault.json from the ceremony records and compare its vault id with the one the witnesses recorded"),
-        other => Failure::error(format!("{}: {other}", path.display())),
+        // A vault.json that does not even parse was damaged or tampered with.
+        other => Failure::integrity(format!("{}: {other}", path.display()))
+            .hint("take vault.json from the ceremony records and compare its vault id with the one the witnesses recorded"),
     })
 }
 
@@ -65,9 +71,45 @@ pub fn log_path(args: &VaultArgs) -> PathBuf {
     })
 }
 
+/// Refuses a vault other than the one the witnesses recorded.
+pub fn check_expected(args: &VaultArgs, d: &Descriptor) -> Result<(), Failure> {
+    let Some(expected) = &args.expect_vault else {
+        return Ok(());
+    };
+    let expected: String = expected
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if expected != d.body().vault_id {
+        return Err(Failure::integrity(format!(
+            "{} is the vault {}, not the recorded {}",
+            args.vault.display(),
+            seif::descriptor::format_fingerprint(&d.body().vault_id),
+            seif::descriptor::format_fingerprint(&expected)
+        ))
+        .hint("use the vault.json the ceremony records name; stop the ceremony if none matches"));
+    }
+    Ok(())
+}
+
+/// The line every step prints first, for the witnesses to compare.
+pub fn print_vault_line(d: &Descriptor) {
+    let b = d.body();
+    println!(
+        "vault '{}', fingerprint {} (vault.json revision {}, key generation {})",
+        b.name,
+        seif::descriptor::format_fingerprint(&b.vault_id),
+        b.revision,
+        b.generation
+    );
+}
+
 /// Loads vault.json and its log, and checks the log against the vault.
 pub fn load_vault(args: &VaultArgs) -> Result<Vault, Failure> {
     let descriptor = load_descriptor(&args.vault)?;
+    check_expected(args, &descriptor)?;
+    print_vault_line(&descriptor);
     let path = log_path(args);
     let log = CeremonyLog::open(&path).map_err(|e| {
         Failure::integrity(format!("ceremony log: {e}")).hint(
@@ -124,7 +166,18 @@ pub fn read_shares(
                 continue;
             }
         };
+        if bytes.is_empty() {
+            problems.push(format!(
+                "share {source}: it is empty (did the decryption that feeds it, e.g. gpg -d, fail?)"
+            ));
+            continue;
+        }
         match open_share(&bytes, &ids, prompter) {
+            // A share from a pipe is named by its custodian, once known.
+            Ok(share) if source == "stdin" => {
+                let source = format!("stdin ({})", share.custodian);
+                presented.push(Presented { source, share })
+            }
             Ok(share) => presented.push(Presented { source, share }),
             Err(e) => problems.push(format!("share {source}: {e}")),
         }
@@ -134,7 +187,11 @@ pub fn read_shares(
 
 /// Checks and combines the shares. Every bad share is named; with too few
 /// good ones the refusal is logged (unsigned) and returned.
-pub fn reconstruct(vault: &mut Vault, shares: &ShareArgs, step: &str) -> Result<Quorum, Failure> {
+pub fn reconstruct(
+    vault: &mut Vault,
+    shares: &ShareArgs,
+    step: &str,
+) -> Result<(Quorum, Vec<String>), Failure> {
     let mut prompter = Prompter::new(&shares.passphrase_files)?;
     let (presented, mut problems) = read_shares(shares, &mut prompter)?;
     let good = quorum::assess(&vault.descriptor, &vault.log, presented, &mut problems);
@@ -150,7 +207,7 @@ pub fn reconstruct(vault: &mut Vault, shares: &ShareArgs, step: &str) -> Result<
                 vault.descriptor.body().name,
                 vault.descriptor.body().generation
             );
-            Ok(q)
+            Ok((q, problems))
         }
         Err(e) => {
             let draft = Draft {
@@ -211,6 +268,7 @@ pub fn finalize_activation(vault: &mut Vault, quorum: &Quorum) -> Result<(), Fai
     record(
         vault,
         quorum,
+        &[],
         "activate",
         json!({ "share_set": active, "retired": retired, "acknowledged_indices": acks }),
     )?;
@@ -231,9 +289,17 @@ pub fn write_descriptor(path: &Path, d: &Descriptor) -> Result<(), Failure> {
 pub fn record(
     vault: &mut Vault,
     quorum: &Quorum,
+    rejected: &[String],
     event: &str,
     details: serde_json::Value,
 ) -> Result<(), Failure> {
+    // Shares refused on the way are recorded with the step.
+    let mut details = details;
+    if !rejected.is_empty()
+        && let Some(map) = details.as_object_mut()
+    {
+        map.insert("rejected_shares".into(), json!(rejected));
+    }
     let draft = Draft {
         event: event.into(),
         participants: quorum.participants.clone(),

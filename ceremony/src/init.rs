@@ -92,8 +92,26 @@ pub fn parse_sealers(args: &[String]) -> Result<Vec<SealerEntry>, Failure> {
     Ok(out)
 }
 
+/// Warns when every custodian is needed: a threshold equal to the number of
+/// custodians leaves no margin for a lost share.
+pub fn warn_no_margin(threshold: usize, count: usize) {
+    if threshold == count {
+        seif::report::warn(
+            crate::TOOL,
+            &format!(
+                "threshold {threshold} of {count}: every custodian is needed, and losing one share loses the vault"
+            ),
+        );
+    }
+}
+
 pub fn ceremony_failure(e: CeremonyError) -> Failure {
     match e {
+        // Input that fails its checks (a damaged sealed file) is a
+        // verification failure, not an I/O one.
+        CeremonyError::Io { path, source } if source.kind() == std::io::ErrorKind::InvalidData => {
+            Failure::integrity(format!("{}: {source}", path.display()))
+        }
         CeremonyError::OutputExists(p) => {
             Failure::error(format!("{} already exists and is not empty", p.display()))
                 .hint("choose a new --out directory; nothing was written")
@@ -106,6 +124,7 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
     let custodians = parse_custodians(&args.custodians)?;
     seif::shares::check_threshold(args.threshold, custodians.len())
         .map_err(|e| Failure::error(format!("--threshold {}: {e}", args.threshold)))?;
+    warn_no_margin(args.threshold, custodians.len());
     let sealers = parse_sealers(&args.sealers)?;
     if args.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(ceremony_failure(CeremonyError::OutputExists(
@@ -179,7 +198,7 @@ pub fn print_new_vault(d: &Descriptor, out: &std::path::Path, files: &[(String, 
         }
     }
     println!(
-        "  descriptor:  {} revision {}, fingerprint {}",
+        "  descriptor:  {} revision {}, revision hash {}",
         out.join("vault.json").display(),
         b.revision,
         d.fingerprint()

@@ -156,7 +156,9 @@ fn print(args: PrintArgs) -> Result<(), Failure> {
         }
         if let serde_json::Value::Object(map) = &b.details {
             for (k, v) in map {
-                let _ = writeln!(w, "    {k}: {v}");
+                for line in wrap(&format!("{k}: {v}"), 74) {
+                    let _ = writeln!(w, "    {line}");
+                }
             }
         }
         let _ = writeln!(w, "    entry hash:  {}\n", e.hash);
@@ -169,13 +171,29 @@ fn print(args: PrintArgs) -> Result<(), Failure> {
         w,
         "{rule}\nWe attest that this printout is a true record of the ceremony.\n"
     );
-    for role in ["Ceremony administrator", "Witness", "Witness"] {
+    for role in [
+        "Ceremony administrator",
+        "Internal auditor",
+        "Witness",
+        "Witness",
+    ] {
         let _ = writeln!(
             w,
             "{role:<23} ______________________  Date: ____________  Signature: ______________"
         );
     }
     write_stdout(&out)
+}
+
+/// Cuts a line into pieces of at most `width` characters for paper; the
+/// pieces after the first are indented.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = vec![chars.iter().take(width).collect::<String>()];
+    for piece in chars[chars.len().min(width)..].chunks(width - 2) {
+        out.push(format!("  {}", piece.iter().collect::<String>()));
+    }
+    out
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.

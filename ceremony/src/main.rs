@@ -15,6 +15,7 @@ mod open;
 mod prompt;
 mod rekey;
 mod sealers;
+mod show;
 mod verify_share;
 
 use std::process::ExitCode;
@@ -45,6 +46,9 @@ enum Command {
     /// Make a new vault: its secret, one share per custodian, vault.json and the ceremony log.
     #[command(after_help = init::AFTER_HELP)]
     Init(init::InitArgs),
+    /// Show what vault.json says: the vault fingerprint, share sets, custodians, sealers.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Show(show::ShowArgs),
     /// Check your own share against vault.json, alone; records it in the ceremony log.
     #[command(after_help = EXIT_CODES_HELP)]
     VerifyShare(verify_share::VerifyShareArgs),
@@ -81,12 +85,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Failure::error(format!("cannot disable core dumps: {e}"))
             .hint("run seif-ceremony on a system that allows it")
     })?;
-    let handles_secrets = !matches!(cli.command, Command::Log(_));
+    let handles_secrets = !matches!(cli.command, Command::Log(_) | Command::Show(_));
     if handles_secrets {
         check_airgap(cli.require_airgap)?;
     }
     match cli.command {
         Command::Init(a) => init::run(a),
+        Command::Show(a) => show::run(a),
         Command::VerifyShare(a) => verify_share::run(a),
         Command::Open(a) => open::run_open(a),
         Command::Grant(a) => open::run_grant(a),
@@ -98,15 +103,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn check_airgap(require: bool) -> Result<(), Failure> {
-    let up = seif::ceremony::airgap::interfaces_up();
-    if up.is_empty() {
-        return Ok(());
-    }
-    let msg = format!(
-        "network interface{} up: {} (the ceremony laptop should be offline)",
-        if up.len() == 1 { " is" } else { "s are" },
-        up.join(", ")
-    );
+    use seif::ceremony::airgap::{Network, network};
+    let msg = match network() {
+        Network::Offline => return Ok(()),
+        Network::Up(up) => format!(
+            "network interface{} up: {} (the ceremony laptop should be offline)",
+            if up.len() == 1 { " is" } else { "s are" },
+            up.join(", ")
+        ),
+        Network::Unknown(why) => format!("cannot tell whether the laptop is offline: {why}"),
+    };
     if require {
         return Err(Failure::refused(msg)
             .hint("disconnect the network (or disable the interfaces) and run the step again"));

@@ -38,8 +38,8 @@ pub struct OpenArgs {
     #[arg(long)]
     force: bool,
     /// A local copy of a store: the INPUTs are then snapshots in it
-    /// (`latest`, or 6+ hex digits of a snapshot id or record hash), each
-    /// restored into OUT/SNAPSHOT_ID/.
+    /// (`latest`, `all`, or 6+ hex digits of a snapshot id or record hash),
+    /// each restored into OUT/SNAPSHOT_ID/.
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
     /// Sealed files to open (or snapshots, with --store).
@@ -140,9 +140,15 @@ fn output_path(dir: &Path, input: &Input, suffix: &str) -> PathBuf {
     }
 }
 
+/// Checks the outputs before any share is asked for. Nothing is created
+/// yet, so a refused step leaves no empty directory behind.
 fn prepare_out(dir: &Path, outputs: &[PathBuf], force: bool) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Failure::error(format!("cannot create {}: {e}", dir.display())))?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Failure::error(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        )));
+    }
     for o in outputs {
         if !force && o.exists() {
             return Err(Failure::error(format!("{} already exists", o.display()))
@@ -171,9 +177,24 @@ pub fn precheck_snapshots(
     }
     let mut out = Vec::new();
     let mut refused = Vec::new();
-    for spec in specs {
-        let spec = spec.display().to_string();
-        match seif::snapshot::find(&records, &spec) {
+    // `all` names every snapshot in the store, oldest first.
+    let found: Vec<(String, Result<&Record, String>)> = specs
+        .iter()
+        .flat_map(|spec| {
+            let spec = spec.display().to_string();
+            if spec == "all" {
+                seif::snapshot::verify::ordered(&records)
+                    .into_iter()
+                    .map(|r| (r.hash.clone(), Ok(r)))
+                    .collect::<Vec<_>>()
+            } else {
+                let r = seif::snapshot::find(&records, &spec);
+                vec![(spec, r)]
+            }
+        })
+        .collect();
+    for (spec, found) in found {
+        match found {
             Err(e) => refused.push(format!("{spec}: {e}")),
             Ok(r) if r.vault_id() != descriptor.vault_id() => refused.push(format!(
                 "snapshot {}: belongs to another vault",
@@ -203,8 +224,10 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
         .map(|r| args.out.join(&r.body.snapshot_id))
         .collect();
     prepare_out(&args.out, &outputs, false)?;
-    let quorum = reconstruct(&mut vault, &args.shares, "open")?;
+    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
     finalize_activation(&mut vault, &quorum)?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
     let mut results = Vec::new();
     let mut failures = 0;
     for (r, out) in records.iter().zip(&outputs) {
@@ -243,6 +266,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
     record(
         &mut vault,
         &quorum,
+        &rejected,
         "open",
         json!({ "store": store.describe(), "snapshots": results }),
     )?;
@@ -264,8 +288,10 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
         .map(|r| args.out.join(format!("{}.grant", r.body.snapshot_id)))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let quorum = reconstruct(&mut vault, &args.shares, "grant")?;
+    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
     finalize_activation(&mut vault, &quorum)?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
     let mut granted = Vec::new();
     for (r, out) in records.iter().zip(&outputs) {
         let key = seif::snapshot::unwrap_key(store.as_ref(), r, &[quorum.keys.age_identity()])
@@ -288,11 +314,12 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
     record(
         &mut vault,
         &quorum,
+        &rejected,
         "grant",
         json!({ "recipient": args.to, "store": store.describe(), "snapshots": granted }),
     )?;
     println!(
-        "the recovery team restores with: seif restore --identity THEIR_KEY --grant SNAPSHOT.grant --store STORE SNAPSHOT --out DIR"
+        "the recovery team restores with: seif restore --identity THEIR_KEY --grant SNAPSHOT.grant --vault vault.json --store STORE --out DIR SNAPSHOT"
     );
     print_log_head(&vault.log);
     Ok(())
@@ -309,8 +336,10 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
         .map(|i| output_path(&args.out, i, ""))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let quorum = reconstruct(&mut vault, &args.shares, "open")?;
+    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
     finalize_activation(&mut vault, &quorum)?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
     let identity = quorum.keys.age_identity();
     let mut results = Vec::new();
     let mut failures = 0;
@@ -353,7 +382,13 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
             }
         }
     }
-    record(&mut vault, &quorum, "open", json!({ "inputs": results }))?;
+    record(
+        &mut vault,
+        &quorum,
+        &rejected,
+        "open",
+        json!({ "inputs": results }),
+    )?;
     print_log_head(&vault.log);
     if failures > 0 {
         return Err(Failure::integrity(format!(
@@ -376,8 +411,10 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         .map(|i| output_path(&args.out, i, ".grant"))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let quorum = reconstruct(&mut vault, &args.shares, "grant")?;
+    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
     finalize_activation(&mut vault, &quorum)?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
     let mut granted = Vec::new();
     for (input, out_path) in inputs.iter().zip(&outputs) {
         let key = seif::wrap::unwrap(
@@ -410,11 +447,12 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
     record(
         &mut vault,
         &quorum,
+        &rejected,
         "grant",
         json!({ "recipient": args.to, "inputs": granted }),
     )?;
     println!(
-        "the recovery team opens each file with: seif open --identity THEIR_KEY --grant FILE.grant FILE"
+        "the recovery team opens each file with: seif open --identity THEIR_KEY --grant FILE.grant --vault vault.json -o OUTPUT FILE"
     );
     print_log_head(&vault.log);
     Ok(())

@@ -98,9 +98,10 @@ pub fn run_reshare(args: ReshareArgs) -> Result<(), Failure> {
     let custodians = parse_custodians(&args.custodians)?;
     seif::shares::check_threshold(args.threshold, custodians.len())
         .map_err(|e| Failure::error(format!("--threshold {}: {e}", args.threshold)))?;
+    crate::init::warn_no_margin(args.threshold, custodians.len());
     check_out(&args.out)?;
     let mut vault = load_vault(&args.vault)?;
-    let quorum = reconstruct(&mut vault, &args.shares, "reshare")?;
+    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "reshare")?;
     finalize_activation(&mut vault, &quorum)?;
     let mut prompter = Prompter::new(&args.shares.passphrase_files)?;
     let d = &vault.descriptor;
@@ -129,7 +130,7 @@ pub fn run_reshare(args: ReshareArgs) -> Result<(), Failure> {
     let draft = Draft {
         event: "reshare".into(),
         participants: quorum.participants.clone(),
-        details: json!({"old_set": old_set, "new_set": new_set.id, "threshold": new_set.threshold, "count": new_set.custodians.len(), "custodians": custodian_summary(&new_set), "descriptor_revision": next.body().revision}),
+        details: json!({"old_set": old_set, "new_set": new_set.id, "threshold": new_set.threshold, "count": new_set.custodians.len(), "custodians": custodian_summary(&new_set), "descriptor_revision": next.body().revision, "rejected_shares": rejected}),
     };
     write_vault_dir(&args.out, &next, &issued.files, |staging| {
         carry_log(&vault, staging, &next, &quorum.keys, draft)
@@ -142,7 +143,7 @@ pub fn run_reshare(args: ReshareArgs) -> Result<(), Failure> {
     );
     print_set_summary(&next, &issued.files, &args.out);
     println!(
-        "the new set is PENDING: it becomes active, and set {old_set} retired, once {} of its custodians have each run\n    seif-ceremony verify-share --vault {} {}/shares/LABEL.share.*",
+        "the new set is PENDING: it becomes active, and set {old_set} retired, once {} of its custodians have each run\n    seif-ceremony verify-share --vault {} [--identity THEIR_KEY] {}/shares/LABEL.share.*",
         new_set.threshold,
         args.out.join("vault.json").display(),
         args.out.display()
@@ -161,25 +162,60 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         .threshold
         .unwrap_or(usize::from(vault.descriptor.active_set().threshold));
     seif::shares::check_threshold(threshold, custodians.len())
-        .map_err(|e| Failure::error(format!("threshold {threshold}: {e}")))?;
-    let (inputs, snapshots) = match &args.store {
-        None => (
-            precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?,
-            None,
-        ),
-        Some(dir) => (
-            Vec::new(),
-            Some(precheck_snapshots(&vault.descriptor, dir, &args.inputs)?),
-        ),
+        .map_err(|e| Failure::error(format!("threshold {threshold}: {e} (pass --threshold)")))?;
+    crate::init::warn_no_margin(threshold, custodians.len());
+    // An INPUT that is a file is a sealed file; with --store, anything else
+    // names snapshots (`all` for every one).
+    let (file_args, snapshot_args): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.inputs.iter().cloned().partition(|p| p.is_file());
+    if !snapshot_args.is_empty() && args.store.is_none() {
+        return Err(Failure::error(format!(
+            "{}: no such file (snapshots need --store DIR)",
+            snapshot_args[0].display()
+        )));
+    }
+    let inputs = precheck_inputs(&vault.descriptor, &file_args, args.allow_unsigned)?;
+    let snapshots = match &args.store {
+        None => None,
+        Some(dir) => Some(precheck_snapshots(&vault.descriptor, dir, &snapshot_args)?),
     };
     if args.inputs.is_empty() {
         report::warn(
             TOOL,
-            "no sealed files given: anything sealed to the old key will need the old shares to open",
+            "no sealed files or snapshots given: anything sealed to the old key will need the old shares to open",
         );
     }
-    let quorum = reconstruct(&mut vault, &args.shares, "rotate")?;
+    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "rotate")?;
     finalize_activation(&mut vault, &quorum)?;
+
+    // Every data key first: a file or snapshot the old key cannot open
+    // (another generation, damage) stops the rotation before anything is
+    // written.
+    let old = [quorum.keys.age_identity() as &dyn age::Identity];
+    let mut unopenable = Vec::new();
+    for input in &inputs {
+        if let Err(e) =
+            seif::wrap::unwrap(&input.header.wrapped_key, &old, &input.header.commitment)
+        {
+            unopenable.push(format!("{}: {e} (is it wrapped to an earlier key generation? use the copy re-wrapped by that rotation)", input.path.display()));
+        }
+    }
+    let mut snapshot_keys = Vec::new();
+    if let Some((store, records)) = &snapshots {
+        for r in records {
+            match seif::snapshot::unwrap_key(store.as_ref(), r, &old) {
+                Ok(k) => snapshot_keys.push(k),
+                Err(e) => unopenable.push(format!("snapshot {}: {e}", r.body.snapshot_id)),
+            }
+        }
+    }
+    if !unopenable.is_empty() {
+        return Err(Failure::integrity(format!(
+            "nothing was rotated: {}",
+            unopenable.join("; ")
+        )));
+    }
+
     let mut prompter = Prompter::new(&args.shares.passphrase_files)?;
     let new_secret = VaultSecret::generate();
     let new_keys = VaultKeys::derive(&new_secret);
@@ -206,30 +242,38 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::error(e.to_string()))?;
     let recipients = next.body().recipients.clone();
     let mut rotated = Vec::new();
+    let mut lines = Vec::new();
+    let other = |path: String, e: String| CeremonyError::Io {
+        path: PathBuf::from(path),
+        source: std::io::Error::other(e),
+    };
     write_vault_dir(&args.out, &next, &issued.files, |staging| {
-        let dir = staging.join("rotated");
-        std::fs::create_dir(&dir).map_err(|source| CeremonyError::Io { path: dir.clone(), source })?;
-        for input in &inputs {
-            let to = dir.join(&input.name);
-            rewrap_file(&input.path, &to, &quorum.keys, &recipients).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
-            rotated.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "output": format!("rotated/{}", input.name)}));
+        if !inputs.is_empty() {
+            let dir = staging.join("rotated");
+            std::fs::create_dir(&dir).map_err(|source| CeremonyError::Io { path: dir.clone(), source })?;
+            for input in &inputs {
+                let to = dir.join(&input.name);
+                rewrap_file(&input.path, &to, &quorum.keys, &recipients).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
+                rotated.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "output": format!("rotated/{}", input.name)}));
+                lines.push(format!("  re-wrapped and checked {} -> {}", input.path.display(), args.out.join("rotated").join(&input.name).display()));
+            }
         }
         // Snapshots: a key wrapped to the new generation, beside the old one,
         // in the store copy (the record and the data are untouched).
         if let Some((store, records)) = &snapshots {
-            for r in records {
-                let key = seif::snapshot::unwrap_key(store.as_ref(), r, &[quorum.keys.age_identity()])
-                    .map_err(|e| CeremonyError::Io { path: PathBuf::from(&r.body.snapshot_id), source: std::io::Error::other(e.to_string()) })?;
-                let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(&key, &r.body.vault_id, &r.body.snapshot_id, generation, &recipients)
-                    .map_err(|e| CeremonyError::Io { path: PathBuf::from(&r.body.snapshot_id), source: std::io::Error::other(e.to_string()) })?;
-                store.put(&env.store_key(), &env.to_bytes()).map_err(|e| CeremonyError::Io { path: PathBuf::from(store.describe()), source: std::io::Error::other(e.to_string()) })?;
+            for (r, key) in records.iter().zip(&snapshot_keys) {
+                let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(key, &r.body.vault_id, &r.body.snapshot_id, generation, &recipients)
+                    .map_err(|e| other(r.body.snapshot_id.clone(), e.to_string()))?;
+                store.put(&env.store_key(), &env.to_bytes()).map_err(|e| other(store.describe(), e.to_string()))?;
                 rotated.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "key": env.store_key()}));
+                lines.push(format!("  snapshot {}: key for generation {generation} added as {}/{}", r.body.snapshot_id, store.describe(), env.store_key()));
             }
         }
         let draft = Draft {
             event: "rotate".into(),
             participants: quorum.participants.clone(),
-            details: json!({"old_generation": generation - 1, "new_generation": generation, "new_set": new_set.id, "threshold": new_set.threshold, "custodians": custodian_summary(&new_set), "inputs": rotated}),
+            details: json!({"old_generation": generation - 1, "new_generation": generation, "new_set": new_set.id, "threshold": new_set.threshold,
+                "custodians": custodian_summary(&new_set), "inputs": rotated, "rejected_shares": rejected}),
         };
         carry_log(&vault, staging, &next, &new_keys, draft)
     })
@@ -240,16 +284,20 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         args.out.display()
     );
     print_set_summary(&next, &issued.files, &args.out);
-    for input in &inputs {
+    for l in &lines {
+        println!("{l}");
+    }
+    if !inputs.is_empty() {
         println!(
-            "  re-wrapped {} -> {}",
-            input.path.display(),
-            args.out.join("rotated").join(&input.name).display()
+            "replace the old sealed files with the re-wrapped ones at every store: until then the old shares still open the old copies"
         );
     }
-    println!(
-        "replace the old sealed files with the re-wrapped ones at every store, then destroy the old shares: until then they still open the old copies"
-    );
+    if snapshots.is_some() {
+        println!(
+            "copy the store's new keys/ entries to every host that holds these snapshots (they are public; records and data are unchanged)"
+        );
+    }
+    println!("then destroy the old shares (ceremony/runbook/rotate.md)");
     let log =
         CeremonyLog::open(&args.out.join(LOG_FILE)).map_err(|e| Failure::error(e.to_string()))?;
     crate::context::print_log_head(&log);
@@ -259,6 +307,8 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
 /// Writes a copy of a sealed file whose data key is wrapped to `recipients`
 /// instead. The signed header, the chunks and the trailer are copied byte
 /// for byte: nothing is re-encrypted and the sealer's signature still holds.
+/// The copy is then opened in full (to nowhere), so a damaged file is
+/// refused rather than passed on as if it were good.
 fn rewrap_file(
     from: &Path,
     to: &Path,
@@ -285,5 +335,16 @@ fn rewrap_file(
         std::io::copy(&mut input, &mut w)?;
         w.flush()?;
     }
+    let check = out.reopen()?;
+    let opener = seif::sealed::open::Opener::new(BufReader::new(check))
+        .map_err(|e| invalid(e.to_string()))?;
+    opener
+        .decrypt_to(&key, &mut std::io::sink(), &Default::default())
+        .map_err(|e| {
+            invalid(format!(
+                "{}: {e}; not re-wrapped: rotate an intact copy",
+                from.display()
+            ))
+        })?;
     out.commit(0o644)
 }

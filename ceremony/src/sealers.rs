@@ -57,7 +57,7 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
         .label
         .clone()
         .unwrap_or_else(|| format!("sealer-{}", vault.descriptor.body().sealers.len() + 1));
-    let quorum = reconstruct(
+    let (quorum, rejected) = reconstruct(
         &mut vault,
         &args.shares,
         if add { "sealers-add" } else { "sealers-remove" },
@@ -80,9 +80,9 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
     vault.descriptor = next;
     let event = if add { "sealers-add" } else { "sealers-remove" };
     let details = json!({"sealer": key_s, "label": label, "descriptor_revision": vault.descriptor.body().revision});
-    record(&mut vault, &quorum, event, details)?;
+    record(&mut vault, &quorum, &rejected, event, details)?;
     println!(
-        "{} {key_s}; {} is now revision {} (fingerprint {}); hand it to the pipelines and hosts",
+        "{} {key_s}; {} is now revision {} (revision hash {}); hand it to the pipelines and hosts",
         if add {
             "the vault now accepts"
         } else {

@@ -120,7 +120,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
     if set.status == SetStatus::Pending {
         if effective_status(&descriptor, &log, set) == SetStatus::Active {
             println!(
-                "{acks} of {} custodians of the pending set have verified their shares: it is now ACTIVE, and set {} is retired",
+                "{acks} of {} custodians of the pending set have verified their shares: it is now ACTIVE and set {} is retired for every step; vault.json records the switch at the next step that brings the key back",
                 set.custodians.len(),
                 descriptor.active_set().id
             );

@@ -2,21 +2,35 @@
 //! network interfaces that are up, other than loopback. It warns about them;
 //! `--require-airgap` makes that a refusal.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Where Linux lists network interfaces.
 const SYS_CLASS_NET: &str = "/sys/class/net";
 
-/// The interfaces, other than loopback, whose link is up (operstate `up` or
-/// `unknown` with carrier, as some virtual links report).
-pub fn interfaces_up() -> Vec<String> {
-    // Tests point this at a fake tree; on a real laptop it is /sys/class/net.
-    let root = std::env::var_os("SEIF_TEST_SYS_CLASS_NET")
-        .map_or_else(|| PathBuf::from(SYS_CLASS_NET), PathBuf::from);
-    let Ok(dir) = std::fs::read_dir(&root) else {
-        return Vec::new();
+/// What the laptop's network looks like.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Network {
+    /// Only loopback is up.
+    Offline,
+    /// These interfaces (other than loopback) are up.
+    Up(Vec<String>),
+    /// The interface list cannot be read, so nothing can be promised.
+    Unknown(String),
+}
+
+/// Reads the state of the network interfaces.
+pub fn network() -> Network {
+    network_at(Path::new(SYS_CLASS_NET))
+}
+
+/// [`network`] over another sysfs tree (for tests of the parser only: the
+/// binary always reads the real one).
+pub fn network_at(root: &Path) -> Network {
+    let dir = match std::fs::read_dir(root) {
+        Ok(d) => d,
+        Err(e) => return Network::Unknown(format!("cannot read {}: {e}", root.display())),
     };
-    let read = |p: PathBuf| {
+    let read = |p: std::path::PathBuf| {
         std::fs::read_to_string(p)
             .map(|s| s.trim().to_owned())
             .unwrap_or_default()
@@ -26,10 +40,46 @@ pub fn interfaces_up() -> Vec<String> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| name != "lo")
         .filter(|name| {
+            // `unknown` with a carrier is how some virtual links report "up".
             let state = read(root.join(name).join("operstate"));
             state == "up" || (state == "unknown" && read(root.join(name).join("carrier")) == "1")
         })
         .collect();
     up.sort();
-    up
+    if up.is_empty() {
+        Network::Offline
+    } else {
+        Network::Up(up)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_interface_states() {
+        let sys = tempfile::tempdir().unwrap();
+        for (name, state, carrier) in [
+            ("lo", "unknown", "1"),
+            ("eth0", "up", "1"),
+            ("wlan0", "down", "0"),
+            ("tun0", "unknown", "1"),
+        ] {
+            std::fs::create_dir(sys.path().join(name)).unwrap();
+            std::fs::write(sys.path().join(name).join("operstate"), state).unwrap();
+            std::fs::write(sys.path().join(name).join("carrier"), carrier).unwrap();
+        }
+        assert_eq!(
+            network_at(sys.path()),
+            Network::Up(vec!["eth0".into(), "tun0".into()])
+        );
+        std::fs::write(sys.path().join("eth0").join("operstate"), "down").unwrap();
+        std::fs::write(sys.path().join("tun0").join("carrier"), "0").unwrap();
+        assert_eq!(network_at(sys.path()), Network::Offline);
+        assert!(matches!(
+            network_at(&sys.path().join("missing")),
+            Network::Unknown(_)
+        ));
+    }
 }

@@ -155,7 +155,10 @@ impl CeremonyLog {
     /// Reads a log and checks its shape and chain (not signatures: see
     /// [`CeremonyLog::verify`]).
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let io = |source| LogError::Io { path: path.into(), source };
+        let io = |source| LogError::Io {
+            path: path.into(),
+            source,
+        };
         let bytes = std::fs::read(path).map_err(io)?;
         Self::parse(path, &bytes)
     }
@@ -174,14 +177,27 @@ impl CeremonyLog {
                 });
             }
         };
-        for (i, line) in body.split(|&b| b == b'\n').enumerate().filter(|_| !body.is_empty()) {
-            let bad = |message: String| LogError::Malformed { path: path.into(), line: i + 1, message };
+        for (i, line) in body
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .filter(|_| !body.is_empty())
+        {
+            let bad = |message: String| LogError::Malformed {
+                path: path.into(),
+                line: i + 1,
+                message,
+            };
             if line.len() > LINE_MAX {
                 return Err(bad("the line is too long".into()));
             }
-            let value: Value = serde_json::from_slice(line).map_err(|e| bad(format!("not JSON ({e})")))?;
-            let Value::Object(mut doc) = value else { return Err(bad("not a JSON object".into())) };
-            let (Some(body_value), Some(sig), 2) = (doc.remove("body"), doc.remove("signature"), doc.len() + 2) else {
+            let value: Value =
+                serde_json::from_slice(line).map_err(|e| bad(format!("not JSON ({e})")))?;
+            let Value::Object(mut doc) = value else {
+                return Err(bad("not a JSON object".into()));
+            };
+            let (Some(body_value), Some(sig), 2) =
+                (doc.remove("body"), doc.remove("signature"), doc.len() + 2)
+            else {
                 return Err(bad("expected exactly 'body' and 'signature'".into()));
             };
             let signature = match sig {
@@ -189,23 +205,41 @@ impl CeremonyLog {
                 Value::String(s) => Some(s),
                 _ => return Err(bad("the signature is neither a string nor null".into())),
             };
-            let canonical = signed::canonical_json(&serde_json::json!({ "body": body_value, "signature": signature }))
-                .map_err(|e| bad(e.to_string()))?;
+            let canonical = signed::canonical_json(
+                &serde_json::json!({ "body": body_value, "signature": signature }),
+            )
+            .map_err(|e| bad(e.to_string()))?;
             if canonical != line {
-                return Err(bad("the line is not in canonical form (it was edited)".into()));
+                return Err(bad(
+                    "the line is not in canonical form (it was edited)".into()
+                ));
             }
-            let body: EntryBody = serde_json::from_value(body_value.clone()).map_err(|e| bad(e.to_string()))?;
+            let body: EntryBody =
+                serde_json::from_value(body_value.clone()).map_err(|e| bad(e.to_string()))?;
             let expected_prev = entries.last().map(|e| e.hash.clone());
             if body.seq != i as u64 + 1 {
-                return Err(bad(format!("sequence number {} where {} was expected: entries were removed or reordered", body.seq, i + 1)));
+                return Err(bad(format!(
+                    "sequence number {} where {} was expected: entries were removed or reordered",
+                    body.seq,
+                    i + 1
+                )));
             }
             if body.prev != expected_prev {
                 return Err(bad("it does not chain to the previous line: an entry was removed, inserted or edited".into()));
             }
             let hash = to_hex(&Sha256::digest(line));
-            entries.push(Entry { body, body_value, signature, hash });
+            entries.push(Entry {
+                body,
+                body_value,
+                signature,
+                hash,
+            });
         }
-        Ok(CeremonyLog { path: path.into(), entries, len_on_disk: bytes.len() as u64 })
+        Ok(CeremonyLog {
+            path: path.into(),
+            entries,
+            len_on_disk: bytes.len() as u64,
+        })
     }
 
     /// The entries.

@@ -50,12 +50,12 @@ pub enum CustodyError {
     )]
     UnknownFormat,
     /// An encrypted share, and no identity of its kind was given.
-    #[error("this share is {kind}, and no {needs} was given")]
+    #[error("this share is {kind}: {what_to_do}")]
     NeedsIdentity {
         /// What the share is.
         kind: &'static str,
         /// What opens it.
-        needs: &'static str,
+        what_to_do: &'static str,
     },
     /// None of the given identities opens the share.
     #[error("none of the given identities can decrypt this share{0}")]
@@ -243,7 +243,14 @@ impl CustodianSpec {
             }
             CustodianKey::Passphrase => {
                 let pass = passphrases.new_passphrase(&self.label)?;
-                Ok(passphrase::protect(text.as_bytes(), &self.label, &pass)?)
+                passphrase::protect(text.as_bytes(), &self.label, &pass).map_err(|e| match e {
+                    passphrase::PassphraseError::TooShort => CustodyError::NoPassphrase(format!(
+                        "the passphrase for custodian '{}' is shorter than {} characters",
+                        self.label,
+                        passphrase::MIN_PASSPHRASE_CHARS
+                    )),
+                    other => other.into(),
+                })
             }
         }
     }
@@ -363,7 +370,7 @@ pub fn open_share(
             if ids.age.is_empty() {
                 return Err(CustodyError::NeedsIdentity {
                     kind: "an age file",
-                    needs: "age identity (--identity)",
+                    what_to_do: "pass the custodian's age identity file with --identity",
                 });
             }
             let armored = age::armor::ArmoredReader::new(bytes);
@@ -399,7 +406,7 @@ fn open_openpgp(
     if ids.openpgp.is_empty() {
         return Err(CustodyError::NeedsIdentity {
             kind: "an OpenPGP message",
-            needs: "OpenPGP secret key (--identity), or decrypt it with `gpg -d` and pipe it in as `--share -`",
+            what_to_do: "pass the custodian's OpenPGP secret key with --identity, or decrypt it with `gpg -d` and give it as `--share -`",
         });
     }
     let mut last = None;

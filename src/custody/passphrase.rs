@@ -191,17 +191,32 @@ pub fn parse(file: &[u8]) -> Result<Parsed<'_>, PassphraseError> {
             .ok_or_else(|| bad("no nonce line"))?,
     )
     .map_err(|_| bad("the nonce is malformed"))?;
-    let params = Params { memory, passes, lanes };
+    let params = Params {
+        memory,
+        passes,
+        lanes,
+    };
     // The header must be exactly what we would write: one spelling only.
     if head != header_text(custodian, &params, &salt, &nonce) {
         return Err(bad("the header is not in canonical form"));
     }
-    let body = body.strip_suffix('\n').ok_or_else(|| bad("the body does not end with a newline"))?;
-    let ciphertext = STANDARD.decode(body).map_err(|_| bad("the body is not base64"))?;
+    let body = body
+        .strip_suffix('\n')
+        .ok_or_else(|| bad("the body does not end with a newline"))?;
+    let ciphertext = STANDARD
+        .decode(body)
+        .map_err(|_| bad("the body is not base64"))?;
     if ciphertext.len() < 16 {
         return Err(bad("the body is too short"));
     }
-    Ok(Parsed { custodian, params, salt, nonce, head, ciphertext })
+    Ok(Parsed {
+        custodian,
+        params,
+        salt,
+        nonce,
+        head,
+        ciphertext,
+    })
 }
 
 impl Parsed<'_> {

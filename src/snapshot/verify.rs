@@ -205,8 +205,10 @@ pub fn verify(
     report.objects_checked = n;
     report.bytes_checked = b;
 
-    // A wrapped key for every snapshot.
-    let mut with_key = BTreeSet::new();
+    // A wrapped key for every snapshot, for the vault's current key
+    // generation (a rotation adds one; a store that missed it cannot be
+    // opened with the new shares).
+    let mut with_key: BTreeSet<(String, String, u32)> = BTreeSet::new();
     for (key, _) in store.list("keys/")? {
         let bytes = store.get(&key)?;
         let name = name_of(&key);
@@ -219,14 +221,26 @@ pub fn verify(
         if let Ok(e) = KeyEnvelope::parse(&bytes)
             && key.starts_with(&format!("keys/{}/", e.snapshot_id))
         {
-            with_key.insert((e.snapshot_id, e.commitment));
+            with_key.insert((e.snapshot_id, e.commitment, e.generation));
         }
     }
+    let generation = vault.body().generation;
     for r in records.values() {
-        if !with_key.contains(&(r.body.snapshot_id.clone(), r.body.commitment.clone())) {
+        let gens: Vec<u32> = with_key
+            .iter()
+            .filter(|(s, c, _)| *s == r.body.snapshot_id && *c == r.body.commitment)
+            .map(|(_, _, g)| *g)
+            .collect();
+        if gens.is_empty() {
             report.problems.push(format!(
                 "snapshot {} has no wrapped key in the store: it cannot be opened",
                 r.body.snapshot_id
+            ));
+        } else if !gens.contains(&generation) {
+            report.problems.push(format!(
+                "snapshot {} has no key for the vault's current key generation {generation} (only for {}): copy the keys/ entries written by the rotation ceremony to this store",
+                r.body.snapshot_id,
+                gens.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
             ));
         }
     }

@@ -152,12 +152,10 @@ pub fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// `seif-ceremony`, with the air-gap check pointed at an empty interface
-/// list (the test machine is online; the air-gap tests set their own).
+/// `seif-ceremony`. On an online test machine it warns that the network is
+/// up; the tests match messages by their content, so the warning is harmless.
 pub fn ceremony() -> Command {
-    let mut c = Command::new(ceremony_bin());
-    c.env("SEIF_TEST_SYS_CLASS_NET", "/nonexistent-seif-test");
-    c
+    Command::new(ceremony_bin())
 }
 
 /// A vault made by `seif-ceremony init` with age custodians (fast to open).

@@ -185,6 +185,37 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
         _ => None,
     };
     let vault_id = to_hex(&i.header.vault_id);
+    // age adds random "grease" stanzas; name the real ones, count the rest.
+    let known = [
+        "X25519",
+        "scrypt",
+        "mlkem768x25519",
+        "ssh-ed25519",
+        "ssh-rsa",
+    ];
+    let real: Vec<&str> = i
+        .wrapped_to
+        .iter()
+        .map(String::as_str)
+        .filter(|t| known.contains(t))
+        .collect();
+    let grease = i.wrapped_to.len() - real.len();
+    let wrapped = format!(
+        "{}{}",
+        if real.is_empty() {
+            "no known recipient type".to_owned()
+        } else {
+            real.join(", ")
+        },
+        if grease > 0 {
+            format!(
+                " (+{grease} random grease stanza{})",
+                if grease == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        }
+    );
     let mut out = io::stdout().lock();
     let written = if args.json {
         let doc = serde_json::json!({
@@ -222,13 +253,13 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
         };
         writeln!(
             out,
-            "file:        {name}\nformat:      seif sealed file, version {}\nvault id:    {}\nvault:       {vault_line}\nsealer:      {sealer_line}\nchunks:      {} of {} KiB\nstored size: {} bytes\nwrapped to:  {}\n",
+            "file:        {name}\nformat:      seif sealed file, version {}\nvault id:    {}\nvault:       {vault_line}\nsealer:      {sealer_line}\nchunks:      {} of {} KiB\nstored size: {} bytes\nwrapped to:  {}\npayload:     not authenticated here (no key); `seif open` checks every chunk\n",
             seif::sealed::format::VERSION,
             format_fingerprint(&vault_id),
             i.chunks,
             i.header.chunk_size() / 1024,
             i.stored_len,
-            i.wrapped_to.join(", "),
+            wrapped,
         )
     };
     written.map_err(|e| Failure::error(format!("writing stdout: {e}")))?;

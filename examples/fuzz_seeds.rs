@@ -1,0 +1,233 @@
+//! Writes the fuzz targets' seed corpus under `fuzz/seeds/<target>/`, from
+//! the test vectors and freshly made, valid examples of every format.
+//!
+//! `cargo run --example fuzz_seeds` (scripts/fuzz runs it when seeds are
+//! missing).
+
+use std::path::Path;
+
+use seif::ceremony::grant::{Grant, Target};
+use seif::ceremony::log::{CeremonyLog, Draft};
+use seif::descriptor::{Custodian, Descriptor, Protection, SealerEntry, SetStatus, ShareSet};
+use seif::keys::VaultKeys;
+use seif::sealer::SealerSecretKey;
+use seif::secrets::{DataKey, VaultSecret};
+use seif::shares::{SplitParams, split};
+use seif::snapshot::key_envelope::KeyEnvelope;
+use seif::snapshot::manifest::{Entry, EntryKind, Segment, Writer};
+use seif::snapshot::object::{self, Kind, ObjectHeader};
+use seif::snapshot::record::{ObjectRef, Record, RecordBody};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+fn put(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Sealed files: the committed vectors, without their text headers.
+    for e in std::fs::read_dir(root.join("tests/vectors/sealed")).unwrap() {
+        let p = e.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        let at = bytes.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        put("sealed_file", &name, &bytes[at..]);
+    }
+    put(
+        "sealed_stream",
+        "framing",
+        b"\x00\x00\x00\x02{}hello\x00\x00\x00\x00\x00\x00\x00\x05",
+    );
+
+    let mut s = [0u8; 32];
+    for (i, b) in s.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let secret = VaultSecret::from_bytes(Zeroizing::new(s));
+    let keys = VaultKeys::derive(&secret);
+    let vault_id = seif::descriptor::vault_id_of(&keys.public().signing_key);
+    let shares = split(
+        &secret,
+        &SplitParams {
+            vault_id,
+            set_id: [3; 16],
+            generation: 1,
+            threshold: 2,
+            custodians: vec!["alice".into(), "bob".into(), "carol".into()],
+        },
+    )
+    .unwrap();
+    for sh in &shares {
+        put("share_text", &sh.custodian, sh.to_text().as_bytes());
+        put(
+            "share_file",
+            &format!("plain-{}", sh.custodian),
+            sh.to_text().as_bytes(),
+        );
+    }
+    let pass = seif::custody::passphrase::protect(
+        shares[0].to_text().as_bytes(),
+        "alice",
+        &secrecy::SecretString::from("correct horse battery staple".to_owned()),
+    )
+    .unwrap();
+    put("share_file", "passphrase", &pass);
+    let age_share = seif::wrap::wrap(&DataKey::generate(), &[keys.public().age_recipient]).unwrap();
+    put("share_file", "age-binary", &age_share);
+
+    let sealer = SealerSecretKey::generate();
+    put(
+        "sealer_key",
+        "key",
+        sealer.to_file_text("2026-11-27T00:00:00Z").as_bytes(),
+    );
+    put(
+        "sealer_key",
+        "public",
+        sealer.public().to_string().as_bytes(),
+    );
+    let set = ShareSet {
+        id: seif::encoding::to_hex(&[3; 16]),
+        generation: 1,
+        status: SetStatus::Active,
+        threshold: 2,
+        custodians: shares
+            .iter()
+            .map(|sh| Custodian {
+                index: sh.index,
+                label: sh.custodian.clone(),
+                protection: Protection::Passphrase,
+                key: None,
+                commitment: seif::encoding::to_hex(&sh.commitment()),
+                ack_check: seif::encoding::to_hex(&seif::shares::ack_check(&sh.ack_token())),
+            })
+            .collect(),
+    };
+    let d = Descriptor::genesis(
+        "fuzz seed vault",
+        &keys,
+        set,
+        vec![SealerEntry {
+            key: sealer.public().to_string(),
+            label: "pipeline".into(),
+        }],
+    )
+    .unwrap();
+    put("descriptor", "vault.json", d.to_json_pretty().as_bytes());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let log_path = tmp.path().join("ceremony.log");
+    let mut log = CeremonyLog::new(&log_path);
+    log.append(
+        &d,
+        Draft {
+            event: "init".into(),
+            participants: vec![],
+            details: serde_json::json!({"seed": true}),
+        },
+        Some(&keys),
+    )
+    .unwrap();
+    log.append(&d, Draft { event: "verify-share".into(), participants: vec![], details: serde_json::json!({"share_set": seif::encoding::to_hex(&[3; 16]), "index": 1, "ack_token": seif::encoding::to_hex(&shares[0].ack_token())}) }, None).unwrap();
+    put("ceremony_log", "log", &std::fs::read(&log_path).unwrap());
+
+    let key = DataKey::from_bytes(Zeroizing::new([7u8; 32]));
+    let grant = Grant::issue(
+        &d,
+        &keys,
+        Target::Snapshot {
+            snapshot_id: "00112233445566778899aabbccddeeff".into(),
+        },
+        &key,
+        &keys.public().age_recipient,
+    )
+    .unwrap();
+    put(
+        "grant_and_envelope",
+        "grant",
+        grant.to_json_pretty().as_bytes(),
+    );
+    let env = KeyEnvelope::wrap(
+        &key,
+        &d.body().vault_id,
+        "00112233445566778899aabbccddeeff",
+        1,
+        &d.body().recipients,
+    )
+    .unwrap();
+    put("grant_and_envelope", "envelope", &env.to_bytes());
+
+    let mut w = Writer::new("00112233445566778899aabbccddeeff");
+    w.push(&Entry {
+        path: "a".into(),
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        mtime: 1,
+        size: None,
+        sha256: None,
+        segments: vec![],
+        target: None,
+    });
+    w.push(&Entry {
+        path: "a/f".into(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime: 1,
+        size: Some(3),
+        sha256: Some(seif::encoding::to_hex(&Sha256::digest(b"abc"))),
+        segments: vec![Segment(0, 0, 3)],
+        target: None,
+    });
+    w.push(&Entry {
+        path: "a/l".into(),
+        kind: EntryKind::Symlink,
+        mode: 0o777,
+        mtime: 1,
+        size: None,
+        sha256: None,
+        segments: vec![],
+        target: Some("f".into()),
+    });
+    let (part, _) = w.finish();
+    put("manifest", "part", &part);
+
+    let header = ObjectHeader::new(Kind::Manifest, vault_id, [0x11; 16]);
+    let mut obj = Vec::new();
+    object::seal(&header, &key, &part, &mut obj).unwrap();
+    put("snapshot_object", "manifest-object", &obj);
+    let mut big = Vec::new();
+    object::seal(
+        &ObjectHeader::new(Kind::Pack, vault_id, [0x11; 16]),
+        &key,
+        &vec![9u8; 200_000],
+        &mut big,
+    )
+    .unwrap();
+    put("snapshot_object", "pack-object", &big);
+
+    let body = RecordBody {
+        format: seif::snapshot::record::FORMAT.into(),
+        vault_id: d.body().vault_id.clone(),
+        snapshot_id: "00112233445566778899aabbccddeeff".into(),
+        time: "2026-11-27T00:00:00Z".into(),
+        sealer: sealer.public().to_string(),
+        previous: None,
+        commitment: seif::encoding::to_hex(&seif::wrap::key_commitment(&key)),
+        packs: vec![ObjectRef {
+            id: seif::encoding::to_hex(&Sha256::digest(&big)),
+            size: big.len() as u64,
+        }],
+        manifest: vec![ObjectRef {
+            id: seif::encoding::to_hex(&Sha256::digest(&obj)),
+            size: obj.len() as u64,
+        }],
+    };
+    let (_, bytes) = Record::sign(body, &sealer);
+    put("snapshot_record", "record", &bytes);
+    println!("wrote seeds to fuzz/seeds/");
+}
