@@ -364,7 +364,7 @@ fn attack_object_bytes_changed() {
             r.body.snapshot_id
         ),
     );
-    restore_fails(&a, &a.second, "its bytes do not match its name");
+    restore_fails(&a, &a.second, "failed authentication: the object was altered");
 }
 
 #[test]
@@ -402,7 +402,7 @@ fn attack_object_swapped_in_from_another_snapshot() {
             r2.body.snapshot_id
         ),
     );
-    restore_fails(&a, &a.second, "its bytes do not match its name");
+    restore_fails(&a, &a.second, "the object belongs to another snapshot");
 }
 
 #[test]

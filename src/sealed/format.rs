@@ -272,6 +272,14 @@ impl Metadata {
     /// Parses the metadata JSON; strict about fields and bounds.
     pub fn decode(json: &[u8]) -> Result<Self, String> {
         let m: Metadata = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// The rules a reader enforces; a sealer checks them too, so that it
+    /// never writes a file no reader accepts.
+    pub fn validate(&self) -> Result<(), String> {
+        let m = self;
         if let Some(mode) = m.mode
             && mode > 0o7777
         {
@@ -286,7 +294,7 @@ impl Metadata {
         {
             return Err(format!("file name {name:?} is not a plain file name"));
         }
-        Ok(m)
+        Ok(())
     }
 }
 

@@ -180,6 +180,7 @@ pub fn seal(
             options.chunk_log2
         )));
     }
+    metadata.validate().map_err(SealError::Options)?;
     let prefix = metadata.encode_prefix();
     if prefix.len() - 4 > METADATA_MAX {
         return Err(SealError::Options("the file's metadata is too long".into()));

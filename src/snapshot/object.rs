@@ -245,6 +245,36 @@ pub fn open(
     Ok(out)
 }
 
+/// Opens a whole object in its own buffer: on success `buf` holds the
+/// plaintext (the header and tags are squeezed out), with no new allocation.
+pub fn open_in_place(
+    buf: &mut Vec<u8>,
+    kind: Kind,
+    vault_id: &[u8; 32],
+    snapshot_id: &[u8; 16],
+    key: &DataKey,
+) -> Result<(), ObjectError> {
+    let h = check_header(buf, kind, vault_id, snapshot_id)?;
+    plain_len(buf.len() as u64).ok_or_else(|| ObjectError::Malformed("impossible size".into()))?;
+    let cipher = h.cipher(key);
+    let n = (buf.len() - HEADER_LEN).div_ceil(STRIDE);
+    let mut plain_at = 0;
+    for i in 0..n {
+        let start = HEADER_LEN + i * STRIDE;
+        let end = (start + STRIDE).min(buf.len());
+        let (text, tag) = buf[start..end].split_at_mut(end - start - TAG_LEN);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("16 bytes");
+        cipher
+            .open_chunk(i as u64, i + 1 == n, text, &tag)
+            .map_err(|_| ObjectError::Chunk(i as u64))?;
+        let len = text.len();
+        buf.copy_within(start..start + len, plain_at);
+        plain_at += len;
+    }
+    buf.truncate(plain_at);
+    Ok(())
+}
+
 /// The chunks holding plaintext bytes `range` of an object of `stored`
 /// bytes: the byte range to fetch, and the first chunk's index.
 pub fn chunk_span(stored: u64, range: std::ops::Range<u64>) -> Option<(std::ops::Range<u64>, u64)> {

@@ -77,6 +77,13 @@ impl Store for LocalStore {
         fs::read(self.path(key)?).map_err(|e| self.not_found_or(key, e))
     }
 
+    fn get_into(&self, key: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        let mut f = fs::File::open(self.path(key)?).map_err(|e| self.not_found_or(key, e))?;
+        buf.clear();
+        f.read_to_end(buf).map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
         let mut f = fs::File::open(self.path(key)?).map_err(|e| self.not_found_or(key, e))?;
         let len = f.metadata().map_err(|e| self.io(e))?.len();

@@ -66,6 +66,13 @@ pub trait Store: Send + Sync {
     /// The whole blob.
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
 
+    /// The whole blob, into `buf` (replacing its contents). Reusing one
+    /// buffer spares a fresh allocation, and its page faults, per blob.
+    fn get_into(&self, key: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        *buf = self.get(key)?;
+        Ok(())
+    }
+
     /// A byte range of a blob (for reading one file out of a pack).
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError>;
 

@@ -72,3 +72,15 @@ pub fn refuse_terminal_stdout() -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// Stdout as a plain file, without the standard library's line buffering:
+/// bulk output is written in whole, large blocks (line buffering would cut
+/// every block at its last newline byte, into misaligned writes).
+pub fn raw_stdout() -> Result<File, Failure> {
+    use std::os::fd::AsFd;
+    io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| Failure::error(format!("cannot use stdout: {e}")))
+}

@@ -1,6 +1,6 @@
 //! `seif open`.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -107,12 +107,15 @@ pub fn open(args: OpenArgs) -> Result<(), Failure> {
         Some(path) => {
             let mut out = AtomicFile::create(path, args.force)
                 .map_err(|e| io_failure(path, "cannot create", &e))?;
+            // Buffered: the opener writes each chunk in two pieces (it holds
+            // back the last bytes until it knows where the content ends),
+            // and small writes cost more than one copy of every byte.
             let opened = {
                 let mut w = io::BufWriter::with_capacity(1 << 20, &mut out);
                 let opened = opener
                     .decrypt_to(&key, &mut w, &options)
                     .map_err(|e| open_failure(&name, e).hint_nothing_written(path))?;
-                w.flush().map_err(|e| io_failure(path, "writing", &e))?;
+                io::Write::flush(&mut w).map_err(|e| io_failure(path, "writing", &e))?;
                 opened
             };
             if let Some(mtime) = opened.metadata.mtime {
@@ -171,7 +174,8 @@ fn write_stdout(
     name: &str,
 ) -> Result<Opened, Failure> {
     refuse_terminal_stdout()?;
-    let mut out = io::stdout().lock();
+    // Whole 1 MiB writes: the opener hands over each chunk in two pieces.
+    let mut out = io::BufWriter::with_capacity(1 << 20, crate::files::raw_stdout()?);
     opener.decrypt_to(key, &mut out, options).map_err(|e| {
         open_failure(name, e)
             .hint("discard everything written to stdout: the input did not authenticate to its end")

@@ -104,7 +104,7 @@ pub fn seal(args: SealArgs) -> Result<(), Failure> {
 
     let summary = if is_dash(&args.output) {
         refuse_terminal_stdout()?;
-        let mut out = io::stdout().lock();
+        let mut out = crate::files::raw_stdout()?;
         seal_stream(
             input,
             &mut out,
@@ -118,13 +118,16 @@ pub fn seal(args: SealArgs) -> Result<(), Failure> {
         let path = args.output.as_deref().expect("not dash");
         let mut out = AtomicFile::create(path, args.force)
             .map_err(|e| io_failure(path, "cannot create", &e))?;
-        let summary = {
-            let mut w = io::BufWriter::with_capacity(1 << 20, &mut out);
-            let s = seal_stream(input, &mut w, &target, sealer.as_ref(), &metadata, &options)
-                .map_err(|e| map_err(e, &path.display().to_string()))?;
-            w.flush().map_err(|e| io_failure(path, "writing", &e))?;
-            s
-        };
+        // Unbuffered: the sealer writes whole batches of chunks.
+        let summary = seal_stream(
+            input,
+            &mut out,
+            &target,
+            sealer.as_ref(),
+            &metadata,
+            &options,
+        )
+        .map_err(|e| map_err(e, &path.display().to_string()))?;
         out.commit(0o644)
             .map_err(|e| io_failure(path, "cannot finish", &e))?;
         summary

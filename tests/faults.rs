@@ -1,0 +1,535 @@
+//! Fault injection: stores that fail, stall or cut off at chosen points; a
+//! full disk under seal, open, push and restore; processes killed in the
+//! middle of every ceremony step that writes files. After each: a clear
+//! error, nothing half-written where a good file is expected, nothing lost,
+//! and the next run succeeds.
+
+mod common;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use seif::snapshot::Counters;
+use seif::store::{Store, StoreError};
+
+/// A store that passes calls to a local directory store, except the ones
+/// it is told to break.
+struct Faulty {
+    inner: Box<dyn Store>,
+    puts: AtomicUsize,
+    gets: AtomicUsize,
+    fail_put_at: Option<usize>,
+    fail_get_at: Option<usize>,
+    delay: Duration,
+}
+
+impl Faulty {
+    fn new(dir: &Path) -> Self {
+        Faulty {
+            inner: seif::store::open(dir.to_str().unwrap(), &Default::default()).unwrap(),
+            puts: AtomicUsize::new(0),
+            gets: AtomicUsize::new(0),
+            fail_put_at: None,
+            fail_get_at: None,
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn cut(&self) -> StoreError {
+        StoreError::Backend {
+            store: self.describe(),
+            message: "connection reset (injected)".into(),
+        }
+    }
+}
+
+impl Store for Faulty {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        std::thread::sleep(self.delay);
+        let n = self.puts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_put_at == Some(n) {
+            // Cut off mid-upload: nothing becomes visible.
+            return Err(self.cut());
+        }
+        self.inner.put(key, data)
+    }
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let n = self.gets.fetch_add(1, Ordering::SeqCst);
+        if self.fail_get_at == Some(n) {
+            return Err(self.cut());
+        }
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
+        let n = self.gets.fetch_add(1, Ordering::SeqCst);
+        if self.fail_get_at == Some(n) {
+            return Err(self.cut());
+        }
+        self.inner.get_range(key, range)
+    }
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.size(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        self.inner.list(prefix)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key)
+    }
+}
+
+fn tree(root: &Path) -> PathBuf {
+    let t = root.join("tree");
+    std::fs::create_dir_all(t.join("d")).unwrap();
+    for i in 0..6 {
+        std::fs::write(t.join(format!("d/big-{i}")), content(5 << 20, i)).unwrap();
+    }
+    for i in 0..50 {
+        std::fs::write(
+            t.join(format!("small-{i}")),
+            content(1000 + i, 100 + i as u64),
+        )
+        .unwrap();
+    }
+    t
+}
+
+fn listing(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                        std::fs::read(&p).unwrap(),
+                    )),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A put that fails at each point of a push: the push reports it, the store
+/// stays valid, and the next push completes and restores the tree.
+#[test]
+fn a_store_failing_at_every_write_point() {
+    let v = test_vault("faulty store");
+    let t = tree(v.dir.path());
+    let vault = &v.descriptor;
+    let sealer = seif::sealer::SealerSecretKey::load(&v.sealer_key).unwrap();
+    let mut options = seif::snapshot::push::PushOptions::new(v.dir.path().join("state"));
+    options.threads = 2;
+    options.uploads = 2;
+    // 1 envelope + 4 packs + 1 manifest part + 1 record = 7 writes.
+    for k in 0..7 {
+        let dir = v.dir.path().join(format!("store-{k}"));
+        let mut faulty = Faulty::new(&dir);
+        faulty.fail_put_at = Some(k);
+        let stores: Vec<Box<dyn Store>> = vec![Box::new(faulty)];
+        let err = seif::snapshot::push::push(
+            vault,
+            &sealer,
+            &stores,
+            std::slice::from_ref(&t),
+            &options,
+            &Counters::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("connection reset (injected)"),
+            "write {k}: {err}"
+        );
+        let store: Box<dyn Store> =
+            seif::store::open(dir.to_str().unwrap(), &Default::default()).unwrap();
+        let report =
+            seif::snapshot::verify::verify(store.as_ref(), vault, None, 2, &Counters::default())
+                .unwrap();
+        assert!(
+            report.problems.is_empty(),
+            "write {k}: {:?}",
+            report.problems
+        );
+        assert_eq!(
+            report.records, 0,
+            "write {k}: no record before every object is stored"
+        );
+        // The same push again, on a healthy store, completes.
+        let summary = seif::snapshot::push::push(
+            vault,
+            &sealer,
+            std::slice::from_ref(&store),
+            std::slice::from_ref(&t),
+            &options,
+            &Counters::default(),
+        )
+        .unwrap();
+        let out = v.dir.path().join(format!("restored-{k}"));
+        let key =
+            seif::snapshot::unwrap_key(store.as_ref(), &summary.record, &[v.keys.age_identity()])
+                .unwrap();
+        seif::snapshot::restore::restore(
+            store.as_ref(),
+            &summary.record,
+            &key,
+            &out,
+            &[],
+            2,
+            &Counters::default(),
+        )
+        .unwrap();
+        assert_eq!(listing(&out.join("tree")), listing(&t), "write {k}");
+    }
+}
+
+/// Reads that fail, at each point of a restore and a verify: an error, never
+/// a partial file under its name, never a false "ok".
+#[test]
+fn a_store_failing_at_every_read_point() {
+    let v = test_vault("faulty reads");
+    let t = tree(v.dir.path());
+    let dir = v.dir.path().join("store");
+    let store: Box<dyn Store> =
+        seif::store::open(dir.to_str().unwrap(), &Default::default()).unwrap();
+    let sealer = seif::sealer::SealerSecretKey::load(&v.sealer_key).unwrap();
+    let options = seif::snapshot::push::PushOptions::new(v.dir.path().join("state"));
+    let summary = seif::snapshot::push::push(
+        &v.descriptor,
+        &sealer,
+        std::slice::from_ref(&store),
+        std::slice::from_ref(&t),
+        &options,
+        &Counters::default(),
+    )
+    .unwrap();
+    let key = seif::snapshot::unwrap_key(store.as_ref(), &summary.record, &[v.keys.age_identity()])
+        .unwrap();
+    // Every object a restore reads: the manifest parts and the packs.
+    let reads = summary.record.body.packs.len() + summary.record.body.manifest.len();
+    for k in 0..reads {
+        let mut faulty = Faulty::new(&dir);
+        faulty.fail_get_at = Some(k);
+        let out = v.dir.path().join(format!("restore-{k}"));
+        let err = seif::snapshot::restore::restore(
+            &faulty,
+            &summary.record,
+            &key,
+            &out,
+            &[],
+            2,
+            &Counters::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("connection reset (injected)"),
+            "read {k}: {err}"
+        );
+        // Whatever was written is complete and correct; nothing else.
+        let want: std::collections::BTreeMap<_, _> = listing(&t).into_iter().collect();
+        if out.join("tree").exists() {
+            for (path, hash) in listing(&out.join("tree")) {
+                assert!(
+                    !path.contains(".seif-restore-"),
+                    "read {k}: a temporary file was left: {path}"
+                );
+                assert_eq!(
+                    want.get(&path),
+                    Some(&hash),
+                    "read {k}: {path} is not the original"
+                );
+            }
+        }
+        let mut faulty = Faulty::new(&dir);
+        faulty.fail_get_at = Some(k);
+        assert!(
+            seif::snapshot::verify::verify(&faulty, &v.descriptor, None, 1, &Counters::default())
+                .is_err(),
+            "read {k}: verify reported success through a failed read"
+        );
+    }
+}
+
+/// A slow store (every write stalls): the push still completes, with its
+/// uploads overlapping.
+#[test]
+fn a_slow_store_still_completes() {
+    let v = test_vault("slow");
+    let t = tree(v.dir.path());
+    let mut faulty = Faulty::new(&v.dir.path().join("store"));
+    faulty.delay = Duration::from_millis(150);
+    let stores: Vec<Box<dyn Store>> = vec![Box::new(faulty)];
+    let sealer = seif::sealer::SealerSecretKey::load(&v.sealer_key).unwrap();
+    let mut options = seif::snapshot::push::PushOptions::new(v.dir.path().join("state"));
+    options.uploads = 4;
+    let started = std::time::Instant::now();
+    seif::snapshot::push::push(
+        &v.descriptor,
+        &sealer,
+        &stores,
+        std::slice::from_ref(&t),
+        &options,
+        &Counters::default(),
+    )
+    .unwrap();
+    // 7 writes at 150 ms each would take over a second in a row.
+    eprintln!("pushed through a 150 ms store in {:?}", started.elapsed());
+}
+
+/// Runs `script` in a private mount namespace with a 4 MiB tmpfs at $FULL,
+/// so the tests can fill a disk without root on the host.
+fn in_small_disk(script: &str, envs: &[(&str, &Path)]) -> Option<String> {
+    let mut c = std::process::Command::new("unshare");
+    c.args(["-rm", "sh", "-c"]).arg(format!(
+        "set -u; FULL=$(mktemp -d); mount -t tmpfs -o size=4m tmpfs \"$FULL\" || exit 99; {script}"
+    ));
+    for (k, p) in envs {
+        c.env(k, p);
+    }
+    c.env("SEIF", env!("CARGO_BIN_EXE_seif"));
+    let o = c.output().unwrap();
+    if o.status.code() == Some(99) || String::from_utf8_lossy(&o.stderr).contains("unshare:") {
+        assert!(
+            std::env::var_os("SEIF_CI").is_none(),
+            "cannot mount a small tmpfs in CI: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        eprintln!(
+            "SKIPPED: cannot mount a small tmpfs here: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return None;
+    }
+    Some(format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    ))
+}
+
+/// A full disk under seal, open, push and restore: each fails with a clear
+/// error naming the file, leaves nothing under the name it was writing, and
+/// works once there is room.
+#[test]
+fn a_full_disk_under_every_writer() {
+    let v = test_vault("full disk");
+    let big = v.dir.path().join("big.bin");
+    std::fs::write(&big, content(8 << 20, 1)).unwrap();
+    let sealed = v.dir.path().join("big.seif");
+    ok(&run(seif()
+        .args(["seal", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("-o")
+        .arg(&sealed)
+        .arg(&big)));
+    let t = tree(v.dir.path());
+    let store = v.dir.path().join("store");
+    ok(&run(seif()
+        .args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(&store)
+        .arg(&t)));
+    let script = r#"
+        $SEIF seal --vault "$VAULT" --sealer "$SEALER" -o "$FULL/out.seif" "$BIG"; echo "seal rc=$?"; ls -A "$FULL"; echo "--"
+        $SEIF open --identity "$ID" -o "$FULL/out.bin" "$SEALED"; echo "open rc=$?"; ls -A "$FULL"; echo "--"
+        $SEIF push --vault "$VAULT" --sealer "$SEALER" --state-dir "$STATE" --store "$FULL/store" "$TREE"; echo "push rc=$?"
+        $SEIF verify --vault "$VAULT" --store "$FULL/store"; echo "verify rc=$?"; echo "--"
+        rm -rf "$FULL"/store; $SEIF restore --identity "$ID" --store "$STORE" --out "$FULL/restored" latest; echo "restore rc=$?"
+        find "$FULL/restored" -name '.seif-*' | wc -l | sed 's/^/temporaries left: /'
+        umount "$FULL"; mount -t tmpfs -o size=200m tmpfs "$FULL"
+        $SEIF seal --vault "$VAULT" --sealer "$SEALER" -o "$FULL/out.seif" "$BIG"; echo "seal with room rc=$?"
+        $SEIF restore --identity "$ID" --store "$STORE" --out "$FULL/restored" latest; echo "restore with room rc=$?"
+    "#;
+    let Some(out) = in_small_disk(
+        script,
+        &[
+            ("VAULT", &v.vault_json),
+            ("SEALER", &v.sealer_key),
+            ("BIG", &big),
+            ("ID", &v.identity),
+            ("SEALED", &sealed),
+            ("STATE", &v.dir.path().join("state2")),
+            ("TREE", &t),
+            ("STORE", &store),
+        ],
+    ) else {
+        return;
+    };
+    for (what, rc) in [("seal", 1), ("open", 1), ("push", 1), ("restore", 1)] {
+        assert!(
+            out.contains(&format!("{what} rc={rc}")),
+            "{what} did not fail with {rc}:\n{out}"
+        );
+    }
+    assert!(out.contains("No space left on device"), "{out}");
+    assert!(
+        out.contains("free some space"),
+        "the hint says what to do:\n{out}"
+    );
+    // Nothing under the names seal and open were writing.
+    let sections: Vec<&str> = out.split("--\n").collect();
+    assert!(
+        !sections[0].contains("out.seif\n") && !sections[1].contains("out.bin\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("verify rc=0"),
+        "a push that ran out of room leaves a valid store:\n{out}"
+    );
+    assert!(out.contains("temporaries left: 0"), "{out}");
+    assert!(
+        out.contains("seal with room rc=0") && out.contains("restore with room rc=0"),
+        "{out}"
+    );
+}
+
+/// SIGKILL in the middle of every ceremony step that writes files. After
+/// each: the vault directory is whole or absent, vault.json verifies, the
+/// log verifies, outputs are complete or absent, and the step then succeeds.
+#[test]
+fn a_ceremony_killed_at_any_moment() {
+    use rand::Rng;
+    let v = age_vault(3, 2);
+    let sealed = v.seal("d.seif", &content(4 << 20, 3));
+    let mut rng = rand::thread_rng();
+    let kill_after = |mut cmd: std::process::Command, ms: u64| -> bool {
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::Signal::KILL,
+        );
+        let out = child.wait_with_output().unwrap();
+        out.status.success()
+    };
+    let check_vault = |dir: &Path| {
+        if !dir.exists() {
+            return;
+        }
+        let d = seif::descriptor::Descriptor::load(&dir.join("vault.json"))
+            .expect("a vault directory is whole");
+        let log = seif::ceremony::log::CeremonyLog::open(&dir.join("ceremony.log"))
+            .expect("the log reads");
+        assert!(log.verify(&d).is_empty());
+        assert!(dir.join("shares").read_dir().unwrap().count() >= 2);
+    };
+    for round in 0..8 {
+        let ms = rng.gen_range(0..120);
+        // init
+        let out = v.dir.path().join(format!("init-{round}"));
+        let mut c = ceremony();
+        c.args(["init", "--name", "k", "--threshold", "2"])
+            .arg("--custodian")
+            .arg(format!(
+                "a=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ))
+            .arg("--custodian")
+            .arg(format!(
+                "b=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ))
+            .arg("--out")
+            .arg(&out);
+        kill_after(c, ms);
+        check_vault(&out);
+        // A killed init leaves at most a hidden staging directory, never a
+        // partial vault under the name asked for (check_vault above).
+        // open
+        let opened = v.dir.path().join(format!("open-{round}"));
+        let mut c = ceremony();
+        c.arg("open")
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[0, 1]))
+            .arg("--out")
+            .arg(&opened)
+            .arg(&sealed);
+        kill_after(c, ms);
+        if opened.join("d").exists() {
+            assert_eq!(
+                std::fs::read(opened.join("d")).unwrap(),
+                content(4 << 20, 3),
+                "an opened file is whole"
+            );
+        }
+        // sealers add (rewrites vault.json in place)
+        let key = seif::sealer::SealerSecretKey::generate()
+            .public()
+            .to_string();
+        let mut c = ceremony();
+        c.args(["sealers", "add"])
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[1, 2]))
+            .arg(&key);
+        kill_after(c, ms);
+        check_vault(&v.vault_dir);
+        // rotate (a new directory, and re-wrapped files)
+        let rotated = v.dir.path().join(format!("rotate-{round}"));
+        let mut c = ceremony();
+        c.arg("rotate")
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[0, 2]))
+            .arg("--custodian")
+            .arg(format!(
+                "x=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ))
+            .arg("--custodian")
+            .arg(format!(
+                "y=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ))
+            .arg("--out")
+            .arg(&rotated)
+            .arg(&sealed);
+        kill_after(c, ms);
+        check_vault(&rotated);
+        if rotated.exists() {
+            assert!(
+                rotated.join("rotated/d.seif").exists(),
+                "a rotated vault comes with its re-wrapped files"
+            );
+        }
+    }
+    // After all that, every step still works.
+    ok(&run(ceremony()
+        .args(["log", "verify"])
+        .arg(v.vault_dir.join("ceremony.log"))
+        .arg("--vault")
+        .arg(&v.vault_json)));
+    let out = v.dir.path().join("final-open");
+    ok(&run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 1]))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed)));
+    assert_eq!(std::fs::read(out.join("d")).unwrap(), content(4 << 20, 3));
+}
