@@ -364,7 +364,11 @@ fn attack_object_bytes_changed() {
             r.body.snapshot_id
         ),
     );
-    restore_fails(&a, &a.second, "failed authentication: the object was altered");
+    restore_fails(
+        &a,
+        &a.second,
+        "failed authentication: the object was altered",
+    );
 }
 
 #[test]
