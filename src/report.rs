@@ -23,14 +23,22 @@ pub enum Exit {
     Refused = 4,
 }
 
-/// The exit-code table printed at the end of `--help`.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
+/// The exit-code table printed at the end of `--help`, as a literal so that
+/// `concat!` can put it after a command's own notes.
+#[macro_export]
+macro_rules! exit_codes_help {
+    () => {
+        "Exit codes:
   0  success
-  1  error: a file is missing or unreadable, the disk is full, bad input
+  1  error: a file is missing or unreadable, a store failed, the disk is full, bad input
   2  usage error
   3  verification failed: data altered, truncated or forged, or the wrong key
-  4  refused by policy: unaccepted sealer, too few shares, unsafe setting";
+  4  refused by policy: unaccepted sealer, too few shares, unsafe setting"
+    };
+}
+
+/// The exit-code table printed at the end of `--help`.
+pub const EXIT_CODES_HELP: &str = exit_codes_help!();
 
 /// A failure to report.
 #[derive(Debug)]

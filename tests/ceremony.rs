@@ -1240,23 +1240,27 @@ fn rotate_refuses_damaged_or_foreign_inputs_and_writes_nothing() {
     bytes[n - 5000] ^= 1;
     std::fs::write(&damaged, bytes).unwrap();
     let out = v.dir.path().join("rotated");
-    let id = age::x25519::Identity::generate().to_public();
-    let o = run(ceremony()
-        .arg("rotate")
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .args(v.share_args(&[0, 1]))
-        .arg("--custodian")
-        .arg(format!("x=age:{id}"))
-        .arg("--custodian")
-        .arg(format!(
-            "y=age:{}",
-            age::x25519::Identity::generate().to_public()
-        ))
-        .arg("--out")
-        .arg(&out)
-        .arg(&good)
-        .arg(&damaged));
+    let rotate = |inputs: &[&Path]| {
+        run(ceremony()
+            .arg("rotate")
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[0, 1]))
+            .arg("--custodian")
+            .arg(format!(
+                "x=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ))
+            .arg("--custodian")
+            .arg(format!(
+                "y=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ))
+            .arg("--out")
+            .arg(&out)
+            .args(inputs))
+    };
+    let o = rotate(&[&good, &damaged]);
     fails_with(&o, 3, "failed authentication");
     assert!(
         stderr(&o).contains("not re-wrapped: rotate an intact copy"),
@@ -1270,22 +1274,7 @@ fn rotate_refuses_damaged_or_foreign_inputs_and_writes_nothing() {
     // A file of another vault is refused before any share is asked for.
     let other = age_vault(2, 2);
     let foreign = other.seal("foreign.seif", b"x");
-    let o = run(ceremony()
-        .arg("rotate")
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .args(v.share_args(&[0, 1]))
-        .arg("--custodian")
-        .arg(format!("x=age:{id}"))
-        .arg("--custodian")
-        .arg(format!(
-            "y=age:{}",
-            age::x25519::Identity::generate().to_public()
-        ))
-        .arg("--out")
-        .arg(&out)
-        .arg(&good)
-        .arg(&foreign));
+    let o = rotate(&[&good, &foreign]);
     fails_with(&o, 4, "sealed to another vault");
     assert!(!out.exists());
 }

@@ -552,6 +552,32 @@ fn attack_record_signed_by_a_key_the_vault_does_not_accept() {
     );
 }
 
+/// A push on one thread and one upload, to be killed while it runs.
+fn spawn_slow_push(v: &TestVault, store: &Path, tree: &Path) -> std::process::Child {
+    seif()
+        .args([
+            "push",
+            "--json",
+            "--threads",
+            "1",
+            "--uploads",
+            "1",
+            "--vault",
+        ])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(store)
+        .arg(tree)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_killed_push_leaves_a_valid_store_and_the_next_one_resumes() {
     use rand::Rng;
@@ -568,28 +594,7 @@ fn a_killed_push_leaves_a_valid_store_and_the_next_one_resumes() {
     let mut rng = rand::thread_rng();
     let mut resumed_runs = 0;
     for round in 0..12 {
-        let child = seif()
-            .args([
-                "push",
-                "--json",
-                "--threads",
-                "1",
-                "--uploads",
-                "1",
-                "--vault",
-            ])
-            .arg(&v.vault_json)
-            .arg("--sealer")
-            .arg(&v.sealer_key)
-            .arg("--state-dir")
-            .arg(v.dir.path().join("state"))
-            .arg("--store")
-            .arg(&store)
-            .arg(&tree)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_slow_push(&v, &store, &tree);
         std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(0..700)));
         let _ = rustix::process::kill_process(
             rustix::process::Pid::from_child(&child),
@@ -642,28 +647,7 @@ fn a_resumed_push_does_not_upload_again_what_is_stored() {
     }
     let store = v.dir.path().join("store");
     // Kill the push once it has stored a few packs.
-    let child = seif()
-        .args([
-            "push",
-            "--json",
-            "--threads",
-            "1",
-            "--uploads",
-            "1",
-            "--vault",
-        ])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(&store)
-        .arg(&tree)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_slow_push(&v, &store, &tree);
     let count = |s: &Path| -> usize {
         let mut n = 0;
         if let Ok(d) = std::fs::read_dir(s.join("objects")) {

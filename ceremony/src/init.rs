@@ -13,7 +13,8 @@ use serde_json::json;
 
 use crate::prompt::Prompter;
 
-pub const AFTER_HELP: &str = "\
+pub const AFTER_HELP: &str = concat!(
+    "\
 A custodian is LABEL=SPEC, where SPEC is one of:
   pgp:FILE        an OpenPGP certificate (armored or binary); the share is an
                   OpenPGP message that GnuPG and smartcards can decrypt
@@ -26,12 +27,9 @@ Writes OUT/vault.json, OUT/shares/LABEL.share.*, OUT/ceremony.log, all at once
 (a killed init leaves no OUT). Prints the vault fingerprint: the witnesses
 record it; every later step can be checked against it.
 
-Exit codes:
-  0  success
-  1  error: a file is missing or unreadable, the disk is full, bad input
-  2  usage error
-  3  verification failed: data altered, truncated or forged, or the wrong key
-  4  refused by policy: unaccepted sealer, too few shares, unsafe setting";
+",
+    seif::exit_codes_help!()
+);
 
 #[derive(Args)]
 pub struct InitArgs {

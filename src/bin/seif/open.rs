@@ -14,7 +14,8 @@ use seif::wrap::{WrapError, load_identity_file};
 
 use crate::files::{io_failure, load_vault, open_input, refuse_terminal_stdout};
 
-pub const OPEN_AFTER_HELP: &str = "\
+pub const OPEN_AFTER_HELP: &str = concat!(
+    "\
 Writing to a file (-o OUT): nothing appears under OUT unless the whole input
 authenticated, chunk by chunk, trailer and signature included. The plaintext
 is written to a hidden temporary file beside OUT (mode 0600) and renamed at
@@ -25,12 +26,9 @@ authenticates, but a truncated or altered file is only known to be bad when
 the end is reached. seif then exits non-zero; whoever reads the pipe must
 discard what it got (use `set -o pipefail` in shell scripts).
 
-Exit codes:
-  0  success
-  1  error: a file is missing or unreadable, the disk is full, bad input
-  2  usage error
-  3  verification failed: data altered, truncated or forged, or the wrong key
-  4  refused by policy: unaccepted sealer, too few shares, unsafe setting";
+",
+    seif::exit_codes_help!()
+);
 
 #[derive(Args)]
 pub struct OpenArgs {

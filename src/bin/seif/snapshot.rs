@@ -17,7 +17,8 @@ use serde_json::json;
 use crate::files::{io_failure, load_vault};
 use crate::progress::Progress;
 
-pub const PUSH_AFTER_HELP: &str = "\
+pub const PUSH_AFTER_HELP: &str = concat!(
+    "\
 STORE is a local directory (the default kind) or s3://BUCKET/PREFIX, with the
 endpoint, region and credentials from --s3-endpoint/--s3-region or the
 standard AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
@@ -28,12 +29,9 @@ A push killed at any point leaves every store valid; running the same push
 again resumes where it stopped (a journal in --state-dir, mode 0600, holds the
 unfinished snapshot's key until the push completes).
 
-Exit codes:
-  0  success
-  1  error: a file is missing or unreadable, a store failed, the disk is full
-  2  usage error
-  3  verification failed: data altered, truncated or forged, or the wrong key
-  4  refused by policy: unaccepted sealer, too few shares, unsafe setting";
+",
+    seif::exit_codes_help!()
+);
 
 /// Where snapshots live.
 #[derive(Args, Clone)]
