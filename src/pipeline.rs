@@ -68,15 +68,24 @@ pub fn run<E: Send>(
     let (done_tx, done_rx) = bounded::<Msg<E>>(in_flight);
 
     std::thread::scope(|scope| {
-        scope.spawn(move || reader(fill, pool_rx, work_tx));
+        let mut stages = vec![scope.spawn(move || reader(fill, pool_rx, work_tx))];
         for _ in 0..threads {
             let (work_rx, done_tx, work) = (work_rx.clone(), done_tx.clone(), &work);
-            scope.spawn(move || worker(work, work_rx, done_tx));
+            stages.push(scope.spawn(move || worker(work, work_rx, done_tx)));
         }
         drop((work_rx, done_tx));
         let result = consume(&mut drain, &done_rx, &pool_tx);
         // Closing our ends unblocks any stage still waiting to send.
         drop((done_rx, pool_tx));
+        // Join each thread rather than let the scope wait for its closure:
+        // a scope only waits for the closure to return, and a thread still
+        // running its thread-local destructors would outlive the call (the
+        // fuzzers' leak checker saw exactly that).
+        for stage in stages {
+            if let Err(panic) = stage.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
         result
     })
 }
