@@ -301,6 +301,9 @@ impl Share {
         let threshold: u8 = field("threshold")?.parse().map_err(|_| bad("threshold"))?;
         let count: u8 = field("count")?.parse().map_err(|_| bad("count"))?;
         let custodian = field("custodian")?.to_owned();
+        // The label rule of `--custodian`: no control characters or line
+        // ends, so a share's text reads back exactly as it was written.
+        crate::custody::check_label(&custodian).map_err(|_| bad("custodian"))?;
         let value_hex = Zeroizing::new(field("value")?.to_owned());
         let value = Zeroizing::new(from_hex::<KEY_LEN>(&value_hex).map_err(|_| bad("value"))?);
         if lines.any(|l| !l.trim().is_empty()) {
@@ -434,6 +437,15 @@ mod tests {
         assert!(Share::from_text(&text.replace("index: 2", "index: 9")).is_err());
         assert!(Share::from_text(&text[..text.len() - 10]).is_err());
         assert!(Share::from_text(&format!("{}extra\n", text.as_str())).is_err());
+        // A label outside `--custodian`'s rule (found by the share_text
+        // fuzzer: trailing carriage returns did not read back as written).
+        for label in ["\0b\r\r", "c\u{7f}", "", "a b", ".hidden"] {
+            let odd = text.replace("custodian: c2", &format!("custodian: {label}"));
+            assert!(
+                matches!(Share::from_text(&odd), Err(ShareError::Malformed(m)) if m.contains("custodian")),
+                "{label:?}"
+            );
+        }
         // A changed field changes the commitment.
         let moved = Share::from_text(&text.replace("index: 2", "index: 3")).unwrap();
         assert_ne!(moved.commitment(), shares[1].commitment());

@@ -156,6 +156,34 @@ fn push_and_restore_reproduce_the_tree_exactly() {
     fails_with(&o, 1, "exists and is not empty");
 }
 
+/// Entries without data (empty files, directories) end a pack by count, so
+/// a push never gathers an unbounded list of entries however many there
+/// are; such a tree verifies and restores exactly.
+#[test]
+fn many_entries_without_data_are_cut_into_packs() {
+    let v = test_vault("many entries");
+    let tree = v.dir.path().join("empties");
+    let n = seif::snapshot::push::PACK_ENTRIES + 500;
+    for i in 0..n {
+        if i % 2 == 0 {
+            std::fs::create_dir_all(tree.join(format!("d{i:05}"))).unwrap();
+        } else {
+            std::fs::create_dir_all(&tree).unwrap();
+            std::fs::write(tree.join(format!("f{i:05}")), b"").unwrap();
+        }
+    }
+    let store = v.dir.path().join("store");
+    let j = pushed(&push(&v, &[&store], &[&tree], &[]));
+    assert_eq!(j["entries"], n as u64 + 1, "the entries and the root");
+    // One pack ended by count (it holds no data), the rest after it, and
+    // one manifest part.
+    assert_eq!(j["objects"], 2, "{j}");
+    ok(&verify(&v, &store, None));
+    let out = v.dir.path().join("out");
+    ok(&restore(&v, &store, "latest", &out, &[]));
+    assert_eq!(describe(&out.join("empties")), describe(&tree));
+}
+
 #[test]
 fn a_store_holds_only_content_addressed_ciphertext() {
     let v = test_vault("content addressed");

@@ -6,9 +6,10 @@
 //! Packing reads each file straight into the chunk slots of a recycled pack
 //! buffer; workers seal packs in place on every core and hash them; uploaders
 //! store them with bounded concurrency; a collector journals each finished
-//! pack in order and builds the manifest. Memory stays bounded whatever the
-//! tree's size: a fixed pool of pack buffers, one manifest part, one
-//! directory listing per level.
+//! pack in order and adds its entries to the manifest, storing each part as
+//! it fills. Memory stays bounded whatever the tree's size: a fixed pool of
+//! pack buffers, at most [`PACK_ENTRIES`] entries per pack, one manifest
+//! part, one directory listing per level; a resumed run streams its journal.
 //!
 //! **Crash safety and resume.** Objects are stored first, the record last,
 //! so a killed push leaves a valid store (plus unreferenced objects). A
@@ -50,6 +51,10 @@ use crate::wrap::WrapError;
 
 /// Plaintext bytes per data pack.
 pub const PACK_SIZE: usize = 8 << 20;
+/// Entries per pack at most: a pack also ends after this many entries, so
+/// that a tree of many empty files or directories never gathers an
+/// unbounded list in memory (about 200 bytes each).
+pub const PACK_ENTRIES: usize = 4096;
 /// The journal's format line.
 const JOURNAL_FORMAT: &str = "seif-push-journal/1";
 
@@ -383,33 +388,23 @@ pub fn push(
         KeyEnvelope::parse(journal.head.envelope.as_bytes()).map_err(|e| journal.bad(&e))?;
     put_all(stores, &envelope.store_key(), &envelope.to_bytes())?;
 
-    let resumed_packs = journal.packs.len() as u64;
-    let mut manifest = manifest::Writer::new(&snapshot_id);
-    let mut manifest_parts = Vec::new();
-    let mut packs: Vec<ObjectRef> = Vec::new();
-    let mut uploaded = (0u64, 0u64);
-    let seal_manifest_part = |plain: Vec<u8>,
-                              parts: &mut Vec<ObjectRef>,
-                              uploaded: &mut (u64, u64)|
-     -> Result<(), PushError> {
-        let mut plain = plain;
-        if options.pad {
-            plain.resize(padme(plain.len() as u64) as usize, 0);
-        }
-        let header = ObjectHeader::new(Kind::Manifest, vault_raw, snapshot_raw);
-        let mut obj = Vec::new();
-        object::seal(&header, &key, &plain, &mut obj)?;
-        let id = to_hex(&Sha256::digest(&obj));
-        put_all(stores, &object_key(&id), &obj)?;
-        uploaded.0 += 1;
-        uploaded.1 += obj.len() as u64;
-        parts.push(ObjectRef {
-            id,
-            size: obj.len() as u64,
-        });
-        Ok(())
+    // The manifest is written as packs complete, in order: the packs an
+    // interrupted run stored first, then this run's.
+    let mut sink = ManifestSink {
+        writer: manifest::Writer::new(&snapshot_id),
+        parts: PartSealer {
+            stores,
+            key: &key,
+            vault: vault_raw,
+            snapshot: snapshot_raw,
+            pad: options.pad,
+            refs: Vec::new(),
+            uploaded: (0, 0),
+        },
     };
-    for p in &journal.packs {
+    let mut packs: Vec<ObjectRef> = Vec::new();
+    let mut journal = journal;
+    journal.replay(stores, |p| {
         packs.push(ObjectRef {
             id: p.id.clone(),
             size: p.size,
@@ -419,16 +414,12 @@ pub fn push(
             if e.kind == EntryKind::File {
                 Counters::add(&counters.files, 1);
             }
-            if let Some(part) = manifest.push(e) {
-                seal_manifest_part(part, &mut manifest_parts, &mut uploaded)?;
-            }
+            sink.push(e)?;
         }
-    }
-    let start = journal
-        .packs
-        .last()
-        .map(|p| p.cursor.clone())
-        .unwrap_or_default();
+        Ok(())
+    })?;
+    let resumed_packs = packs.len() as u64;
+    let start = journal.cursor.clone();
     let journal = Mutex::new(journal);
 
     let abort = Abort {
@@ -461,7 +452,7 @@ pub fn push(
         let collector = {
             let (abort, journal, pool_tx) = (&abort, &journal, pool_tx.clone());
             let first_seq = packs.len() as u32;
-            scope.spawn(move || collect(done_rx, pool_tx, abort, journal, first_seq))
+            scope.spawn(move || collect(done_rx, pool_tx, abort, journal, first_seq, sink))
         };
         drop(pool_tx);
         let walked = walk_and_pack(
@@ -484,24 +475,16 @@ pub fn push(
     if let Some(e) = abort.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let (done_packs, new_uploads) = collected;
-    uploaded.0 += new_uploads.0;
-    uploaded.1 += new_uploads.1;
-    for (r, entries) in done_packs {
-        packs.push(r);
-        for e in &entries {
-            if let Some(part) = manifest.push(e) {
-                seal_manifest_part(part, &mut manifest_parts, &mut uploaded)?;
-            }
-        }
-    }
+    let (done_packs, mut sink, pack_uploads) = collected;
+    packs.extend(done_packs);
     for e in &tail_entries {
-        if let Some(part) = manifest.push(e) {
-            seal_manifest_part(part, &mut manifest_parts, &mut uploaded)?;
-        }
+        sink.push(e)?;
     }
-    let (last, totals) = manifest.finish();
-    seal_manifest_part(last, &mut manifest_parts, &mut uploaded)?;
+    let (manifest_parts, totals, part_uploads) = sink.finish()?;
+    let uploaded = (
+        pack_uploads.0 + part_uploads.0,
+        pack_uploads.1 + part_uploads.1,
+    );
 
     // The record last: only now does the snapshot exist for readers.
     let (records, _) = super::load_records(stores[0].as_ref())?;
@@ -587,16 +570,17 @@ fn upload_worker(
     }
 }
 
-/// Takes stored packs in order, journals them, and returns their buffers to
-/// the pool. Returns the packs (with their entries) and the upload totals.
-#[allow(clippy::type_complexity)]
-fn collect(
+/// Takes stored packs in order, journals them, adds their entries to the
+/// manifest (storing each part as it fills), and returns their buffers to
+/// the pool. Returns the packs, the manifest and the upload totals.
+fn collect<'a>(
     rx: Receiver<Sealed>,
     pool: Sender<Vec<u8>>,
     abort: &Abort,
     journal: &Mutex<Journal>,
     first_seq: u32,
-) -> (Vec<(ObjectRef, Vec<Entry>)>, (u64, u64)) {
+    mut sink: ManifestSink<'a>,
+) -> (Vec<ObjectRef>, ManifestSink<'a>, Uploaded) {
     let mut next = first_seq;
     let mut waiting = BTreeMap::new();
     let mut out = Vec::new();
@@ -625,11 +609,79 @@ fn collect(
             {
                 abort.fail(e);
             }
-            out.push((r, line.entries));
+            for e in &line.entries {
+                if abort.stopped() {
+                    break;
+                }
+                if let Err(e) = sink.push(e) {
+                    abort.fail(e);
+                }
+            }
+            out.push(r);
             let _ = pool.send(s.pack.buf);
         }
     }
-    (out, uploaded)
+    (out, sink, uploaded)
+}
+
+/// The manifest being written: entries go in as their packs complete, and
+/// each part is sealed and stored as soon as it fills, so that one part at
+/// most is held in memory whatever the tree's size.
+struct ManifestSink<'a> {
+    writer: manifest::Writer,
+    parts: PartSealer<'a>,
+}
+
+impl ManifestSink<'_> {
+    fn push(&mut self, entry: &Entry) -> Result<(), PushError> {
+        match self.writer.push(entry) {
+            Some(part) => self.parts.store(part),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores the last part; returns the parts, the totals and what was
+    /// uploaded (objects, bytes).
+    fn finish(self) -> Result<(Vec<ObjectRef>, Totals, Uploaded), PushError> {
+        let ManifestSink { writer, mut parts } = self;
+        let (last, totals) = writer.finish();
+        parts.store(last)?;
+        Ok((parts.refs, totals, parts.uploaded))
+    }
+}
+
+/// Objects and bytes uploaded.
+type Uploaded = (u64, u64);
+
+/// Seals manifest parts and stores them in every store.
+struct PartSealer<'a> {
+    stores: &'a [Box<dyn Store>],
+    key: &'a DataKey,
+    vault: [u8; 32],
+    snapshot: [u8; 16],
+    pad: bool,
+    refs: Vec<ObjectRef>,
+    uploaded: Uploaded,
+}
+
+impl PartSealer<'_> {
+    fn store(&mut self, mut plain: Vec<u8>) -> Result<(), PushError> {
+        if self.pad {
+            plain.resize(padme(plain.len() as u64) as usize, 0);
+        }
+        let header = ObjectHeader::new(Kind::Manifest, self.vault, self.snapshot);
+        let mut obj = Vec::new();
+        object::seal(&header, self.key, &plain, &mut obj)?;
+        let id = to_hex(&Sha256::digest(&obj));
+        put_all(self.stores, &object_key(&id), &obj)?;
+        self.uploaded.0 += 1;
+        self.uploaded.1 += obj.len() as u64;
+        self.refs.push(ObjectRef {
+            id,
+            size: obj.len() as u64,
+        });
+        Ok(())
+    }
 }
 
 /// Walks the tree and packs file contents; returns the entries that come
@@ -740,6 +792,9 @@ fn walk_and_pack(
             offset: 0,
             segments: vec![],
         };
+        if pack.entries.len() >= PACK_ENTRIES && !cut(&mut pack, &take_buffer, seal)? {
+            return Ok(Vec::new());
+        }
     }
     if pack.plain == 0 {
         let _ = pool;
@@ -800,26 +855,14 @@ fn pack_file(
     }
     loop {
         if pack.room() == 0 {
-            // Cut: the pack goes to the sealers with the position after it.
-            let Some(buf) = take_buffer()? else {
-                return Ok(None);
-            };
-            let cursor = Cursor {
+            // The pack is full: it ends with the position inside this file.
+            pack.cursor = Cursor {
                 entry: index,
                 path: item.rel.clone(),
                 offset: size,
                 segments: segments.clone(),
             };
-            let next = Pack {
-                seq: pack.seq + 1,
-                buf,
-                plain: 0,
-                entries: Vec::new(),
-                cursor: Cursor::default(),
-            };
-            let mut full = std::mem::replace(pack, next);
-            full.cursor = cursor;
-            if seal.send(full).is_err() {
+            if !cut(pack, take_buffer, seal)? {
                 return Ok(None);
             }
         }
@@ -853,6 +896,28 @@ fn pack_file(
         segments,
         target: None,
     }))
+}
+
+/// Ends the pack being filled: it goes to the sealers, carrying the walk
+/// position after it (already in `pack.cursor`), and an empty pack takes its
+/// place. `false` if the run was stopped.
+fn cut(
+    pack: &mut Pack,
+    take_buffer: &dyn Fn() -> Result<Option<Vec<u8>>, PushError>,
+    seal: &Sender<Pack>,
+) -> Result<bool, PushError> {
+    let Some(buf) = take_buffer()? else {
+        return Ok(false);
+    };
+    let next = Pack {
+        seq: pack.seq + 1,
+        buf,
+        plain: 0,
+        entries: Vec::new(),
+        cursor: Cursor::default(),
+    };
+    let full = std::mem::replace(pack, next);
+    Ok(seal.send(full).is_ok())
 }
 
 /// The pushed paths, each named by its last component.
@@ -914,8 +979,11 @@ fn journal_path(
 struct Journal {
     path: PathBuf,
     head: JournalHead,
-    packs: Vec<JournalPack>,
+    /// Open for appending; `None` until an interrupted run's packs are
+    /// replayed.
     file: Option<File>,
+    /// The walk position after the last pack kept.
+    cursor: Cursor,
 }
 
 impl Journal {
@@ -976,13 +1044,13 @@ impl Journal {
         Ok(Journal {
             path: path.to_owned(),
             head,
-            packs: Vec::new(),
             file: Some(file),
+            cursor: Cursor::default(),
         })
     }
 
-    /// Loads a journal left by an interrupted run of the same push, keeping
-    /// only the packs every store still holds.
+    /// Loads the head of a journal left by an interrupted run of the same
+    /// push; [`Journal::replay`] then takes over its packs.
     fn load(
         path: &Path,
         vault_id: &str,
@@ -993,10 +1061,10 @@ impl Journal {
         let Ok(f) = File::open(path) else {
             return Ok(None);
         };
-        let mut lines = std::io::BufReader::new(f).lines();
-        let Some(Ok(first)) = lines.next() else {
+        let mut first = Zeroizing::new(String::new());
+        if std::io::BufReader::new(f).read_line(&mut first).is_err() {
             return Ok(None);
-        };
+        }
         let Ok(head) = serde_json::from_str::<JournalHead>(&first) else {
             return Ok(None);
         };
@@ -1012,14 +1080,48 @@ impl Journal {
         if !same {
             return Ok(None);
         }
-        let mut packs = Vec::new();
-        for line in lines {
+        Ok(Some(Journal {
+            path: path.to_owned(),
+            head,
+            file: None,
+            cursor: Cursor::default(),
+        }))
+    }
+
+    /// Streams an interrupted run's packs to `each`, in order, keeping those
+    /// every store still holds, up to the first gap or cut-off line. The
+    /// journal is rewritten with only those (one line at a time, so memory
+    /// does not grow with the tree), then opened for appending. A fresh
+    /// journal has nothing to replay.
+    fn replay(
+        &mut self,
+        stores: &[Box<dyn Store>],
+        mut each: impl FnMut(&JournalPack) -> Result<(), PushError>,
+    ) -> Result<(), PushError> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = |e: std::io::Error| PushError::Journal {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let mut lines = std::io::BufReader::new(File::open(&path).map_err(err)?).lines();
+        // The head (it holds the data key) was read by `load`; wipe this copy.
+        if let Some(Ok(head)) = lines.next() {
+            drop(Zeroizing::new(head));
+        }
+        let mut kept = crate::atomic::AtomicFile::create(&path, true).map_err(err)?;
+        let mut text = Zeroizing::new(serde_json::to_vec(&self.head).expect("serializes"));
+        text.push(b'\n');
+        kept.write_all(&text).map_err(err)?;
+        for (next, line) in lines.enumerate() {
             // A line cut off by the kill ends the journal.
             let Ok(line) = line else { break };
             let Ok(p) = serde_json::from_str::<JournalPack>(&line) else {
                 break;
             };
-            if p.pack as usize != packs.len() {
+            if p.pack as usize != next {
                 break;
             }
             let present = stores
@@ -1028,30 +1130,19 @@ impl Journal {
             if !present {
                 break;
             }
-            packs.push(p);
+            kept.write_all(line.as_bytes())
+                .and_then(|()| kept.write_all(b"\n"))
+                .map_err(err)?;
+            each(&p)?;
+            self.cursor = p.cursor;
         }
-        // Rewrite the journal with what was kept, then append to it.
-        let mut text = Zeroizing::new(serde_json::to_vec(&head).expect("serializes"));
-        text.push(b'\n');
-        for p in &packs {
-            serde_json::to_writer(&mut *text, p).expect("serializes");
-            text.push(b'\n');
-        }
-        let err = |e: std::io::Error| PushError::Journal {
-            path: path.to_owned(),
-            message: e.to_string(),
-        };
-        crate::atomic::write_file(path, &text, 0o600, true).map_err(err)?;
+        kept.commit(0o600).map_err(err)?;
         let file = std::fs::OpenOptions::new()
             .append(true)
-            .open(path)
+            .open(&path)
             .map_err(err)?;
-        Ok(Some(Journal {
-            path: path.to_owned(),
-            head,
-            packs,
-            file: Some(file),
-        }))
+        self.file = Some(file);
+        Ok(())
     }
 
     fn append(&mut self, pack: &JournalPack) -> Result<(), PushError> {
