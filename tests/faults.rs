@@ -401,9 +401,10 @@ fn a_full_disk_under_every_writer() {
     );
 }
 
-/// SIGKILL in the middle of every ceremony step that writes files. After
-/// each: the vault directory is whole or absent, vault.json verifies, the
-/// log verifies, outputs are complete or absent, and the step then succeeds.
+/// SIGKILL in the middle of every ceremony step that writes files (init,
+/// open, grant, sealers, reshare, rotate, verify-share). After each: the
+/// vault directory is whole or absent, vault.json verifies, the log
+/// verifies, outputs are complete or absent, and the step then succeeds.
 #[test]
 fn a_ceremony_killed_at_any_moment() {
     use rand::Rng;
@@ -475,6 +476,45 @@ fn a_ceremony_killed_at_any_moment() {
                 "an opened file is whole"
             );
         }
+        // grant (a grant file per input)
+        let grants = v.dir.path().join(format!("grant-{round}"));
+        let mut c = ceremony();
+        c.arg("grant")
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[0, 1]))
+            .arg("--to")
+            .arg(age::x25519::Identity::generate().to_public().to_string())
+            .arg("--out")
+            .arg(&grants)
+            .arg(&sealed);
+        kill_after(c, ms);
+        check_vault(&v.vault_dir);
+        let grant = grants.join("d.seif.grant");
+        if grant.exists() {
+            let d = seif::descriptor::Descriptor::load(&v.vault_json).unwrap();
+            seif::ceremony::grant::Grant::from_json(&std::fs::read(&grant).unwrap())
+                .expect("a grant is whole")
+                .verify(&d)
+                .expect("a grant verifies");
+        }
+        // reshare (a new vault directory with a pending set)
+        let reshared = v.dir.path().join(format!("reshare-{round}"));
+        let mut c = ceremony();
+        c.arg("reshare")
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[1, 2]))
+            .args(["--threshold", "2"]);
+        for label in ["p", "q"] {
+            c.arg("--custodian").arg(format!(
+                "{label}=age:{}",
+                age::x25519::Identity::generate().to_public()
+            ));
+        }
+        c.arg("--out").arg(&reshared);
+        kill_after(c, ms);
+        check_vault(&reshared);
         // sealers add (rewrites vault.json in place)
         let key = seif::sealer::SealerSecretKey::generate()
             .public()
@@ -515,6 +555,52 @@ fn a_ceremony_killed_at_any_moment() {
                 "a rotated vault comes with its re-wrapped files"
             );
         }
+    }
+    // verify-share (appends an acknowledgement to the reshared vault's log),
+    // killed for each new custodian in turn, then run to the end.
+    let ids: Vec<(PathBuf, String)> = (0..2)
+        .map(|i| {
+            let id = age::x25519::Identity::generate();
+            let p = v.dir.path().join(format!("new-{i}.key"));
+            std::fs::write(
+                &p,
+                format!(
+                    "{}\n",
+                    secrecy::ExposeSecret::expose_secret(&id.to_string())
+                ),
+            )
+            .unwrap();
+            (p, id.to_public().to_string())
+        })
+        .collect();
+    let reshared = v.dir.path().join("reshared");
+    let mut c = ceremony();
+    c.arg("reshare")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 1]))
+        .args(["--threshold", "2"]);
+    for (i, (_, r)) in ids.iter().enumerate() {
+        c.arg("--custodian").arg(format!("n{i}=age:{r}"));
+    }
+    ok(&run(c.arg("--out").arg(&reshared)));
+    let verify_share = |i: usize| {
+        let mut c = ceremony();
+        c.arg("verify-share")
+            .arg("--vault")
+            .arg(reshared.join("vault.json"))
+            .arg("--identity")
+            .arg(&ids[i].0)
+            .arg(reshared.join("shares").join(format!("n{i}.share.age")));
+        c
+    };
+    for i in 0..2 {
+        for _ in 0..4 {
+            kill_after(verify_share(i), rng.gen_range(0..60));
+            check_vault(&reshared);
+        }
+        ok(&run(&mut verify_share(i)));
+        check_vault(&reshared);
     }
     // After all that, every step still works.
     ok(&run(ceremony()
