@@ -4,6 +4,13 @@
 //! signed hash, each chunk by its tag, each file against its SHA-256 in the
 //! manifest. A file is written to a temporary name and renamed only once
 //! its hash checks.
+//!
+//! A whole-snapshot restore streams the manifest a part at a time, so its
+//! memory does not grow with the number of files (only with the number of
+//! directories, whose times are set at the end). A damaged part stops it
+//! with an error naming the part; the files before it are already in place,
+//! each one verified. A restore of chosen paths reads the whole manifest
+//! first, to find them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -127,35 +134,57 @@ fn fetch_pack(store: &dyn Store, r: &ObjectRef, buf: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
-/// Reads and checks the whole manifest.
-pub fn read_manifest(
-    store: &dyn Store,
-    record: &Record,
-    key: &DataKey,
-) -> Result<Vec<Entry>, RestoreError> {
-    let mut reader = manifest::Reader::new(&record.body.snapshot_id);
-    let mut entries = Vec::new();
-    for part in &record.body.manifest {
-        let bytes = fetch_checked(store, part)?;
+/// The manifest's entries, read one part at a time (at most 4 MiB of
+/// plaintext) and checked against the record's packs as they come, so that
+/// a restore holds one part, not the whole tree, in memory. The end line
+/// and its totals are checked after the last part.
+pub struct ManifestEntries<'a> {
+    store: &'a dyn Store,
+    record: &'a Record,
+    key: &'a DataKey,
+    parts: std::slice::Iter<'a, ObjectRef>,
+    /// `None` once the manifest has ended or failed.
+    reader: Option<manifest::Reader>,
+    current: std::vec::IntoIter<Entry>,
+}
+
+impl<'a> ManifestEntries<'a> {
+    /// Starts reading the manifest of `record`.
+    pub fn new(store: &'a dyn Store, record: &'a Record, key: &'a DataKey) -> Self {
+        ManifestEntries {
+            store,
+            record,
+            key,
+            parts: record.body.manifest.iter(),
+            reader: Some(manifest::Reader::new(&record.body.snapshot_id)),
+            current: Vec::new().into_iter(),
+        }
+    }
+
+    fn read_part(&mut self, part: &ObjectRef) -> Result<Vec<Entry>, RestoreError> {
+        let bytes = fetch_checked(self.store, part)?;
         let plain = object::open(
             &bytes,
             Kind::Manifest,
-            &record.vault_id(),
-            &record.snapshot_id(),
-            key,
+            &self.record.vault_id(),
+            &self.record.snapshot_id(),
+            self.key,
         )
         .map_err(|e| object_err(part, e.to_string()))?;
-        entries.extend(reader.part(&plain).map_err(RestoreError::Manifest)?);
+        let reader = self.reader.as_mut().expect("reading");
+        reader.part(&plain).map_err(RestoreError::Manifest)
     }
-    reader.finish().map_err(RestoreError::Manifest)?;
-    for e in &entries {
+
+    /// Every segment of `e` names a pack of the record and lies inside it.
+    fn check(&self, e: &Entry) -> Result<(), RestoreError> {
+        let packs = &self.record.body.packs;
         for s in &e.segments {
-            let pack = record.body.packs.get(s.pack() as usize).ok_or_else(|| {
+            let pack = packs.get(s.pack() as usize).ok_or_else(|| {
                 RestoreError::Manifest(format!(
                     "{}: names pack {} of {}",
                     e.path,
                     s.pack(),
-                    record.body.packs.len()
+                    packs.len()
                 ))
             })?;
             let plain = object::plain_len(pack.size).unwrap_or(0);
@@ -169,8 +198,45 @@ pub fn read_manifest(
                 )));
             }
         }
+        Ok(())
     }
-    Ok(entries)
+}
+
+impl Iterator for ManifestEntries<'_> {
+    type Item = Result<Entry, RestoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.current.next() {
+                return Some(self.check(&e).map(|()| e));
+            }
+            self.reader.as_ref()?;
+            let Some(part) = self.parts.next() else {
+                let reader = self.reader.take().expect("reading");
+                return reader
+                    .finish()
+                    .err()
+                    .map(|e| Err(RestoreError::Manifest(e)));
+            };
+            match self.read_part(part) {
+                Ok(entries) => self.current = entries.into_iter(),
+                Err(e) => {
+                    self.reader = None;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Reads and checks the whole manifest (for a restore of chosen paths,
+/// which must know every path before it starts).
+pub fn read_manifest(
+    store: &dyn Store,
+    record: &Record,
+    key: &DataKey,
+) -> Result<Vec<Entry>, RestoreError> {
+    ManifestEntries::new(store, record, key).collect()
 }
 
 /// Where file bytes come from: whole packs fetched ahead in order on
@@ -363,11 +429,28 @@ pub fn restore(
         return Err(RestoreError::OutputExists(out.to_owned()));
     }
     std::fs::create_dir_all(out).map_err(out_err(out))?;
-    let entries = select(read_manifest(store, record, key)?, only)?;
-    Counters::add(
-        &counters.total_bytes,
-        entries.iter().filter_map(|e| e.size).sum(),
-    );
+    // A whole snapshot streams its manifest; chosen paths need all of it
+    // first, to find them and the directories above them.
+    let mut entries: Box<dyn Iterator<Item = Result<Entry, RestoreError>>> = if only.is_empty() {
+        // The packs' plaintext: the content bytes (plus any padding).
+        Counters::add(
+            &counters.total_bytes,
+            record
+                .body
+                .packs
+                .iter()
+                .map(|p| object::plain_len(p.size).unwrap_or(0))
+                .sum(),
+        );
+        Box::new(ManifestEntries::new(store, record, key))
+    } else {
+        let picked = select(read_manifest(store, record, key)?, only)?;
+        Counters::add(
+            &counters.total_bytes,
+            picked.iter().filter_map(|e| e.size).sum(),
+        );
+        Box::new(picked.into_iter().map(Ok))
+    };
     let mut summary = RestoreSummary::default();
     let ranges = Ranges {
         store,
@@ -428,7 +511,7 @@ pub fn restore(
         } else {
             Source::Ranges(ranges)
         };
-        let result = write_entries(&entries, out, &mut source, &mut summary, counters);
+        let result = write_entries(&mut entries, out, &mut source, &mut summary, counters);
         // Dropping the source closes the token channel: fetchers stop.
         let (Source::Stream { ranges, .. } | Source::Ranges(ranges)) = &source;
         summary.fetched += ranges.fetched;
@@ -505,7 +588,7 @@ fn write_file(
 /// files that span packs are written here, a pack at a time, so that the
 /// bounded pool of pack buffers always drains.
 fn write_entries(
-    entries: &[Entry],
+    entries: &mut dyn Iterator<Item = Result<Entry, RestoreError>>,
     out: &Path,
     source: &mut Source<'_>,
     summary: &mut RestoreSummary,
@@ -545,6 +628,14 @@ fn write_entries(
             if failed() {
                 break;
             }
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    fail(err);
+                    break;
+                }
+            };
+            let e = &e;
             let path = out.join(&e.path);
             let io = |source| RestoreError::Output {
                 path: path.clone(),
