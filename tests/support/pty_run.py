@@ -4,14 +4,31 @@
 usage: pty_run.py PROMPT ANSWER [PROMPT ANSWER ...] -- COMMAND [ARGS ...]
 
 Each time the command's terminal output shows PROMPT (a substring), ANSWER
-and a newline are typed, in order. Everything the command printed goes to
+and a newline are typed, in order, as a person would: once the terminal's
+echo is off (or after 10 s, so that a prompt that leaves echo on shows the
+answer on screen and fails the test). Everything the command printed goes to
 stdout; the exit status is the command's. This is how the tests check that
 seif asks at a real prompt (rpassword reads /dev/tty, not stdin).
 """
 import os
 import pty
 import sys
+import termios
 import time
+
+
+def wait_for_echo_off(fd, timeout=10.0):
+    """The prompt is printed just before echo is turned off; typing in
+    between would be echoed by the terminal, not by the program."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if not termios.tcgetattr(fd)[3] & termios.ECHO:
+                return
+        except termios.error:
+            return
+        time.sleep(0.01)
+
 
 def main():
     args = sys.argv[1:]
@@ -34,6 +51,7 @@ def main():
         out += chunk
         if pairs and pairs[0][0].encode() in out[seen:]:
             seen = out.index(pairs[0][0].encode(), seen) + len(pairs[0][0])
+            wait_for_echo_off(fd)
             os.write(fd, pairs[0][1].encode() + b"\n")
             pairs.pop(0)
     _, status = os.waitpid(pid, 0)
