@@ -32,17 +32,9 @@ fn small_tree(root: &Path, name: &str, seed: u64) -> std::path::PathBuf {
 }
 
 fn team_key(dir: &Path) -> (std::path::PathBuf, String) {
-    let id = age::x25519::Identity::generate();
     let p = dir.join("team.key");
-    std::fs::write(
-        &p,
-        format!(
-            "{}\n",
-            secrecy::ExposeSecret::expose_secret(&id.to_string())
-        ),
-    )
-    .unwrap();
-    (p, id.to_public().to_string())
+    let recipient = age_identity_file(&p);
+    (p, recipient.to_string())
 }
 
 #[test]

@@ -547,16 +547,8 @@ fn grants_open_only_what_they_cover() {
     let v = age_vault(3, 2);
     let a = v.seal("a.seif", &content(300_000, 1));
     let b = v.seal("b.seif", b"another file");
-    let team = age::x25519::Identity::generate();
     let team_key = v.dir.path().join("team.key");
-    std::fs::write(
-        &team_key,
-        format!(
-            "{}\n",
-            secrecy::ExposeSecret::expose_secret(&team.to_string())
-        ),
-    )
-    .unwrap();
+    let team = age_identity_file(&team_key);
     let grants = v.dir.path().join("grants");
     let o = run(ceremony()
         .arg("grant")
@@ -564,7 +556,7 @@ fn grants_open_only_what_they_cover() {
         .arg(&v.vault_json)
         .args(v.share_args(&[0, 2]))
         .arg("--to")
-        .arg(team.to_public().to_string())
+        .arg(team.to_string())
         .arg("--out")
         .arg(&grants)
         .arg(&a));
@@ -628,17 +620,9 @@ fn reshare_becomes_active_only_after_its_custodians_verify() {
     let sealed = v.seal("d.seif", b"reshared");
     let new_ids: Vec<(PathBuf, String)> = (0..3)
         .map(|i| {
-            let id = age::x25519::Identity::generate();
             let p = v.dir.path().join(format!("new-{i}.key"));
-            std::fs::write(
-                &p,
-                format!(
-                    "{}\n",
-                    secrecy::ExposeSecret::expose_secret(&id.to_string())
-                ),
-            )
-            .unwrap();
-            (p, id.to_public().to_string())
+            let recipient = age_identity_file(&p);
+            (p, recipient.to_string())
         })
         .collect();
     let v2 = v.dir.path().join("vault2");
@@ -744,26 +728,10 @@ fn rotate_rewraps_without_reencrypting_and_retires_the_old_key() {
     let v = age_vault(3, 2);
     let data = content(500_000, 4);
     let sealed = v.seal("big.seif", &data);
-    let new_id = age::x25519::Identity::generate();
     let new_key = v.dir.path().join("new.key");
-    std::fs::write(
-        &new_key,
-        format!(
-            "{}\n",
-            secrecy::ExposeSecret::expose_secret(&new_id.to_string())
-        ),
-    )
-    .unwrap();
-    let other = age::x25519::Identity::generate();
+    let new_id = age_identity_file(&new_key);
     let other_key = v.dir.path().join("other.key");
-    std::fs::write(
-        &other_key,
-        format!(
-            "{}\n",
-            secrecy::ExposeSecret::expose_secret(&other.to_string())
-        ),
-    )
-    .unwrap();
+    let other = age_identity_file(&other_key);
     let v2 = v.dir.path().join("rotated-vault");
     let o = run(ceremony()
         .arg("rotate")
@@ -771,9 +739,9 @@ fn rotate_rewraps_without_reencrypting_and_retires_the_old_key() {
         .arg(&v.vault_json)
         .args(v.share_args(&[0, 2]))
         .arg("--custodian")
-        .arg(format!("x=age:{}", new_id.to_public()))
+        .arg(format!("x=age:{new_id}"))
         .arg("--custodian")
-        .arg(format!("y=age:{}", other.to_public()))
+        .arg(format!("y=age:{other}"))
         .arg("--out")
         .arg(&v2)
         .arg(&sealed));
@@ -1299,17 +1267,9 @@ fn rotate_covers_files_and_snapshots_together() {
         .arg(&tree)));
     let new_ids: Vec<(PathBuf, String)> = (0..2)
         .map(|i| {
-            let id = age::x25519::Identity::generate();
             let p = v.dir.path().join(format!("g2-{i}.key"));
-            std::fs::write(
-                &p,
-                format!(
-                    "{}\n",
-                    secrecy::ExposeSecret::expose_secret(&id.to_string())
-                ),
-            )
-            .unwrap();
-            (p, id.to_public().to_string())
+            let recipient = age_identity_file(&p);
+            (p, recipient.to_string())
         })
         .collect();
     let v2 = v.dir.path().join("v2");

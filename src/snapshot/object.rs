@@ -213,8 +213,8 @@ pub fn check_header(
     Ok(h)
 }
 
-/// Opens a whole object in place: `bytes` is the object; on success the
-/// plaintext is returned as a fresh vector.
+/// Opens a whole object, leaving `bytes` as it is: the plaintext comes back
+/// as a fresh vector.
 pub fn open(
     bytes: &[u8],
     kind: Kind,
@@ -222,26 +222,8 @@ pub fn open(
     snapshot_id: &[u8; 16],
     key: &DataKey,
 ) -> Result<Vec<u8>, ObjectError> {
-    let h = check_header(bytes, kind, vault_id, snapshot_id)?;
-    let plain_total = plain_len(bytes.len() as u64)
-        .ok_or_else(|| ObjectError::Malformed("impossible size".into()))?;
-    let cipher = h.cipher(key);
-    let mut out = Vec::with_capacity(plain_total as usize);
-    let body = &bytes[HEADER_LEN..];
-    let n = body.len().div_ceil(STRIDE);
-    for (i, chunk) in body.chunks(STRIDE).enumerate() {
-        let (ct, tag) = chunk.split_at(chunk.len() - TAG_LEN);
-        let at = out.len();
-        out.extend_from_slice(ct);
-        cipher
-            .open_chunk(
-                i as u64,
-                i + 1 == n,
-                &mut out[at..],
-                tag.try_into().expect("16 bytes"),
-            )
-            .map_err(|_| ObjectError::Chunk(i as u64))?;
-    }
+    let mut out = bytes.to_vec();
+    open_in_place(&mut out, kind, vault_id, snapshot_id, key)?;
     Ok(out)
 }
 

@@ -206,6 +206,21 @@ impl AgeVault {
     }
 }
 
+/// Writes a new age identity to `path` (as `age-keygen` would) and returns
+/// its recipient.
+pub fn age_identity_file(path: &Path) -> age::x25519::Recipient {
+    let id = age::x25519::Identity::generate();
+    std::fs::write(
+        path,
+        format!(
+            "{}\n",
+            secrecy::ExposeSecret::expose_secret(&id.to_string())
+        ),
+    )
+    .unwrap();
+    id.to_public()
+}
+
 pub fn age_vault(n: usize, t: usize) -> AgeVault {
     let dir = tempfile::tempdir().unwrap();
     let mut labels = Vec::new();
@@ -219,19 +234,11 @@ pub fn age_vault(n: usize, t: usize) -> AgeVault {
         &t.to_string(),
     ]);
     for i in 0..n {
-        let id = age::x25519::Identity::generate();
         let path = dir.path().join(format!("custodian-{i}.key"));
-        std::fs::write(
-            &path,
-            format!(
-                "{}\n",
-                secrecy::ExposeSecret::expose_secret(&id.to_string())
-            ),
-        )
-        .unwrap();
+        let recipient = age_identity_file(&path);
         let label = format!("c{}", i + 1);
         cmd.arg("--custodian")
-            .arg(format!("{label}=age:{}", id.to_public()));
+            .arg(format!("{label}=age:{recipient}"));
         labels.push(label);
         identities.push(path);
     }
