@@ -40,4 +40,5 @@ pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod time;
+pub mod untrusted;
 pub mod wrap;
