@@ -28,6 +28,7 @@ pub mod descriptor;
 pub mod encoding;
 pub mod hardening;
 pub mod keys;
+pub mod killpoint;
 pub mod padme;
 pub mod pipeline;
 pub mod report;
