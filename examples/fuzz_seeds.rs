@@ -14,9 +14,11 @@ use seif::sealer::SealerSecretKey;
 use seif::secrets::{DataKey, VaultSecret};
 use seif::shares::{SplitParams, split};
 use seif::snapshot::key_envelope::KeyEnvelope;
-use seif::snapshot::manifest::{Entry, EntryKind, Segment, Writer};
+use seif::ids::{BlobId, Commitment, SnapshotId, VaultId};
+use seif::snapshot::list::{Base, ObjectList};
+use seif::snapshot::manifest::{ChunkRef, Entry, EntryKind, Writer};
 use seif::snapshot::object::{self, Kind, ObjectHeader};
-use seif::snapshot::record::{ObjectRef, Record, RecordBody};
+use seif::snapshot::record::{ListRef, Record, RecordBody};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -152,57 +154,76 @@ fn main() {
         "grant",
         grant.to_json_pretty().as_bytes(),
     );
-    let env = KeyEnvelope::wrap(
-        &key,
-        &d.body().vault_id,
-        "00112233445566778899aabbccddeeff",
-        1,
-        &d.body().recipients,
-    )
-    .unwrap();
+    let sid = SnapshotId([0x11; 16]);
+    let env = KeyEnvelope::wrap(&key, VaultId(d.vault_id()), sid, 1, &d.body().recipients).unwrap();
     put("grant_and_envelope", "envelope", &env.to_bytes());
 
-    let mut w = Writer::new("00112233445566778899aabbccddeeff");
-    w.push(&Entry {
+    let mut w = Writer::new(sid);
+    let dir = Entry {
         path: "a".into(),
         kind: EntryKind::Dir,
         mode: 0o755,
         mtime: 1,
         size: None,
-        sha256: None,
-        segments: vec![],
+        chunks: None,
         target: None,
-    });
+    };
+    w.push(&dir).unwrap();
     w.push(&Entry {
         path: "a/f".into(),
         kind: EntryKind::File,
         mode: 0o644,
         mtime: 1,
         size: Some(3),
-        sha256: Some(seif::encoding::to_hex(&Sha256::digest(b"abc"))),
-        segments: vec![Segment(0, 0, 3)],
+        chunks: Some(vec![ChunkRef {
+            pack: 0,
+            offset: 0,
+            len: 3,
+            sha256: Sha256::digest(b"abc").into(),
+        }]),
         target: None,
-    });
+    })
+    .unwrap();
+    // A file of 600 chunks: its chunks continue on `more` lines.
+    w.push(&Entry {
+        path: "a/g".into(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime: 1,
+        size: Some(600),
+        chunks: Some(
+            (0..600)
+                .map(|i| ChunkRef {
+                    pack: i % 3,
+                    offset: i,
+                    len: 1,
+                    sha256: [i as u8; 32],
+                })
+                .collect(),
+        ),
+        target: None,
+    })
+    .unwrap();
     w.push(&Entry {
         path: "a/l".into(),
         kind: EntryKind::Symlink,
         mode: 0o777,
         mtime: 1,
         size: None,
-        sha256: None,
-        segments: vec![],
+        chunks: None,
         target: Some("f".into()),
-    });
-    let (part, _) = w.finish();
+    })
+    .unwrap();
+    let (part, _, _) = w.finish().unwrap();
     put("manifest", "part", &part);
 
-    let header = ObjectHeader::new(Kind::Manifest, vault_id, [0x11; 16]);
+    let header = ObjectHeader::new(Kind::Manifest, vault_id, sid.0);
     let mut obj = Vec::new();
     object::seal(&header, &key, &part, &mut obj).unwrap();
     put("snapshot_object", "manifest-object", &obj);
     let mut big = Vec::new();
     object::seal(
-        &ObjectHeader::new(Kind::Pack, vault_id, [0x11; 16]),
+        &ObjectHeader::new(Kind::Pack, vault_id, sid.0),
         &key,
         &vec![9u8; 200_000],
         &mut big,
@@ -210,22 +231,35 @@ fn main() {
     .unwrap();
     put("snapshot_object", "pack-object", &big);
 
+    let list = ObjectList {
+        bases: vec![Base {
+            commitment: Commitment([5; 32]),
+            snapshot_id: SnapshotId([0x22; 16]),
+        }],
+        format: seif::snapshot::list::FORMAT.into(),
+        index: 0,
+        manifest: vec![(BlobId::of(&obj), obj.len() as u64)],
+        packs: vec![
+            (BlobId::of(&big), big.len() as u64, 0),
+            (BlobId([0x33; 32]), object::sealed_len(1000), 1),
+        ],
+        snapshot_id: sid,
+    };
+    let (list_bytes, list_id) = list.encode();
+    put("object_list", "list", &list_bytes);
     let body = RecordBody {
+        commitment: Commitment(seif::wrap::key_commitment(&key)),
         format: seif::snapshot::record::FORMAT.into(),
-        vault_id: d.body().vault_id.clone(),
-        snapshot_id: "00112233445566778899aabbccddeeff".into(),
-        time: "2026-11-27T00:00:00Z".into(),
+        lists: vec![ListRef {
+            id: list_id,
+            size: list_bytes.len() as u64,
+        }],
+        previous: vec![BlobId([0x44; 32])],
         sealer: sealer.public().to_string(),
-        previous: None,
-        commitment: seif::encoding::to_hex(&seif::wrap::key_commitment(&key)),
-        packs: vec![ObjectRef {
-            id: seif::encoding::to_hex(&Sha256::digest(&big)),
-            size: big.len() as u64,
-        }],
-        manifest: vec![ObjectRef {
-            id: seif::encoding::to_hex(&Sha256::digest(&obj)),
-            size: obj.len() as u64,
-        }],
+        snapshot_id: sid,
+        summary: Default::default(),
+        time: "2026-11-27T00:00:00Z".into(),
+        vault_id: VaultId(d.vault_id()),
     };
     let (_, bytes) = Record::sign(body, &sealer);
     put("snapshot_record", "record", &bytes);

@@ -9,12 +9,19 @@
 //! SIGKILL there: exactly what a power cut or `kill -9` at that instant
 //! does, with no destructor, flush or `atexit` handler run.
 //!
-//! Only debug builds read the variable (the tests run debug builds); in a
+//! `SEIF_PAUSE_AT=NAME=PATH` pauses there instead: the process creates
+//! `PATH.reached` and waits (at most a minute) until `PATH.go` exists, so a
+//! test can change the world at that exact moment (swap a file for a FIFO
+//! between the walk and the open, say).
+//!
+//! Only debug builds read these variables (the tests run debug builds); in a
 //! release build `reached` compiles to nothing, so no environment variable
 //! can make a production binary kill itself.
 
-/// The environment variable a test sets.
+/// The environment variable a test sets to kill.
 pub const ENV: &str = "SEIF_KILL_AT";
+/// The environment variable a test sets to pause.
+pub const PAUSE_ENV: &str = "SEIF_PAUSE_AT";
 
 #[cfg(debug_assertions)]
 static COUNT: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
@@ -25,6 +32,19 @@ static COUNT: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::
 pub fn reached(name: &str) {
     #[cfg(debug_assertions)]
     {
+        if let Some(p) = std::env::var_os(PAUSE_ENV)
+            && let Some((point, path)) = p.to_string_lossy().split_once('=')
+            && point == name
+        {
+            let _ = std::fs::write(format!("{path}.reached"), b"");
+            let go = std::path::PathBuf::from(format!("{path}.go"));
+            for _ in 0..6000 {
+                if go.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         let Some(want) = std::env::var_os(ENV) else {
             return;
         };

@@ -4,12 +4,10 @@
 //! so memory stays constant whatever the stream's length, and no buffer is
 //! allocated per chunk.
 //!
-//! Errors travel with the data: the first error any stage meets ends the run
-//! and is returned; the other stages see their channels close and stop.
+//! It is [`crate::workers::ordered`] with a pool of buffers: the first
+//! error any stage meets ends the run and is returned.
 
-use std::collections::BTreeMap;
-
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::bounded;
 
 /// One unit of work: a buffer and where it sits in the stream.
 pub struct Batch {
@@ -25,15 +23,7 @@ pub struct Batch {
     pub last: bool,
 }
 
-enum Msg<E> {
-    Batch(Batch),
-    Err(E),
-}
-
-/// How many worker threads to use by default: every core.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
+pub use crate::workers::default_threads;
 
 /// Runs the pipeline.
 ///
@@ -44,7 +34,7 @@ pub fn default_threads() -> usize {
 pub fn run<E: Send>(
     threads: usize,
     batch_len: usize,
-    fill: impl FnMut(&mut Batch) -> Result<(), E> + Send,
+    mut fill: impl FnMut(&mut Batch) -> Result<(), E> + Send,
     work: impl Fn(&mut Batch) -> Result<(), E> + Sync,
     mut drain: impl FnMut(&Batch) -> Result<(), E>,
 ) -> Result<(), E> {
@@ -64,105 +54,48 @@ pub fn run<E: Send>(
             })
             .expect("pool has room");
     }
-    let (work_tx, work_rx) = bounded::<Msg<E>>(in_flight);
-    let (done_tx, done_rx) = bounded::<Msg<E>>(in_flight);
-
-    std::thread::scope(|scope| {
-        let mut stages = vec![scope.spawn(move || reader(fill, pool_rx, work_tx))];
-        for _ in 0..threads {
-            let (work_rx, done_tx, work) = (work_rx.clone(), done_tx.clone(), &work);
-            stages.push(scope.spawn(move || worker(work, work_rx, done_tx)));
-        }
-        drop((work_rx, done_tx));
-        let result = consume(&mut drain, &done_rx, &pool_tx);
-        // Closing our ends unblocks any stage still waiting to send.
-        drop((done_rx, pool_tx));
-        // Join each thread rather than let the scope wait for its closure:
-        // a scope only waits for the closure to return, and a thread still
-        // running its thread-local destructors would outlive the call (the
-        // fuzzers' leak checker saw exactly that).
-        for stage in stages {
-            if let Err(panic) = stage.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        result
-    })
-}
-
-fn reader<E>(
-    mut fill: impl FnMut(&mut Batch) -> Result<(), E>,
-    pool: Receiver<Batch>,
-    out: Sender<Msg<E>>,
-) {
-    let mut seq = 0;
-    while let Ok(mut batch) = pool.recv() {
-        batch.seq = seq;
-        batch.chunks = 0;
-        batch.tail_len = 0;
-        batch.last = false;
-        seq += 1;
-        match fill(&mut batch) {
-            Ok(()) => {
+    crate::workers::ordered(
+        threads,
+        in_flight,
+        move |emit| {
+            let mut seq = 0;
+            // A buffer from the pool, unless the run stopped (the consumer,
+            // which returns buffers, may have stopped first).
+            let take = |emit: &crate::workers::Emit<'_, Batch>| loop {
+                if emit.stopped() {
+                    return None;
+                }
+                match pool_rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                    Ok(b) => return Some(b),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                    Err(_) => return None,
+                }
+            };
+            while let Some(mut batch) = take(emit) {
+                batch.seq = seq;
+                batch.chunks = 0;
+                batch.tail_len = 0;
+                batch.last = false;
+                seq += 1;
+                fill(&mut batch)?;
                 let last = batch.last;
-                if out.send(Msg::Batch(batch)).is_err() || last {
-                    return;
+                if !emit.send(batch) || last {
+                    break;
                 }
             }
-            Err(e) => {
-                let _ = out.send(Msg::Err(e));
-                return;
-            }
-        }
-    }
-}
-
-fn worker<E>(
-    work: &(impl Fn(&mut Batch) -> Result<(), E> + Sync),
-    input: Receiver<Msg<E>>,
-    out: Sender<Msg<E>>,
-) {
-    while let Ok(msg) = input.recv() {
-        let msg = match msg {
-            Msg::Batch(mut batch) => match work(&mut batch) {
-                Ok(()) => Msg::Batch(batch),
-                Err(e) => Msg::Err(e),
-            },
-            err => err,
-        };
-        let stop = matches!(msg, Msg::Err(_));
-        if out.send(msg).is_err() || stop {
-            return;
-        }
-    }
-}
-
-fn consume<E>(
-    drain: &mut impl FnMut(&Batch) -> Result<(), E>,
-    done: &Receiver<Msg<E>>,
-    pool: &Sender<Batch>,
-) -> Result<(), E> {
-    let mut next = 0u64;
-    let mut waiting = BTreeMap::new();
-    loop {
-        match done.recv() {
-            Ok(Msg::Batch(batch)) => {
-                waiting.insert(batch.seq, batch);
-            }
-            Ok(Msg::Err(e)) => return Err(e),
-            Err(_) => {
-                unreachable!("the reader always ends the stream with a last batch or an error")
-            }
-        }
-        while let Some(batch) = waiting.remove(&next) {
+            Ok(())
+        },
+        |mut batch| {
+            work(&mut batch)?;
+            Ok(batch)
+        },
+        |batch| {
             drain(&batch)?;
-            next += 1;
-            if batch.last {
-                return Ok(());
-            }
-            let _ = pool.send(batch);
-        }
-    }
+            // The buffer goes back to the reader.
+            let _ = pool_tx.send(batch);
+            Ok(())
+        },
+    )
 }
 
 #[cfg(test)]

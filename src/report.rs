@@ -61,6 +61,15 @@ impl Failure {
         }
     }
 
+    /// A usage error: the command line asks for something that cannot be.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: Exit::Usage,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
     /// A verification failure.
     pub fn integrity(message: impl Into<String>) -> Self {
         Failure {

@@ -116,6 +116,17 @@ impl SealerSecretKey {
         self.0.sign(msg).to_bytes()
     }
 
+    /// A 32-byte key for this pipeline's own use, `HKDF(seed, label)`:
+    /// the keys that authenticate its local state and key its chunking.
+    /// They open nothing in any store.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, self.0.as_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        hk.expand(label.as_bytes(), &mut out[..])
+            .expect("32 bytes is a valid output length");
+        out
+    }
+
     /// The key file's text.
     pub fn to_file_text(&self, created: &str) -> Zeroizing<String> {
         let secret = to_bech32_secret(SECRET_HRP, self.0.as_bytes());

@@ -8,21 +8,46 @@ mod common;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
 use seif::snapshot::Counters;
-use seif::store::{Store, StoreError};
+use seif::store::{Listing, Store, StoreError};
 
-/// A store that passes calls to a local directory store, except the ones
-/// it is told to break.
+/// How an injected fault shows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    /// The call fails, as a dropped connection would.
+    Error,
+    /// A read returns one byte less than it should (a cut-off transfer);
+    /// other calls fail as with `Error`.
+    Short,
+}
+
+/// What a [`Faulty`] store saw, shared with the test.
+#[derive(Default)]
+struct Stats {
+    calls: AtomicUsize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+impl Stats {
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// A store that passes calls to a local directory store, counting every
+/// call (put, get, ranged get, size, list, delete), and breaking the one it
+/// is told to.
 struct Faulty {
     inner: Box<dyn Store>,
-    puts: AtomicUsize,
-    gets: AtomicUsize,
-    fail_put_at: Option<usize>,
-    fail_get_at: Option<usize>,
+    stats: Arc<Stats>,
+    fail_at: Option<usize>,
+    fault: Fault,
     delay: Duration,
 }
 
@@ -30,11 +55,18 @@ impl Faulty {
     fn new(dir: &Path) -> Self {
         Faulty {
             inner: seif::store::open(dir.to_str().unwrap(), &Default::default()).unwrap(),
-            puts: AtomicUsize::new(0),
-            gets: AtomicUsize::new(0),
-            fail_put_at: None,
-            fail_get_at: None,
+            stats: Arc::default(),
+            fail_at: None,
+            fault: Fault::Error,
             delay: Duration::ZERO,
+        }
+    }
+
+    fn failing(dir: &Path, at: usize, fault: Fault) -> Self {
+        Faulty {
+            fail_at: Some(at),
+            fault,
+            ..Faulty::new(dir)
         }
     }
 
@@ -44,6 +76,17 @@ impl Faulty {
             message: "connection reset (injected)".into(),
         }
     }
+
+    /// Counts a call; `Some(fault)` if this is the one to break.
+    fn enter(&self) -> Option<Fault> {
+        let n = self.stats.calls.fetch_add(1, Ordering::SeqCst);
+        (self.fail_at == Some(n)).then_some(self.fault)
+    }
+}
+
+fn short(mut v: Vec<u8>) -> Vec<u8> {
+    v.pop();
+    v
 }
 
 impl Store for Faulty {
@@ -51,36 +94,48 @@ impl Store for Faulty {
         self.inner.describe()
     }
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.stats.most_in_flight.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(self.delay);
-        let n = self.puts.fetch_add(1, Ordering::SeqCst);
-        if self.fail_put_at == Some(n) {
+        let r = match self.enter() {
             // Cut off mid-upload: nothing becomes visible.
-            return Err(self.cut());
-        }
-        self.inner.put(key, data)
+            Some(_) => Err(self.cut()),
+            None => self.inner.put(key, data),
+        };
+        self.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+        r
     }
-    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        let n = self.gets.fetch_add(1, Ordering::SeqCst);
-        if self.fail_get_at == Some(n) {
-            return Err(self.cut());
+    fn get(&self, key: &str, limit: u64) -> Result<Vec<u8>, StoreError> {
+        match self.enter() {
+            Some(Fault::Error) => Err(self.cut()),
+            Some(Fault::Short) => self.inner.get(key, limit).map(short),
+            None => self.inner.get(key, limit),
         }
-        self.inner.get(key)
     }
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
-        let n = self.gets.fetch_add(1, Ordering::SeqCst);
-        if self.fail_get_at == Some(n) {
-            return Err(self.cut());
+        match self.enter() {
+            Some(Fault::Error) => Err(self.cut()),
+            Some(Fault::Short) => self.inner.get_range(key, range).map(short),
+            None => self.inner.get_range(key, range),
         }
-        self.inner.get_range(key, range)
     }
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        self.inner.size(key)
+        match self.enter() {
+            Some(_) => Err(self.cut()),
+            None => self.inner.size(key),
+        }
     }
-    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        self.inner.list(prefix)
+    fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        match self.enter() {
+            Some(_) => Err(self.cut()),
+            None => self.inner.list(prefix),
+        }
     }
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key)
+        match self.enter() {
+            Some(_) => Err(self.cut()),
+            None => self.inner.delete(key),
+        }
     }
 }
 
@@ -122,169 +177,164 @@ fn listing(root: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// A put that fails at each point of a push: the push reports it, the store
-/// stays valid, and the next push completes and restores the tree.
-#[test]
-fn a_store_failing_at_every_write_point() {
-    let v = test_vault("faulty store");
-    let t = tree(v.dir.path());
-    let vault = &v.descriptor;
+fn push_to(
+    v: &TestVault,
+    store: Box<dyn Store>,
+    t: &Path,
+    state: &Path,
+) -> Result<seif::snapshot::push::PushSummary, seif::snapshot::push::PushError> {
     let sealer = seif::sealer::SealerSecretKey::load(&v.sealer_key).unwrap();
-    let mut options = seif::snapshot::push::PushOptions::new(v.dir.path().join("state"));
+    let mut options = seif::snapshot::push::PushOptions::new(state.to_owned());
     options.threads = 2;
     options.uploads = 2;
-    // 1 envelope + 4 packs + 1 manifest part + 1 record = 7 writes.
-    for k in 0..7 {
-        let dir = v.dir.path().join(format!("store-{k}"));
-        let mut faulty = Faulty::new(&dir);
-        faulty.fail_put_at = Some(k);
-        let stores: Vec<Box<dyn Store>> = vec![Box::new(faulty)];
-        let err = seif::snapshot::push::push(
-            vault,
-            &sealer,
-            &stores,
-            std::slice::from_ref(&t),
-            &options,
-            &Counters::default(),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("connection reset (injected)"),
-            "write {k}: {err}"
-        );
-        let store: Box<dyn Store> =
-            seif::store::open(dir.to_str().unwrap(), &Default::default()).unwrap();
-        let report =
-            seif::snapshot::verify::verify(store.as_ref(), vault, None, 2, &Counters::default())
-                .unwrap();
-        assert!(
-            report.problems.is_empty(),
-            "write {k}: {:?}",
-            report.problems
-        );
-        assert_eq!(
-            report.records, 0,
-            "write {k}: no record before every object is stored"
-        );
-        // The same push again, on a healthy store, completes.
-        let summary = seif::snapshot::push::push(
-            vault,
-            &sealer,
-            std::slice::from_ref(&store),
-            std::slice::from_ref(&t),
-            &options,
-            &Counters::default(),
-        )
-        .unwrap();
-        let out = v.dir.path().join(format!("restored-{k}"));
-        let key =
-            seif::snapshot::unwrap_key(store.as_ref(), &summary.record, &[v.keys.age_identity()])
-                .unwrap();
-        seif::snapshot::restore::restore(
-            store.as_ref(),
-            &summary.record,
-            &key,
-            &out,
-            &[],
-            2,
-            &Counters::default(),
-        )
-        .unwrap();
-        assert_eq!(listing(&out.join("tree")), listing(&t), "write {k}");
-    }
-}
-
-/// Reads that fail, at each point of a restore and a verify: an error, never
-/// a partial file under its name, never a false "ok".
-#[test]
-fn a_store_failing_at_every_read_point() {
-    let v = test_vault("faulty reads");
-    let t = tree(v.dir.path());
-    let dir = v.dir.path().join("store");
-    let store: Box<dyn Store> =
-        seif::store::open(dir.to_str().unwrap(), &Default::default()).unwrap();
-    let sealer = seif::sealer::SealerSecretKey::load(&v.sealer_key).unwrap();
-    let options = seif::snapshot::push::PushOptions::new(v.dir.path().join("state"));
-    let summary = seif::snapshot::push::push(
+    seif::snapshot::push::push(
         &v.descriptor,
         &sealer,
-        std::slice::from_ref(&store),
-        std::slice::from_ref(&t),
+        &[store],
+        &[t.to_owned()],
         &options,
         &Counters::default(),
     )
-    .unwrap();
-    let key = seif::snapshot::unwrap_key(store.as_ref(), &summary.record, &[v.keys.age_identity()])
-        .unwrap();
-    // Every object a restore reads: the manifest parts and the packs.
-    let reads = summary.record.body.packs.len() + summary.record.body.manifest.len();
-    for k in 0..reads {
-        let mut faulty = Faulty::new(&dir);
-        faulty.fail_get_at = Some(k);
-        let out = v.dir.path().join(format!("restore-{k}"));
-        let err = seif::snapshot::restore::restore(
-            &faulty,
-            &summary.record,
-            &key,
-            &out,
-            &[],
-            2,
-            &Counters::default(),
-        )
-        .unwrap_err();
+}
+
+fn verify_report(v: &TestVault, store: &dyn Store) -> Result<seif::snapshot::verify::Report, StoreError> {
+    seif::snapshot::verify::verify(
+        store,
+        &v.descriptor,
+        &seif::snapshot::verify::VerifyOptions {
+            head: None,
+            read_data: seif::snapshot::verify::ReadData::All,
+            threads: 2,
+        },
+        &Counters::default(),
+    )
+}
+
+fn restore_latest(v: &TestVault, store: &dyn Store, out: &Path) -> Result<(), String> {
+    let (records, _) = seif::snapshot::load_records(store).map_err(|e| e.to_string())?;
+    let r = seif::snapshot::latest(&records).ok_or("no snapshot")?;
+    let ids: [&dyn age::Identity; 1] = [v.keys.age_identity()];
+    let (tables, keys) = seif::snapshot::read::open_snapshot(store, r, &seif::snapshot::read::Identities(&ids))
+        .map_err(|e| e.to_string())?;
+    seif::snapshot::restore::restore(
+        store,
+        r,
+        &tables,
+        &keys,
+        out,
+        &[],
+        seif::snapshot::restore::RestoreOptions { threads: 2, ..Default::default() },
+        &Counters::default(),
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+fn local(dir: &Path) -> Box<dyn Store> {
+    seif::store::open(dir.to_str().unwrap(), &Default::default()).unwrap()
+}
+
+/// Every call a push makes to its store (lists, reads, writes), counted in
+/// a healthy run, fails in turn. Each time: the push reports the injected
+/// error, the store verifies (no record without all its objects), and the
+/// same push then completes on a healthy store and restores the tree.
+#[test]
+fn a_store_failing_at_every_call_of_a_push() {
+    let v = test_vault("faulty store");
+    let t = tree(v.dir.path());
+    let healthy = Faulty::new(&v.dir.path().join("count"));
+    let stats = Arc::clone(&healthy.stats);
+    push_to(&v, Box::new(healthy), &t, &v.dir.path().join("count-state")).unwrap();
+    let calls = stats.calls();
+    assert!(calls > 10, "a push makes {calls} calls");
+    eprintln!("a push into an empty store makes {calls} calls");
+    for k in 0..calls {
+        let dir = v.dir.path().join(format!("store-{k}"));
+        let state = v.dir.path().join(format!("state-{k}"));
+        let err = push_to(&v, Box::new(Faulty::failing(&dir, k, Fault::Error)), &t, &state).unwrap_err();
         assert!(
             err.to_string().contains("connection reset (injected)"),
-            "read {k}: {err}"
+            "call {k}: {err}"
         );
-        // Whatever was written is complete and correct; nothing else.
-        let want: std::collections::BTreeMap<_, _> = listing(&t).into_iter().collect();
-        if out.join("tree").exists() {
-            for (path, hash) in listing(&out.join("tree")) {
-                assert!(
-                    !path.contains(".seif-restore-"),
-                    "read {k}: a temporary file was left: {path}"
-                );
-                assert_eq!(
-                    want.get(&path),
-                    Some(&hash),
-                    "read {k}: {path} is not the original"
-                );
+        let store = local(&dir);
+        if dir.exists() {
+            let report = verify_report(&v, store.as_ref()).unwrap();
+            assert!(report.problems.is_empty(), "call {k}: {:?}", report.problems);
+        }
+        // The same push again, on a healthy store, completes.
+        push_to(&v, local(&dir), &t, &state).unwrap();
+        let report = verify_report(&v, store.as_ref()).unwrap();
+        assert!(report.problems.is_empty(), "call {k}: {:?}", report.problems);
+        let out = v.dir.path().join(format!("restored-{k}"));
+        restore_latest(&v, store.as_ref(), &out).unwrap();
+        assert_eq!(listing(&out.join("tree")), listing(&t), "call {k}");
+    }
+}
+
+/// Every read of a restore and of a verify fails in turn, or comes back one
+/// byte short: an error, never a partial file under its name, never a false
+/// "ok".
+#[test]
+fn a_store_failing_or_cut_short_at_every_read() {
+    let v = test_vault("faulty reads");
+    let t = tree(v.dir.path());
+    let dir = v.dir.path().join("store");
+    push_to(&v, local(&dir), &t, &v.dir.path().join("state")).unwrap();
+    let want: std::collections::BTreeMap<_, _> = listing(&t).into_iter().collect();
+    for what in ["restore", "verify"] {
+        let healthy = Faulty::new(&dir);
+        let stats = Arc::clone(&healthy.stats);
+        if what == "restore" {
+            restore_latest(&v, &healthy, &v.dir.path().join("count-out")).unwrap();
+        } else {
+            assert!(verify_report(&v, &healthy).unwrap().problems.is_empty());
+        }
+        let calls = stats.calls();
+        for fault in [Fault::Error, Fault::Short] {
+            for k in 0..calls {
+                let faulty = Faulty::failing(&dir, k, fault);
+                if what == "restore" {
+                    let out = v.dir.path().join(format!("restore-{fault:?}-{k}"));
+                    let err = restore_latest(&v, &faulty, &out).unwrap_err();
+                    if fault == Fault::Error {
+                        assert!(err.contains("connection reset (injected)"), "{what} read {k}: {err}");
+                    }
+                    // Whatever was written is complete and correct; nothing else.
+                    if out.join("tree").exists() {
+                        for (path, hash) in listing(&out.join("tree")) {
+                            assert!(!path.contains(".seif-restore-"), "read {k}: a temporary file was left: {path}");
+                            assert_eq!(want.get(&path), Some(&hash), "read {k}: {path} is not the original");
+                        }
+                    }
+                } else {
+                    match verify_report(&v, &faulty) {
+                        Err(e) => assert!(e.to_string().contains("(injected)"), "{e}"),
+                        Ok(r) => assert!(
+                            !r.problems.is_empty(),
+                            "verify said ok through a {fault:?} read at call {k}"
+                        ),
+                    }
+                }
             }
         }
-        let mut faulty = Faulty::new(&dir);
-        faulty.fail_get_at = Some(k);
-        assert!(
-            seif::snapshot::verify::verify(&faulty, &v.descriptor, None, 1, &Counters::default())
-                .is_err(),
-            "read {k}: verify reported success through a failed read"
-        );
     }
 }
 
 /// A slow store (every write stalls): the push still completes, with its
-/// uploads overlapping.
+/// uploads overlapping (several in flight at once), and restores.
 #[test]
-fn a_slow_store_still_completes() {
+fn a_slow_store_still_completes_with_uploads_in_parallel() {
     let v = test_vault("slow");
     let t = tree(v.dir.path());
-    let mut faulty = Faulty::new(&v.dir.path().join("store"));
+    let dir = v.dir.path().join("store");
+    let mut faulty = Faulty::new(&dir);
     faulty.delay = Duration::from_millis(150);
-    let stores: Vec<Box<dyn Store>> = vec![Box::new(faulty)];
-    let sealer = seif::sealer::SealerSecretKey::load(&v.sealer_key).unwrap();
-    let mut options = seif::snapshot::push::PushOptions::new(v.dir.path().join("state"));
-    options.uploads = 4;
-    let started = std::time::Instant::now();
-    seif::snapshot::push::push(
-        &v.descriptor,
-        &sealer,
-        &stores,
-        std::slice::from_ref(&t),
-        &options,
-        &Counters::default(),
-    )
-    .unwrap();
-    // 7 writes at 150 ms each would take over a second in a row.
-    eprintln!("pushed through a 150 ms store in {:?}", started.elapsed());
+    let stats = Arc::clone(&faulty.stats);
+    push_to(&v, Box::new(faulty), &t, &v.dir.path().join("state")).unwrap();
+    let most = stats.most_in_flight.load(Ordering::SeqCst);
+    assert!(most >= 2, "uploads did not overlap: at most {most} in flight");
+    let out = v.dir.path().join("out");
+    restore_latest(&v, local(&dir).as_ref(), &out).unwrap();
+    assert_eq!(listing(&out.join("tree")), listing(&t));
 }
 
 /// Runs `script` in a private mount namespace with a 4 MiB tmpfs at $FULL,

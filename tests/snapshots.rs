@@ -1,5 +1,6 @@
-//! Snapshots and stores end to end: `seif push`, `ls`, `verify`, `restore`
-//! on local directory stores, and every host attack the store can mount.
+//! Snapshots and stores end to end: `seif push`, `ls`, `verify`, `check`
+//! and `restore` on local directory stores, and every host attack the
+//! store can mount.
 
 mod common;
 
@@ -8,11 +9,14 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use common::*;
+use seif::ids::BlobId;
+use seif::snapshot::list::Tables;
+use seif::snapshot::record::Record;
 use sha2::{Digest, Sha256};
 
 /// A tree with nested directories, empty and large files (spanning packs),
 /// a symlink, and distinct modes and times.
-fn make_tree(root: &Path) -> PathBuf {
+pub fn make_tree(root: &Path) -> PathBuf {
     let t = root.join("registry");
     std::fs::create_dir_all(t.join("people/2026")).unwrap();
     std::fs::create_dir_all(t.join("land/empty-dir")).unwrap();
@@ -47,7 +51,7 @@ fn make_tree(root: &Path) -> PathBuf {
 }
 
 /// Everything about a tree that a restore must reproduce.
-fn describe(root: &Path) -> BTreeMap<String, String> {
+pub fn describe(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
@@ -93,6 +97,11 @@ fn pushed(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// The record a push wrote to its first store.
+fn head(j: &serde_json::Value) -> String {
+    j["records"][0]["record"].as_str().unwrap().to_owned()
+}
+
 fn verify(v: &TestVault, store: &Path, head: Option<&str>) -> std::process::Output {
     let mut c = seif();
     c.args(["verify", "--vault"])
@@ -105,13 +114,7 @@ fn verify(v: &TestVault, store: &Path, head: Option<&str>) -> std::process::Outp
     run(&mut c)
 }
 
-fn restore(
-    v: &TestVault,
-    store: &Path,
-    snapshot: &str,
-    out: &Path,
-    paths: &[&str],
-) -> std::process::Output {
+fn restore(v: &TestVault, store: &Path, snapshot: &str, out: &Path, paths: &[&str]) -> std::process::Output {
     run(seif()
         .args(["restore", "--json", "--identity"])
         .arg(&v.identity)
@@ -125,6 +128,32 @@ fn restore(
         .args(paths))
 }
 
+fn check(v: &TestVault, store: &Path, extra: &[&str]) -> std::process::Output {
+    run(seif()
+        .args(["check", "--identity"])
+        .arg(&v.identity)
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(store)
+        .args(extra))
+}
+
+fn record_in(store: &Path, hash: &str) -> Record {
+    let id: BlobId = hash.parse().unwrap();
+    Record::parse(&std::fs::read(store.join("records").join(hash)).unwrap(), Some(&id)).unwrap()
+}
+
+fn tables_of(store: &Path, r: &Record) -> Tables {
+    let s = seif::store::open(store.to_str().unwrap(), &Default::default()).unwrap();
+    seif::snapshot::read::load_tables(s.as_ref(), r).unwrap()
+}
+
+fn object_path(store: &Path, id: &BlobId) -> PathBuf {
+    let hex = id.to_hex();
+    store.join("objects").join(&hex[..2]).join(hex)
+}
+
 #[test]
 fn push_and_restore_reproduce_the_tree_exactly() {
     let v = test_vault("snapshots");
@@ -133,37 +162,37 @@ fn push_and_restore_reproduce_the_tree_exactly() {
     let j = pushed(&push(&v, &[&store], &[&tree], &[]));
     assert_eq!(j["files"], 152);
     assert_eq!(j["entries"], 158, "files, directories and the symlink");
-    ok(&verify(&v, &store, Some(j["record"].as_str().unwrap())));
+    ok(&verify(&v, &store, Some(&head(&j))));
     let out = v.dir.path().join("out");
-    let r = restore(&v, &store, "latest", &out, &[]);
-    ok(&r);
+    ok(&restore(&v, &store, "latest", &out, &[]));
     assert_eq!(describe(&out.join("registry")), describe(&tree));
-    // Padded pushes restore the same.
-    let j2 = pushed(&push(&v, &[&store], &[&tree], &["--pad"]));
+    // Padded pushes restore the same (--full: every object padded).
+    let j2 = pushed(&push(&v, &[&store], &[&tree], &["--pad", "--full"]));
     let out2 = v.dir.path().join("out2");
-    ok(&restore(
-        &v,
-        &store,
-        j2["snapshot_id"].as_str().unwrap(),
-        &out2,
-        &[],
-    ));
+    ok(&restore(&v, &store, j2["snapshot_id"].as_str().unwrap(), &out2, &[]));
     assert_eq!(describe(&out2.join("registry")), describe(&tree));
-    // The second record follows the first.
-    assert_eq!(j2["previous"], j["record"]);
-    // A restore never writes into a directory that holds something.
+    // The second record follows the first, in this store's chain.
+    assert_eq!(j2["records"][0]["previous"], serde_json::json!([head(&j)]));
+    // A restore never writes into a directory that holds something, and
+    // says what to do instead.
     let o = restore(&v, &store, "latest", &out, &[]);
     fails_with(&o, 1, "exists and is not empty");
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    // The drill: every snapshot would restore.
+    let o = check(&v, &store, &["--all", "--read-data"]);
+    ok(&o);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).matches(": ok:").count(), 2);
 }
 
-/// Entries without data (empty files, directories) end a pack by count, so
-/// a push never gathers an unbounded list of entries however many there
-/// are; such a tree verifies and restores exactly.
+/// Entries without data (empty files, directories) are cut into groups by
+/// count, so a push never gathers an unbounded list of entries however
+/// many there are; such a tree verifies and restores exactly, and no empty
+/// object is stored for a group without data.
 #[test]
-fn many_entries_without_data_are_cut_into_packs() {
+fn many_entries_without_data_are_cut_into_groups() {
     let v = test_vault("many entries");
     let tree = v.dir.path().join("empties");
-    let n = seif::snapshot::push::PACK_ENTRIES + 500;
+    let n = seif::snapshot::push::pack::PACK_ENTRIES + 500;
     for i in 0..n {
         if i % 2 == 0 {
             std::fs::create_dir_all(tree.join(format!("d{i:05}"))).unwrap();
@@ -175,9 +204,8 @@ fn many_entries_without_data_are_cut_into_packs() {
     let store = v.dir.path().join("store");
     let j = pushed(&push(&v, &[&store], &[&tree], &[]));
     assert_eq!(j["entries"], n as u64 + 1, "the entries and the root");
-    // One pack ended by count (it holds no data), the rest after it, and
-    // one manifest part.
-    assert_eq!(j["objects"], 2, "{j}");
+    assert_eq!(j["new_packs"], 0, "no data, no pack: {j}");
+    assert_eq!(j["objects"], 1, "one manifest part: {j}");
     ok(&verify(&v, &store, None));
     let out = v.dir.path().join("out");
     ok(&restore(&v, &store, "latest", &out, &[]));
@@ -209,6 +237,7 @@ fn a_store_holds_only_content_addressed_ciphertext() {
             }
         }
     }
+    assert!(blobs.len() >= 5, "objects, a list, a key and a record: {blobs:?}");
     let sums = v.dir.path().join("SHA256SUMS");
     std::fs::write(&sums, list).unwrap();
     let o = run(std::process::Command::new("sha256sum")
@@ -230,7 +259,7 @@ fn a_store_holds_only_content_addressed_ciphertext() {
 }
 
 #[test]
-fn restoring_one_file_fetches_only_its_chunks() {
+fn restoring_one_file_fetches_only_its_chunks_and_a_wrong_path_gets_suggestions() {
     let v = test_vault("selective");
     let tree = make_tree(v.dir.path());
     let store = v.dir.path().join("store");
@@ -256,14 +285,14 @@ fn restoring_one_file_fetches_only_its_chunks() {
         "fetched {fetched} bytes of a {} byte snapshot",
         j["stored_bytes"]
     );
-    let o = restore(
-        &v,
-        &store,
-        "latest",
-        &v.dir.path().join("none"),
-        &["registry/nope"],
+    let none = v.dir.path().join("none");
+    let o = restore(&v, &store, "latest", &none, &["people/2026/record-0042.json"]);
+    fails_with(
+        &o,
+        1,
+        "not in the snapshot: 'people/2026/record-0042.json' (did you mean 'registry/people/2026/record-0042.json'?)",
     );
-    fails_with(&o, 1, "not in the snapshot: registry/nope");
+    assert!(!none.exists(), "a refused restore leaves no directory behind");
 }
 
 #[test]
@@ -272,8 +301,8 @@ fn one_push_writes_to_several_stores() {
     let tree = make_tree(v.dir.path());
     let (a, b) = (v.dir.path().join("host-a"), v.dir.path().join("host-b"));
     let j = pushed(&push(&v, &[&a, &b], &[&tree], &[]));
-    for s in [&a, &b] {
-        ok(&verify(&v, s, Some(j["record"].as_str().unwrap())));
+    for (i, s) in [&a, &b].into_iter().enumerate() {
+        ok(&verify(&v, s, Some(j["records"][i]["record"].as_str().unwrap())));
         let out = v
             .dir
             .path()
@@ -299,11 +328,107 @@ fn push_refuses_a_sealer_the_vault_does_not_accept() {
         .arg(&store)
         .arg(&tree));
     fails_with(&o, 4, "does not accept the sealer");
-    assert!(!store.exists() || entries(&store).is_empty());
+    assert!(!store.exists(), "no store is created by a refused push");
+}
+
+// ---- The host's checks.
+
+#[test]
+fn verify_refuses_a_missing_empty_or_foreign_store_clearly() {
+    let v = test_vault("host checks");
+    let typo = v.dir.path().join("typo-dir");
+    fails_with(&verify(&v, &typo, None), 1, "no such store");
+    assert!(!typo.exists(), "verify creates nothing");
+    std::fs::create_dir(&typo).unwrap();
+    fails_with(&verify(&v, &typo, None), 3, "holds no snapshot record");
+    ok(&run(seif()
+        .args(["verify", "--allow-empty", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(&typo)));
+    // Another vault's vault.json: said once, with both fingerprints.
+    let tree = make_tree(v.dir.path());
+    let store = v.dir.path().join("store");
+    pushed(&push(&v, &[&store], &[&tree], &[]));
+    let other = test_vault("other vault");
+    let o = verify(&other, &store, None);
+    fails_with(&o, 4, "holds the snapshots of another vault");
+    assert_eq!(stderr(&o).matches("FAIL").count(), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains(&seif::descriptor::format_fingerprint(&v.descriptor.body().vault_id)));
+}
+
+#[test]
+fn verify_takes_a_head_prefix_and_refuses_a_malformed_one() {
+    let v = test_vault("head prefix");
+    let tree = make_tree(v.dir.path());
+    let store = v.dir.path().join("store");
+    let j = pushed(&push(&v, &[&store], &[&tree], &[]));
+    let h = head(&j);
+    ok(&verify(&v, &store, Some(&h[..12])));
+    ok(&verify(&v, &store, Some(&h.to_uppercase())));
+    for bad in ["nothex", &h[..11], "zz0453f12c6e"] {
+        fails_with(&verify(&v, &store, Some(bad)), 2, "is not a record hash");
+    }
+    fails_with(
+        &verify(&v, &store, Some("ab0453f12c6e")),
+        3,
+        "the recorded head ab0453f12c6e is not in the store",
+    );
+}
+
+#[test]
+fn verify_reads_a_subset_or_only_metadata() {
+    let v = test_vault("subsets");
+    let tree = make_tree(v.dir.path());
+    let store = v.dir.path().join("store");
+    pushed(&push(&v, &[&store], &[&tree], &[]));
+    let verify_json = |extra: &[&str]| {
+        let o = run(seif()
+            .args(["verify", "--json", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--store")
+            .arg(&store)
+            .args(extra));
+        (o.status.code(), serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap())
+    };
+    let (_, all) = verify_json(&[]);
+    let objects = all["objects"].as_u64().unwrap();
+    assert_eq!(all["objects_checked"], objects);
+    let (code, meta) = verify_json(&["--metadata-only"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(meta["objects_checked"], 0);
+    // Groups 1/3, 2/3 and 3/3 together read every object exactly once.
+    let mut sum = 0;
+    for n in 1..=3 {
+        let (_, part) = verify_json(&["--read-data-subset", &format!("{n}/3")]);
+        sum += part["objects_checked"].as_u64().unwrap();
+    }
+    assert_eq!(sum, objects);
+    // Metadata-only still sees a missing object; only a read sees a
+    // changed byte.
+    let r = record_in(&store, all["heads"][0].as_str().unwrap());
+    let t = tables_of(&store, &r);
+    let p = object_path(&store, &t.packs[0].id);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[1000] ^= 1;
+    std::fs::write(&p, &bytes).unwrap();
+    assert_eq!(verify_json(&["--metadata-only"]).0, Some(0));
+    assert_eq!(verify_json(&[]).0, Some(3));
+    std::fs::remove_file(&p).unwrap();
+    assert_eq!(verify_json(&["--metadata-only"]).0, Some(3));
+    fails_with(
+        &run(seif()
+            .args(["verify", "--read-data-subset", "4/3", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--store")
+            .arg(&store)),
+        2,
+        "is not a subset",
+    );
 }
 
 // ---- Host attacks: each is detected and named by `seif verify`, and
-// refused by `restore`.
+// refused by `restore` and `check`.
 
 struct Attack {
     v: TestVault,
@@ -319,11 +444,7 @@ fn two_snapshots() -> Attack {
     let first = pushed(&push(&v, &[&store], &[&tree], &[]));
     std::fs::write(tree.join("people/2026/record-0000.json"), b"changed").unwrap();
     let second = pushed(&push(&v, &[&store], &[&tree], &[]));
-    ok(&verify(
-        &v,
-        &store,
-        Some(second["record"].as_str().unwrap()),
-    ));
+    ok(&verify(&v, &store, Some(&head(&second))));
     Attack {
         v,
         store,
@@ -332,17 +453,14 @@ fn two_snapshots() -> Attack {
     }
 }
 
-fn record_of(a: &Attack, j: &serde_json::Value) -> seif::snapshot::record::Record {
-    let h = j["record"].as_str().unwrap();
-    seif::snapshot::record::Record::parse(
-        &std::fs::read(a.store.join("records").join(h)).unwrap(),
-        Some(h),
-    )
-    .unwrap()
-}
+impl Attack {
+    fn record(&self, j: &serde_json::Value) -> Record {
+        record_in(&self.store, &head(j))
+    }
 
-fn object_path(a: &Attack, id: &str) -> PathBuf {
-    a.store.join("objects").join(&id[..2]).join(id)
+    fn tables(&self, j: &serde_json::Value) -> Tables {
+        tables_of(&self.store, &self.record(j))
+    }
 }
 
 fn restore_fails(a: &Attack, snapshot: &serde_json::Value, fragment: &str) {
@@ -350,37 +468,26 @@ fn restore_fails(a: &Attack, snapshot: &serde_json::Value, fragment: &str) {
         "r-{}",
         hex::encode(seif::secrets::random_array::<4>())
     ));
-    let o = restore(
-        &a.v,
-        &a.store,
-        snapshot["snapshot_id"].as_str().unwrap(),
-        &out,
-        &[],
-    );
-    assert!(
-        matches!(o.status.code(), Some(3) | Some(4)),
-        "{}",
-        stderr(&o)
-    );
+    let o = restore(&a.v, &a.store, snapshot["snapshot_id"].as_str().unwrap(), &out, &[]);
+    assert!(matches!(o.status.code(), Some(3) | Some(4)), "{}", stderr(&o));
     assert!(stderr(&o).contains(fragment), "{}", stderr(&o));
     // Nothing unverified was left under a final name.
-    let left = if out.exists() {
-        describe(&out)
-    } else {
-        BTreeMap::new()
-    };
+    let left = if out.exists() { describe(&out) } else { BTreeMap::new() };
     assert!(
-        left.values().all(|w| !w.starts_with("file")),
+        left.iter().all(|(p, w)| !w.starts_with("file") || !p.contains("cadastre")),
         "files were written: {left:?}"
     );
+    // The drill names it too.
+    let o = check(&a.v, &a.store, &[snapshot["snapshot_id"].as_str().unwrap(), "--read-data"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
 
 #[test]
 fn attack_object_bytes_changed() {
     let a = two_snapshots();
-    let r = record_of(&a, &a.second);
-    let id = &r.body.packs[0].id;
-    let p = object_path(&a, id);
+    let t = a.tables(&a.first);
+    let id = t.packs[0].id;
+    let p = object_path(&a.store, &id);
     let mut bytes = std::fs::read(&p).unwrap();
     bytes[5000] ^= 1;
     std::fs::write(&p, bytes).unwrap();
@@ -388,29 +495,25 @@ fn attack_object_bytes_changed() {
         &verify(&a.v, &a.store, None),
         3,
         &format!(
-            "object {id} (pack 0 of snapshot {}): its bytes do not match its name: altered or replaced",
-            r.body.snapshot_id
+            "object {id} (pack 0 of snapshot {}, needed by 2 snapshots): its bytes do not match its name: altered or replaced",
+            a.first["snapshot_id"].as_str().unwrap()
         ),
     );
-    restore_fails(
-        &a,
-        &a.second,
-        "failed authentication: the object was altered",
-    );
+    restore_fails(&a, &a.first, "failed authentication: the object was altered");
 }
 
 #[test]
 fn attack_object_deleted() {
     let a = two_snapshots();
-    let r = record_of(&a, &a.first);
-    let id = &r.body.packs[1].id;
-    std::fs::remove_file(object_path(&a, id)).unwrap();
+    let t = a.tables(&a.first);
+    let id = t.packs[1].id;
+    std::fs::remove_file(object_path(&a.store, &id)).unwrap();
     fails_with(
         &verify(&a.v, &a.store, None),
         3,
         &format!(
             "object {id} (pack 1 of snapshot {}) is missing",
-            r.body.snapshot_id
+            a.first["snapshot_id"].as_str().unwrap()
         ),
     );
     restore_fails(&a, &a.first, "missing from the store");
@@ -419,34 +522,31 @@ fn attack_object_deleted() {
 #[test]
 fn attack_object_swapped_in_from_another_snapshot() {
     let a = two_snapshots();
-    let (r1, r2) = (record_of(&a, &a.first), record_of(&a, &a.second));
-    let victim = &r2.body.packs[0].id;
+    let (t1, t2) = (a.tables(&a.first), a.tables(&a.second));
+    // The second snapshot's own pack (the changed file), and a pack of the
+    // first.
+    let sid2: seif::ids::SnapshotId = a.second["snapshot_id"].as_str().unwrap().parse().unwrap();
+    let victim = t2.packs.iter().find(|p| p.snapshot == sid2).expect("a new pack").id;
     std::fs::write(
-        object_path(&a, victim),
-        std::fs::read(object_path(&a, &r1.body.packs[0].id)).unwrap(),
+        object_path(&a.store, &victim),
+        std::fs::read(object_path(&a.store, &t1.packs[0].id)).unwrap(),
     )
     .unwrap();
-    fails_with(
-        &verify(&a.v, &a.store, None),
-        3,
-        &format!(
-            "object {victim} (pack 0 of snapshot {}): its bytes do not match its name",
-            r2.body.snapshot_id
-        ),
-    );
-    restore_fails(&a, &a.second, "the object belongs to another snapshot");
+    let o = verify(&a.v, &a.store, None);
+    fails_with(&o, 3, &format!("object {victim} ("));
+    restore_fails(&a, &a.second, &format!("object {victim}: "));
 }
 
 #[test]
 fn attack_manifest_from_another_snapshot() {
     let a = two_snapshots();
-    let (r1, r2) = (record_of(&a, &a.first), record_of(&a, &a.second));
+    let (t1, t2) = (a.tables(&a.first), a.tables(&a.second));
     // Bytes swapped under the manifest's name.
-    let victim = &r2.body.manifest[0].id;
-    let saved = std::fs::read(object_path(&a, victim)).unwrap();
+    let victim = t2.manifest[0].0;
+    let saved = std::fs::read(object_path(&a.store, &victim)).unwrap();
     std::fs::write(
-        object_path(&a, victim),
-        std::fs::read(object_path(&a, &r1.body.manifest[0].id)).unwrap(),
+        object_path(&a.store, &victim),
+        std::fs::read(object_path(&a.store, &t1.manifest[0].0)).unwrap(),
     )
     .unwrap();
     fails_with(
@@ -454,21 +554,36 @@ fn attack_manifest_from_another_snapshot() {
         3,
         &format!(
             "object {victim} (manifest part 0 of snapshot {})",
-            r2.body.snapshot_id
+            a.second["snapshot_id"].as_str().unwrap()
         ),
     );
-    restore_fails(&a, &a.second, "its bytes do not match its name");
-    std::fs::write(object_path(&a, victim), saved).unwrap();
-    // A record (even one signed by an accepted sealer) that names another
-    // snapshot's manifest: its header gives it away.
+    restore_fails(&a, &a.second, &format!("object {victim}: "));
+    std::fs::write(object_path(&a.store, &victim), saved).unwrap();
+    // A record (even one signed by an accepted sealer) whose list names
+    // another snapshot's manifest: its header gives it away.
     let sealer = seif::sealer::SealerSecretKey::load(&a.v.sealer_key).unwrap();
+    let r2 = a.record(&a.second);
+    let mut t = t2.clone();
+    t.manifest = t1.manifest.clone();
+    let lists = t.clone().into_lists(r2.body.snapshot_id);
     let mut body = r2.body.clone();
-    body.manifest = r1.body.manifest.clone();
-    body.previous = Some(r2.hash.clone());
-    let (forged, bytes) = seif::snapshot::record::Record::sign(body, &sealer);
-    std::fs::write(a.store.join("records").join(&forged.hash), bytes).unwrap();
+    body.lists.clear();
+    for l in &lists {
+        let (bytes, id) = l.encode();
+        std::fs::create_dir_all(a.store.join("lists")).unwrap();
+        std::fs::write(a.store.join("lists").join(id.to_hex()), &bytes).unwrap();
+        body.lists.push(seif::snapshot::record::ListRef {
+            id,
+            size: bytes.len() as u64,
+        });
+    }
+    body.summary = seif::snapshot::read::summary_of(r2.body.snapshot_id, &t);
+    body.previous = vec![r2.hash];
+    let (forged, bytes) = Record::sign(body, &sealer);
+    std::fs::write(a.store.join("records").join(forged.hash.to_hex()), bytes).unwrap();
+    let o = verify(&a.v, &a.store, None);
     fails_with(
-        &verify(&a.v, &a.store, None),
+        &o,
         3,
         &format!(
             "(manifest part 0 of snapshot {}): its header names another snapshot",
@@ -476,8 +591,28 @@ fn attack_manifest_from_another_snapshot() {
         ),
     );
     let out = a.v.dir.path().join("forged-out");
-    let o = restore(&a.v, &a.store, &forged.hash[..12], &out, &[]);
+    let o = restore(&a.v, &a.store, &forged.hash.to_hex()[..12], &out, &[]);
     fails_with(&o, 3, "the object belongs to another snapshot");
+}
+
+#[test]
+fn attack_list_altered_or_deleted() {
+    let a = two_snapshots();
+    let r = a.record(&a.second);
+    let l = a.store.join("lists").join(r.body.lists[0].id.to_hex());
+    let saved = std::fs::read(&l).unwrap();
+    let text = String::from_utf8(saved.clone()).unwrap();
+    std::fs::write(&l, format!("{text} ")).unwrap();
+    fails_with(
+        &verify(&a.v, &a.store, None),
+        3,
+        &format!("snapshot {}: list {}: ", r.body.snapshot_id, r.body.lists[0].id),
+    );
+    restore_fails(&a, &a.second, &format!("list {}: ", r.body.lists[0].id));
+    std::fs::remove_file(&l).unwrap();
+    fails_with(&verify(&a.v, &a.store, None), 3, "missing from the store");
+    std::fs::write(&l, saved).unwrap();
+    ok(&verify(&a.v, &a.store, None));
 }
 
 #[test]
@@ -485,14 +620,14 @@ fn attack_record_removed_from_the_middle_of_the_chain() {
     let a = two_snapshots();
     let tree = a.v.dir.path().join("registry");
     let third = pushed(&push(&a.v, &[&a.store], &[&tree], &[]));
-    let middle = a.second["record"].as_str().unwrap();
-    std::fs::remove_file(a.store.join("records").join(middle)).unwrap();
+    let middle = head(&a.second);
+    std::fs::remove_file(a.store.join("records").join(&middle)).unwrap();
     fails_with(
         &verify(&a.v, &a.store, None),
         3,
         &format!(
             "record {} names the previous record {middle}, which the store does not hold: a record was removed from the chain",
-            third["record"].as_str().unwrap()
+            head(&third)
         ),
     );
 }
@@ -500,48 +635,43 @@ fn attack_record_removed_from_the_middle_of_the_chain() {
 #[test]
 fn attack_old_head_replayed() {
     let a = two_snapshots();
-    let head = a.second["record"].as_str().unwrap();
+    let h = head(&a.second);
     // Rollback: the newest record withheld; the store looks like it did
     // after the first push.
-    let saved = std::fs::read(a.store.join("records").join(head)).unwrap();
-    std::fs::remove_file(a.store.join("records").join(head)).unwrap();
+    std::fs::remove_file(a.store.join("records").join(&h)).unwrap();
     ok(&verify(&a.v, &a.store, None));
     fails_with(
-        &verify(&a.v, &a.store, Some(head)),
+        &verify(&a.v, &a.store, Some(&h)),
         3,
         &format!(
-            "the recorded head {head} is not in the store: the store was rolled back, or records were deleted"
+            "the recorded head {h} is not in the store: the store was rolled back, or records were deleted"
         ),
     );
-    // A fork: the old head replayed as the base of another chain.
-    std::fs::write(a.store.join("records").join(head), saved).unwrap();
-    let sealer = seif::sealer::SealerSecretKey::load(&a.v.sealer_key).unwrap();
-    let mut body = record_of(&a, &a.second).body.clone();
-    body.previous = Some(a.first["record"].as_str().unwrap().to_owned());
-    body.time = "2030-01-01T00:00:00Z".into();
-    let (fork, bytes) = seif::snapshot::record::Record::sign(body, &sealer);
-    std::fs::write(a.store.join("records").join(&fork.hash), bytes).unwrap();
-    let o = verify(&a.v, &a.store, Some(head));
-    fails_with(&o, 3, "forked chain: records");
-    assert!(
-        stderr(&o).contains(&format!(
-            "head {} does not descend from the recorded head {head}",
-            fork.hash
-        )),
-        "{}",
-        stderr(&o)
-    );
+    // The pipeline notices too: it wrote that record, and will not chain
+    // onto what is left.
+    let tree = a.v.dir.path().join("registry");
+    let o = push(&a.v, &[&a.store], &[&tree], &[]);
+    fails_with(&o, 3, &format!("no longer holds record {h}, which this pipeline wrote there"));
+    assert!(stderr(&o).contains("--accept-rollback"), "{}", stderr(&o));
+    // Told to go on, it first records the snapshot the refused push had
+    // stored (on the first record, what is left), then the new one.
+    let j = pushed(&push(&a.v, &[&a.store], &[&tree], &["--accept-rollback"]));
+    assert!(j["finished_interrupted"].is_string(), "{j}");
+    ok(&verify(&a.v, &a.store, Some(&head(&j))));
+    let r = record_in(&a.store, &head(&j));
+    let before = record_in(&a.store, &r.body.previous[0].to_hex());
+    assert_eq!(before.body.previous, vec![head(&a.first).parse().unwrap()]);
 }
 
 #[test]
 fn attack_record_signed_by_a_key_the_vault_does_not_accept() {
     let a = two_snapshots();
     let stranger = seif::sealer::SealerSecretKey::generate();
-    let mut body = record_of(&a, &a.second).body.clone();
-    body.previous = Some(a.second["record"].as_str().unwrap().to_owned());
+    let mut body = a.record(&a.second).body.clone();
+    body.previous = vec![head(&a.second).parse().unwrap()];
     body.sealer = stranger.public().to_string();
-    let (forged, bytes) = seif::snapshot::record::Record::sign(body, &stranger);
-    std::fs::write(a.store.join("records").join(&forged.hash), bytes).unwrap();
+    let (forged, bytes) = Record::sign(body, &stranger);
+    std::fs::write(a.store.join("records").join(forged.hash.to_hex()), bytes).unwrap();
     fails_with(
         &verify(&a.v, &a.store, None),
         3,
@@ -552,24 +682,10 @@ fn attack_record_signed_by_a_key_the_vault_does_not_accept() {
             stranger.public()
         ),
     );
-    let o = restore(
-        &a.v,
-        &a.store,
-        &forged.hash[..12],
-        &a.v.dir.path().join("x"),
-        &[],
-    );
+    let o = restore(&a.v, &a.store, &forged.hash.to_hex()[..12], &a.v.dir.path().join("x"), &[]);
     fails_with(&o, 4, "a sealer the vault does not accept");
     // A record whose signature was altered is named too.
-    let text = String::from_utf8(
-        std::fs::read(
-            a.store
-                .join("records")
-                .join(a.first["record"].as_str().unwrap()),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let text = String::from_utf8(std::fs::read(a.store.join("records").join(head(&a.first))).unwrap()).unwrap();
     let edited = text.replacen("\"time\":\"", "\"time\":\"1", 1);
     let h = hex::encode(Sha256::digest(edited.as_bytes()));
     std::fs::write(a.store.join("records").join(&h), edited).unwrap();
@@ -578,146 +694,4 @@ fn attack_record_signed_by_a_key_the_vault_does_not_accept() {
         3,
         &format!("record records/{h}: the sealer's signature does not verify"),
     );
-}
-
-/// A push on one thread and one upload, to be killed while it runs.
-fn spawn_slow_push(v: &TestVault, store: &Path, tree: &Path) -> std::process::Child {
-    seif()
-        .args([
-            "push",
-            "--json",
-            "--threads",
-            "1",
-            "--uploads",
-            "1",
-            "--vault",
-        ])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(store)
-        .arg(tree)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-#[test]
-fn a_killed_push_leaves_a_valid_store_and_the_next_one_resumes() {
-    use rand::Rng;
-    let v = test_vault("killed");
-    let tree = v.dir.path().join("big");
-    std::fs::create_dir(&tree).unwrap();
-    for i in 0..12 {
-        std::fs::write(tree.join(format!("part-{i:02}")), content(12 << 20, i)).unwrap();
-    }
-    for i in 0..400 {
-        std::fs::write(tree.join(format!("small-{i:03}")), content(3000, 1000 + i)).unwrap();
-    }
-    let store = v.dir.path().join("store");
-    let mut rng = rand::thread_rng();
-    let mut resumed_runs = 0;
-    for round in 0..12 {
-        let child = spawn_slow_push(&v, &store, &tree);
-        std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(0..700)));
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::Signal::KILL,
-        );
-        let out = child.wait_with_output().unwrap();
-        if out.status.success() {
-            let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            if j["resumed_packs"].as_u64().unwrap() > 0 {
-                resumed_runs += 1;
-            }
-        }
-        let o = verify(&v, &store, None);
-        assert!(
-            o.status.success(),
-            "round {round}: the store is not valid after a kill: {}",
-            stderr(&o)
-        );
-    }
-    // The next push completes, and takes over what the killed one stored.
-    let before: usize = std::fs::read_dir(store.join("objects")).map_or(0, |d| d.count());
-    let j = pushed(&push(
-        &v,
-        &[&store],
-        &[&tree],
-        &["--threads", "1", "--uploads", "1"],
-    ));
-    ok(&verify(&v, &store, Some(j["record"].as_str().unwrap())));
-    let out = v.dir.path().join("out");
-    ok(&restore(
-        &v,
-        &store,
-        j["snapshot_id"].as_str().unwrap(),
-        &out,
-        &[],
-    ));
-    assert_eq!(describe(&out.join("big")), describe(&tree));
-    eprintln!(
-        "object directories before the last push: {before}; resumed runs among the killed: {resumed_runs}; last push: {j}"
-    );
-}
-
-#[test]
-fn a_resumed_push_does_not_upload_again_what_is_stored() {
-    let v = test_vault("resume");
-    let tree = v.dir.path().join("big");
-    std::fs::create_dir(&tree).unwrap();
-    for i in 0..10 {
-        std::fs::write(tree.join(format!("part-{i:02}")), content(10 << 20, i)).unwrap();
-    }
-    let store = v.dir.path().join("store");
-    // Kill the push once it has stored a few packs.
-    let child = spawn_slow_push(&v, &store, &tree);
-    let count = |s: &Path| -> usize {
-        let mut n = 0;
-        if let Ok(d) = std::fs::read_dir(s.join("objects")) {
-            for sub in d {
-                n += std::fs::read_dir(sub.unwrap().path()).map_or(0, |d| {
-                    d.filter(|e| {
-                        !e.as_ref()
-                            .unwrap()
-                            .file_name()
-                            .to_string_lossy()
-                            .starts_with('.')
-                    })
-                    .count()
-                });
-            }
-        }
-        n
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while count(&store) < 5 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let _ = rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::KILL,
-    );
-    let killed = child.wait_with_output().unwrap();
-    assert!(
-        !killed.status.success(),
-        "the push finished before it could be killed"
-    );
-    ok(&verify(&v, &store, None));
-    let j = pushed(&push(&v, &[&store], &[&tree], &[]));
-    let resumed = j["resumed_packs"].as_u64().unwrap();
-    assert!(resumed >= 3, "{j}");
-    let total = j["objects"].as_u64().unwrap();
-    assert_eq!(
-        j["uploaded_objects"].as_u64().unwrap() + resumed,
-        total,
-        "only what was missing was uploaded: {j}"
-    );
-    let out = v.dir.path().join("out");
-    ok(&restore(&v, &store, "latest", &out, &[]));
-    assert_eq!(describe(&out.join("big")), describe(&tree));
 }

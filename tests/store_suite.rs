@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::Arc;
 
-use seif::store::{S3Options, Store};
+use seif::store::{S3Options, Store, StoreError};
 use sha2::{Digest, Sha256};
 
 fn key_of(data: &[u8]) -> String {
@@ -61,13 +61,38 @@ fn put_get_size_and_idempotence() {
         let key = key_of(&data);
         assert_eq!(s.size(&key).unwrap(), None);
         s.put(&key, &data).unwrap();
-        assert_eq!(s.get(&key).unwrap(), data, "{}", s.describe());
+        assert_eq!(s.get(&key, LIMIT).unwrap(), data, "{}", s.describe());
         assert_eq!(s.size(&key).unwrap(), Some(data.len() as u64));
         s.put(&key, &data).unwrap();
-        assert_eq!(s.get(&key).unwrap(), data);
+        assert_eq!(s.get(&key, LIMIT).unwrap(), data);
         let empty_key = key_of(b"");
         s.put(&empty_key, b"").unwrap();
-        assert_eq!(s.get(&empty_key).unwrap(), b"");
+        assert_eq!(s.get(&empty_key, LIMIT).unwrap(), b"");
+    });
+}
+
+/// Reads in this suite allow any size the suite writes.
+const LIMIT: u64 = 64 << 20;
+
+#[test]
+fn reads_are_bounded_by_the_callers_limit() {
+    each_store("limit", |s| {
+        let data = common::content(10_000, 9);
+        let key = key_of(&data);
+        s.put(&key, &data).unwrap();
+        assert_eq!(s.get(&key, 10_000).unwrap(), data, "exactly the limit is allowed");
+        let e = s.get(&key, 9_999).unwrap_err();
+        assert!(
+            matches!(e, StoreError::TooLarge { size: 10_000, limit: 9_999, .. }),
+            "{}: {e}",
+            s.describe()
+        );
+        let mut buf = Vec::new();
+        assert!(matches!(
+            s.get_into(&key, 100, &mut buf),
+            Err(StoreError::TooLarge { .. })
+        ));
+        assert!(buf.len() <= 100, "nothing past the limit was read into the buffer");
     });
 }
 
@@ -75,11 +100,17 @@ fn put_get_size_and_idempotence() {
 fn missing_blobs_are_not_found() {
     each_store("missing", |s| {
         let key = key_of(b"never stored");
-        let e = s.get(&key).unwrap_err();
+        let e = s.get(&key, LIMIT).unwrap_err();
         assert!(e.is_not_found(), "{}: {e}", s.describe());
         assert!(s.get_range(&key, 0..1).unwrap_err().is_not_found());
         assert_eq!(s.size(&key).unwrap(), None);
-        assert!(s.delete(&key).is_err() || s.size(&key).unwrap().is_none());
+        // Deleting what is not there: a directory says so; S3 deletes are
+        // idempotent by design. Either way nothing appears.
+        match s.delete(&key) {
+            Ok(()) => assert!(s.describe().starts_with("s3://"), "{}: a local delete of nothing must fail", s.describe()),
+            Err(e) => assert!(e.is_not_found(), "{}: {e}", s.describe()),
+        }
+        assert_eq!(s.size(&key).unwrap(), None);
     });
 }
 
@@ -113,18 +144,28 @@ fn list_and_delete() {
         let rec = b"a record".to_vec();
         let rec_key = format!("records/{}", hex::encode(Sha256::digest(&rec)));
         s.put(&rec_key, &rec).unwrap();
-        let mut listed = s.list("objects/").unwrap();
-        listed.sort();
+        let sizes = |prefix: &str| {
+            let mut v: Vec<(String, u64)> = s
+                .list(prefix)
+                .unwrap()
+                .sizes()
+                .map(|(k, n)| (k.to_owned(), n))
+                .collect();
+            v.sort();
+            v
+        };
         keys.sort();
-        assert_eq!(listed, keys, "{}", s.describe());
-        assert_eq!(
-            s.list("records/").unwrap(),
-            vec![(rec_key.clone(), rec.len() as u64)]
-        );
-        assert!(s.list("nothing-here/").unwrap().is_empty());
+        assert_eq!(sizes("objects/"), keys, "{}", s.describe());
+        assert_eq!(sizes("records/"), vec![(rec_key.clone(), rec.len() as u64)]);
+        let now = seif::time::unix_now();
+        for b in s.list("objects/").unwrap().blobs {
+            let t = b.arrived.expect("every backend says when a blob arrived");
+            assert!((t - now).abs() < 600, "{}: arrival time {t}, now {now}", s.describe());
+        }
+        assert!(sizes("nothing-here/").is_empty());
         s.delete(&rec_key).unwrap();
-        assert!(s.list("records/").unwrap().is_empty());
-        assert!(s.get(&rec_key).unwrap_err().is_not_found());
+        assert!(sizes("records/").is_empty());
+        assert!(s.get(&rec_key, LIMIT).unwrap_err().is_not_found());
     });
 }
 
@@ -147,8 +188,8 @@ fn concurrent_puts_and_large_blobs() {
                 });
             }
         });
-        assert_eq!(s.list("objects/").unwrap().len(), 81);
-        assert_eq!(s.get(&key_of(&large)).unwrap(), *large);
+        assert_eq!(s.list("objects/").unwrap().blobs.len(), 81);
+        assert_eq!(s.get(&key_of(&large), LIMIT).unwrap(), *large);
     });
 }
 
@@ -171,4 +212,46 @@ fn keys_outside_the_layout_are_refused() {
             );
         }
     });
+}
+
+/// A host can put anything in a directory store: a FIFO (whose open would
+/// block forever), a symlink to /dev/zero (endless bytes), a directory
+/// where a blob belongs. Reads refuse them on the open handle, naming what
+/// they are; listings name them and go on.
+#[test]
+fn odd_entries_in_a_local_store_are_named_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = seif::store::open(dir.path().to_str().unwrap(), &S3Options::default()).unwrap();
+    let good = common::content(100, 4);
+    s.put(&key_of(&good), &good).unwrap();
+    let fifo = format!("records/{}", "1".repeat(64));
+    let link = format!("records/{}", "2".repeat(64));
+    let sub = format!("records/{}", "3".repeat(64));
+    std::fs::create_dir_all(dir.path().join("records")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.path().join(&fifo),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join(&link)).unwrap();
+    std::fs::create_dir(dir.path().join(&sub)).unwrap();
+    // Each read returns at once with a refusal (a blocking open of the FIFO
+    // would hang this test).
+    for (key, what) in [(&fifo, "a FIFO"), (&link, "a symbolic link")] {
+        match s.get(key, LIMIT) {
+            Err(StoreError::NotRegular { what: w, .. }) => assert_eq!(w, what),
+            other => panic!("{key}: {other:?}"),
+        }
+        assert!(s.get_range(key, 0..1).is_err());
+    }
+    let listed = s.list("records/").unwrap();
+    assert!(listed.blobs.is_empty(), "{:?}", listed.blobs);
+    let mut odd: Vec<String> = listed.odd.iter().map(|(k, w)| format!("{k}: {w}")).collect();
+    odd.sort();
+    assert_eq!(odd, vec![format!("{fifo}: a FIFO"), format!("{link}: a symbolic link")]);
+    // The directory where a record belongs is walked into, and is empty.
+    assert_eq!(s.list("objects/").unwrap().blobs.len(), 1);
 }

@@ -185,7 +185,7 @@ pub fn precheck_snapshots(
             if spec == "all" {
                 seif::snapshot::verify::ordered(&records)
                     .into_iter()
-                    .map(|r| (r.hash.clone(), Ok(r)))
+                    .map(|r| (r.hash.to_hex(), Ok(r)))
                     .collect::<Vec<_>>()
             } else {
                 let r = seif::snapshot::find(&records, &spec);
@@ -196,13 +196,14 @@ pub fn precheck_snapshots(
     for (spec, found) in found {
         match found {
             Err(e) => refused.push(format!("{spec}: {e}")),
-            Ok(r) if r.vault_id() != descriptor.vault_id() => refused.push(format!(
+            Ok(r) if r.body.vault_id.0 != descriptor.vault_id() => refused.push(format!(
                 "snapshot {}: belongs to another vault",
                 r.body.snapshot_id
             )),
             Ok(r) if !descriptor.accepts_sealer(&r.sealer) => refused.push(format!(
                 "snapshot {}: sealed by {}, a sealer the vault does not accept",
-                r.body.snapshot_id, r.body.sealer
+                r.body.snapshot_id,
+                seif::untrusted::escape(&r.body.sealer)
             )),
             Ok(r) => out.push(r.clone()),
         }
@@ -221,7 +222,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
     let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
     let outputs: Vec<PathBuf> = records
         .iter()
-        .map(|r| args.out.join(&r.body.snapshot_id))
+        .map(|r| args.out.join(r.body.snapshot_id.to_hex()))
         .collect();
     prepare_out(&args.out, &outputs, false)?;
     let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
@@ -231,20 +232,26 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
     let mut results = Vec::new();
     let mut failures = 0;
     for (r, out) in records.iter().zip(&outputs) {
-        let outcome = seif::snapshot::unwrap_key(store.as_ref(), r, &[quorum.keys.age_identity()])
+        let ids: [&dyn age::Identity; 1] = [quorum.keys.age_identity()];
+        let outcome = seif::snapshot::read::open_snapshot(
+            store.as_ref(),
+            r,
+            &seif::snapshot::read::Identities(&ids),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|(tables, keys)| {
+            seif::snapshot::restore::restore(
+                store.as_ref(),
+                r,
+                &tables,
+                &keys,
+                out,
+                &[],
+                seif::snapshot::restore::RestoreOptions::default(),
+                &Default::default(),
+            )
             .map_err(|e| e.to_string())
-            .and_then(|key| {
-                seif::snapshot::restore::restore(
-                    store.as_ref(),
-                    r,
-                    &key,
-                    out,
-                    &[],
-                    seif::pipeline::default_threads(),
-                    &Default::default(),
-                )
-                .map_err(|e| e.to_string())
-            });
+        });
         match outcome {
             Ok(s) => {
                 println!(
@@ -294,14 +301,26 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
     let mut granted = Vec::new();
     for (r, out) in records.iter().zip(&outputs) {
-        let key = seif::snapshot::unwrap_key(store.as_ref(), r, &[quorum.keys.age_identity()])
-            .map_err(|e| Failure::integrity(e.to_string()))?;
-        let target = Target::Snapshot {
-            snapshot_id: r.body.snapshot_id.clone(),
-        };
-        let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &key, &args.to)
-            .map_err(|e| Failure::error(e.to_string()))?;
-        seif::atomic::write_file(out, grant.to_json_pretty().as_bytes(), 0o644, args.force)
+        // A snapshot that reuses earlier snapshots' packs needs their keys
+        // too: one file holds a grant for each.
+        let ids: [&dyn age::Identity; 1] = [quorum.keys.age_identity()];
+        let (tables, keys) = seif::snapshot::read::open_snapshot(
+            store.as_ref(),
+            r,
+            &seif::snapshot::read::Identities(&ids),
+        )
+        .map_err(|e| Failure::integrity(e.to_string()))?;
+        let mut text = String::new();
+        for sid in tables.key_holders(r.body.snapshot_id) {
+            let target = Target::Snapshot {
+                snapshot_id: sid.to_hex(),
+            };
+            let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &keys[&sid], &args.to)
+                .map_err(|e| Failure::error(e.to_string()))?;
+            text.push_str(&grant.to_json_pretty());
+            text.push('\n');
+        }
+        seif::atomic::write_file(out, text.as_bytes(), 0o644, args.force)
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
         println!(
             "granted snapshot {} to {} -> {}",

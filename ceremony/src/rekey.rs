@@ -200,11 +200,21 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             unopenable.push(format!("{}: {e} (is it wrapped to an earlier key generation? use the copy re-wrapped by that rotation)", input.path.display()));
         }
     }
-    let mut snapshot_keys = Vec::new();
+    // Every key a chosen snapshot needs: its own, and those of the earlier
+    // snapshots whose packs it reuses (once each).
+    let mut snapshot_keys: Vec<(seif::ids::SnapshotId, seif::ids::BlobId, seif::secrets::DataKey)> = Vec::new();
     if let Some((store, records)) = &snapshots {
         for r in records {
-            match seif::snapshot::unwrap_key(store.as_ref(), r, &old) {
-                Ok(k) => snapshot_keys.push(k),
+            match seif::snapshot::read::open_snapshot(store.as_ref(), r, &seif::snapshot::read::Identities(&old)) {
+                Ok((tables, mut keys)) => {
+                    for sid in tables.key_holders(r.body.snapshot_id) {
+                        if !snapshot_keys.iter().any(|(s, _, _)| *s == sid)
+                            && let Some(k) = keys.remove(&sid)
+                        {
+                            snapshot_keys.push((sid, r.hash, k));
+                        }
+                    }
+                }
                 Err(e) => unopenable.push(format!("snapshot {}: {e}", r.body.snapshot_id)),
             }
         }
@@ -261,12 +271,14 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         // Snapshots: a key wrapped to the new generation, beside the old one,
         // in the store copy (the record and the data are untouched).
         if let Some((store, records)) = &snapshots {
-            for (r, key) in records.iter().zip(&snapshot_keys) {
-                let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(key, &r.body.vault_id, &r.body.snapshot_id, generation, &recipients)
-                    .map_err(|e| other(r.body.snapshot_id.clone(), e.to_string()))?;
+            let _ = records;
+            let vault_id = seif::ids::VaultId(d.vault_id());
+            for (sid, via, key) in &snapshot_keys {
+                let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(key, vault_id, *sid, generation, &recipients)
+                    .map_err(|e| other(sid.to_hex(), e.to_string()))?;
                 store.put(&env.store_key(), &env.to_bytes()).map_err(|e| other(store.describe(), e.to_string()))?;
-                rotated.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "key": env.store_key()}));
-                lines.push(format!("  snapshot {}: key for generation {generation} added as {}/{}", r.body.snapshot_id, store.describe(), env.store_key()));
+                rotated.push(json!({"snapshot": sid, "record": via, "key": env.store_key()}));
+                lines.push(format!("  snapshot {sid}: key for generation {generation} added as {}/{}", store.describe(), env.store_key()));
             }
         }
         let draft = Draft {

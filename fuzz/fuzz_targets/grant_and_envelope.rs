@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = Target::Snapshot { snapshot_id: String::new() };
     }
     if let Ok(e) = KeyEnvelope::parse(data) {
-        let _ = e.unwrap(&[keys.age_identity()], &[0; 32]);
+        let _ = e.unwrap(&[keys.age_identity()], &seif::ids::Commitment([0; 32]));
         let again = KeyEnvelope::parse(&e.to_bytes()).expect("re-reads");
         assert_eq!(again, e);
     }

@@ -15,26 +15,30 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::encoding::to_hex;
+use crate::ids::{Commitment, SnapshotId, VaultId};
 use crate::secrets::DataKey;
 use crate::wrap::{self, WrapError};
 
 /// The `format` of an envelope.
 pub const FORMAT: &str = "seif-key/1";
+/// The largest envelope read (a wrapped key is a few hundred bytes, or
+/// about 2 KB with a post-quantum stanza).
+pub const ENVELOPE_MAX: usize = 64 << 10;
 
 /// A key envelope.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEnvelope {
     /// Commitment to the data key (as in the record).
-    pub commitment: String,
+    pub commitment: Commitment,
     /// Always [`FORMAT`].
     pub format: String,
     /// The key generation of the recipients.
     pub generation: u32,
     /// The snapshot.
-    pub snapshot_id: String,
+    pub snapshot_id: SnapshotId,
     /// The vault.
-    pub vault_id: String,
+    pub vault_id: VaultId,
     /// A binary age file holding the 32-byte data key, base64.
     pub wrapped_key: String,
 }
@@ -43,17 +47,17 @@ impl KeyEnvelope {
     /// Wraps a snapshot's data key to `recipients`.
     pub fn wrap(
         key: &DataKey,
-        vault_id: &str,
-        snapshot_id: &str,
+        vault_id: VaultId,
+        snapshot_id: SnapshotId,
         generation: u32,
         recipients: &[String],
     ) -> Result<Self, WrapError> {
         Ok(KeyEnvelope {
-            commitment: to_hex(&wrap::key_commitment(key)),
+            commitment: Commitment(wrap::key_commitment(key)),
             format: FORMAT.into(),
             generation,
-            snapshot_id: snapshot_id.into(),
-            vault_id: vault_id.into(),
+            snapshot_id,
+            vault_id,
             wrapped_key: STANDARD.encode(wrap::wrap(key, recipients)?),
         })
     }
@@ -74,8 +78,16 @@ impl KeyEnvelope {
         )
     }
 
+    /// The prefix under which a snapshot's envelopes are stored.
+    pub fn prefix(snapshot_id: &SnapshotId) -> String {
+        format!("keys/{snapshot_id}/")
+    }
+
     /// Parses an envelope.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > ENVELOPE_MAX {
+            return Err(format!("{} bytes, more than {ENVELOPE_MAX}", bytes.len()));
+        }
         let e: KeyEnvelope = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if e.format != FORMAT {
             return Err(format!("unknown format {}", e.format));
@@ -87,11 +99,11 @@ impl KeyEnvelope {
     pub fn unwrap(
         &self,
         identities: &[&dyn age::Identity],
-        commitment: &[u8; 32],
+        commitment: &Commitment,
     ) -> Result<DataKey, WrapError> {
         let wrapped = STANDARD
             .decode(&self.wrapped_key)
             .map_err(|e| WrapError::Damaged(e.to_string()))?;
-        wrap::unwrap(&wrapped, identities, commitment)
+        wrap::unwrap(&wrapped, identities, &commitment.0)
     }
 }

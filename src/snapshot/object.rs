@@ -153,8 +153,14 @@ pub fn object_key(key: &DataKey, salt: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     out
 }
 
+/// The most plaintext an object holds: a full pack (8 MiB; Padmé padding
+/// of a full pack adds nothing, it is a power of two) or a manifest part.
+pub const PLAIN_MAX: u64 = 8 << 20;
+/// The largest object a reader accepts.
+pub const OBJECT_MAX: u64 = sealed_len(PLAIN_MAX);
+
 /// The stored size of an object holding `plain` bytes.
-pub fn sealed_len(plain: u64) -> u64 {
+pub const fn sealed_len(plain: u64) -> u64 {
     HEADER_LEN as u64 + plain + plain.div_ceil(CHUNK as u64) * TAG_LEN as u64
 }
 

@@ -1,7 +1,9 @@
-//! The snapshot record: public, signed by the sealer. It names the snapshot
-//! and every object it consists of (by SHA-256 and size), commits to the
-//! snapshot's data key, and names the previous record, so that records form
-//! a hash chain whose head the home side records to detect rollback.
+//! The snapshot record: public, small, signed by the sealer. It names the
+//! snapshot, commits to the snapshot's data key, names the snapshot's
+//! object lists by hash (`list`: what the snapshot consists of), and names
+//! the records it follows in its store, so that a store's records form a
+//! hash chain (a graph, when pushes ran at once) whose heads the home side
+//! records to detect rollback.
 //!
 //! A record file is the canonical JSON of `{"body": …, "signature": …}` on
 //! one line; it is stored under `records/<SHA-256 of the file>`.
@@ -10,69 +12,92 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::encoding::{from_hex, to_hex};
+use crate::ids::{BlobId, Commitment, SnapshotId, VaultId};
 use crate::sealer::{SealerPublicKey, SealerSecretKey};
 use crate::signed;
 
 /// The `format` of a record.
-pub const FORMAT: &str = "seif-snapshot/1";
+pub const FORMAT: &str = "seif-snapshot/2";
 /// The sealer's signature domain.
 pub const DOMAIN_RECORD: &str = "seif/v1/snapshot-record";
-/// The largest record read (a record lists every object: 8 MiB packs, so a
-/// 100 TB snapshot still fits).
-pub const RECORD_MAX: usize = 64 << 20;
+/// The largest record read. A record's size does not grow with the
+/// snapshot's (the lists do); this bounds the lists of a snapshot of some
+/// petabytes and the heads it follows.
+pub const RECORD_MAX: usize = 1 << 20;
+/// The most records a record may follow.
+pub const PREVIOUS_MAX: usize = 1024;
 
-/// An object named by a record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ObjectRef {
-    /// SHA-256 of the object's bytes, lowercase hex.
-    pub id: String,
-    /// Its size in bytes.
-    pub size: u64,
+/// The store key of an object id (a sealed pack or manifest part).
+pub fn object_key(id: &BlobId) -> String {
+    let hex = id.to_hex();
+    format!("objects/{}/{hex}", &hex[..2])
 }
 
-impl ObjectRef {
-    /// The object's key in a store.
-    pub fn key(&self) -> String {
-        object_key(&self.id)
-    }
-}
-
-/// The store key of an object id.
-pub fn object_key(id: &str) -> String {
-    format!("objects/{}/{id}", &id[..2])
+/// The store key of an object list.
+pub fn list_key(id: &BlobId) -> String {
+    format!("lists/{id}")
 }
 
 /// The store key of a record.
-pub fn record_key(hash: &str) -> String {
+pub fn record_key(hash: &BlobId) -> String {
     format!("records/{hash}")
+}
+
+/// Public sums of what a snapshot consists of, for people and for checks
+/// (the lists must agree with them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Earlier snapshots whose packs it reuses.
+    pub bases: u64,
+    /// Stored bytes of every object it needs (its own and reused).
+    pub bytes: u64,
+    /// Manifest parts.
+    pub manifest_parts: u64,
+    /// Bytes of the objects this snapshot stored itself.
+    pub new_bytes: u64,
+    /// Packs this snapshot stored itself.
+    pub new_packs: u64,
+    /// Packs it needs (its own and reused).
+    pub packs: u64,
+}
+
+/// A reference to a list: its id and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListRef {
+    /// SHA-256 of the list's bytes.
+    pub id: BlobId,
+    /// Its size.
+    pub size: u64,
 }
 
 /// The signed body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordBody {
+    /// Commitment to the snapshot's data key.
+    pub commitment: Commitment,
     /// Always [`FORMAT`].
     pub format: String,
-    /// The vault.
-    pub vault_id: String,
-    /// Random 16 bytes, lowercase hex.
-    pub snapshot_id: String,
-    /// When the push finished (RFC 3339 UTC).
-    pub time: String,
+    /// The object lists, in order.
+    pub lists: Vec<ListRef>,
+    /// The records this one follows in its store (that store's heads when
+    /// the push ended), sorted; empty for the first.
+    pub previous: Vec<BlobId>,
     /// The sealer (`seifsealer1…`).
     pub sealer: String,
-    /// The hash of the previous record, `null` for the first.
-    pub previous: Option<String>,
-    /// Commitment to the snapshot's data key.
-    pub commitment: String,
-    /// The data packs, in order (manifest segments index into this list).
-    pub packs: Vec<ObjectRef>,
-    /// The manifest's parts, in order.
-    pub manifest: Vec<ObjectRef>,
+    /// The snapshot.
+    pub snapshot_id: SnapshotId,
+    /// Sums of the lists.
+    pub summary: Summary,
+    /// When the push finished, by the sealer's clock (RFC 3339 UTC). A host
+    /// judges age by when the record arrived, not by this (SECURITY.md).
+    pub time: String,
+    /// The vault.
+    pub vault_id: VaultId,
 }
 
 /// A record with a verified signature.
@@ -83,7 +108,7 @@ pub struct Record {
     /// The sealer.
     pub sealer: SealerPublicKey,
     /// SHA-256 of the record file.
-    pub hash: String,
+    pub hash: BlobId,
 }
 
 /// Why a record was refused.
@@ -110,7 +135,7 @@ impl Record {
         let bytes =
             signed::canonical_json(&serde_json::json!({"body": value, "signature": signature}))
                 .expect("canonical");
-        let hash = to_hex(&Sha256::digest(&bytes));
+        let hash = BlobId::of(&bytes);
         (
             Record {
                 body,
@@ -123,13 +148,13 @@ impl Record {
 
     /// Parses and verifies a record file; `name` is the hash it is stored
     /// under, if known.
-    pub fn parse(bytes: &[u8], name: Option<&str>) -> Result<Record, RecordError> {
+    pub fn parse(bytes: &[u8], name: Option<&BlobId>) -> Result<Record, RecordError> {
         let bad = |m: String| RecordError::Malformed(m);
         if bytes.len() > RECORD_MAX {
             return Err(bad("too large".into()));
         }
-        let hash = to_hex(&Sha256::digest(bytes));
-        if name.is_some_and(|n| n != hash) {
+        let hash = BlobId::of(bytes);
+        if name.is_some_and(|n| *n != hash) {
             return Err(RecordError::WrongHash);
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
@@ -141,28 +166,18 @@ impl Record {
         else {
             return Err(bad("expected exactly 'body' and 'signature'".into()));
         };
+        if body_value.get("format").and_then(Value::as_str) != Some(FORMAT) {
+            return Err(bad(
+                "not a record of this format (seif-snapshot/2; stores of seif 0.1 are read by seif 0.1)".into(),
+            ));
+        }
         let body: RecordBody =
             serde_json::from_value(body_value.clone()).map_err(|e| bad(e.to_string()))?;
-        if body.format != FORMAT {
-            return Err(bad(format!("unknown format {}", body.format)));
+        if body.lists.is_empty() {
+            return Err(bad("no object list".into()));
         }
-        from_hex::<32>(&body.vault_id).map_err(|_| bad("bad vault id".into()))?;
-        from_hex::<16>(&body.snapshot_id).map_err(|_| bad("bad snapshot id".into()))?;
-        from_hex::<32>(&body.commitment).map_err(|_| bad("bad commitment".into()))?;
-        if let Some(p) = &body.previous {
-            from_hex::<32>(p).map_err(|_| bad("bad previous".into()))?;
-        }
-        for o in body.packs.iter().chain(&body.manifest) {
-            from_hex::<32>(&o.id).map_err(|_| bad("bad object id".into()))?;
-            if crate::snapshot::object::plain_len(o.size).is_none() {
-                return Err(bad(format!(
-                    "object {} has an impossible size {}",
-                    o.id, o.size
-                )));
-            }
-        }
-        if body.manifest.is_empty() {
-            return Err(bad("no manifest".into()));
+        if body.previous.len() > PREVIOUS_MAX || !body.previous.windows(2).all(|w| w[0] < w[1]) {
+            return Err(bad("'previous' is not a short sorted list".into()));
         }
         let sealer: SealerPublicKey = body
             .sealer
@@ -185,121 +200,86 @@ impl Record {
         }
         Ok(Record { body, sealer, hash })
     }
-
-    /// The snapshot id, raw.
-    pub fn snapshot_id(&self) -> [u8; 16] {
-        from_hex(&self.body.snapshot_id).expect("validated")
-    }
-
-    /// The vault id, raw.
-    pub fn vault_id(&self) -> [u8; 32] {
-        from_hex(&self.body.vault_id).expect("validated")
-    }
-
-    /// The commitment, raw.
-    pub fn commitment(&self) -> [u8; 32] {
-        from_hex(&self.body.commitment).expect("validated")
-    }
-
-    /// Total bytes of its objects.
-    pub fn stored_bytes(&self) -> u64 {
-        self.body
-            .packs
-            .iter()
-            .chain(&self.body.manifest)
-            .map(|o| o.size)
-            .sum()
-    }
 }
 
-/// The shape of a chain of records.
+/// The shape of a store's records: a graph through `previous`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Chain {
-    /// Records no other record names as previous.
-    pub heads: Vec<String>,
-    /// Records whose previous is missing from the store.
-    pub broken: Vec<(String, String)>,
-    /// Records named as previous by more than one record (a fork).
-    pub forks: Vec<String>,
-    /// Records with no previous (normally exactly one).
-    pub roots: Vec<String>,
+    /// Records no other record follows, sorted.
+    pub heads: Vec<BlobId>,
+    /// `(record, previous it names that the store does not hold)`.
+    pub broken: Vec<(BlobId, BlobId)>,
+    /// Records that follow none (the first in their store; more than one
+    /// only when pushes began at once, or a store was restarted).
+    pub roots: Vec<BlobId>,
 }
 
-/// Analyses the chain formed by `previous` links among records.
-pub fn chain(records: &BTreeMap<String, Record>) -> Chain {
-    let mut named: BTreeMap<&str, usize> = BTreeMap::new();
+/// Analyses the graph formed by `previous` links among records.
+pub fn chain(records: &BTreeMap<BlobId, Record>) -> Chain {
+    let mut named: BTreeSet<BlobId> = BTreeSet::new();
     let mut c = Chain::default();
     for r in records.values() {
-        match &r.body.previous {
-            None => c.roots.push(r.hash.clone()),
-            Some(p) => {
-                *named.entry(p.as_str()).or_default() += 1;
-                if !records.contains_key(p) {
-                    c.broken.push((r.hash.clone(), p.clone()));
-                }
+        if r.body.previous.is_empty() {
+            c.roots.push(r.hash);
+        }
+        for p in &r.body.previous {
+            named.insert(*p);
+            if !records.contains_key(p) {
+                c.broken.push((r.hash, *p));
             }
         }
     }
-    for r in records.values() {
-        match named.get(r.hash.as_str()) {
-            None => c.heads.push(r.hash.clone()),
-            Some(&n) if n > 1 => c.forks.push(r.hash.clone()),
-            _ => {}
-        }
-    }
+    c.heads = records
+        .keys()
+        .filter(|h| !named.contains(h))
+        .copied()
+        .collect();
     c
 }
 
-/// The records from `head` back along `previous` links (head first), as far
-/// as the store has them.
-pub fn ancestry<'r>(records: &'r BTreeMap<String, Record>, head: &str) -> Vec<&'r Record> {
-    let mut out = Vec::new();
+/// Every record reachable from `from` through `previous` (itself
+/// included), as far as the store has them.
+pub fn ancestry(records: &BTreeMap<BlobId, Record>, from: &BlobId) -> BTreeSet<BlobId> {
     let mut seen = BTreeSet::new();
-    let mut at = records.get(head);
-    while let Some(r) = at {
-        if !seen.insert(r.hash.as_str()) {
-            break;
+    let mut stack = vec![*from];
+    while let Some(h) = stack.pop() {
+        let Some(r) = records.get(&h) else { continue };
+        if seen.insert(h) {
+            stack.extend(r.body.previous.iter().copied());
         }
-        out.push(r);
-        at = r.body.previous.as_deref().and_then(|p| records.get(p));
     }
-    out
+    seen
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn body(previous: Option<String>) -> RecordBody {
+    fn body(previous: Vec<BlobId>, s: &SealerSecretKey) -> RecordBody {
         RecordBody {
+            commitment: Commitment([0x22; 32]),
             format: FORMAT.into(),
-            vault_id: "11".repeat(32),
-            snapshot_id: to_hex(&crate::secrets::random_array::<16>()),
-            time: "2026-11-27T00:00:00Z".into(),
-            sealer: String::new(),
+            lists: vec![ListRef {
+                id: BlobId([0x33; 32]),
+                size: 100,
+            }],
             previous,
-            commitment: "22".repeat(32),
-            packs: vec![ObjectRef {
-                id: "33".repeat(32),
-                size: crate::snapshot::object::sealed_len(100),
-            }],
-            manifest: vec![ObjectRef {
-                id: "44".repeat(32),
-                size: crate::snapshot::object::sealed_len(50),
-            }],
+            sealer: s.public().to_string(),
+            snapshot_id: SnapshotId::random(),
+            summary: Summary::default(),
+            time: "2026-11-27T00:00:00Z".into(),
+            vault_id: VaultId([0x11; 32]),
         }
     }
 
     #[test]
     fn sign_parse_and_tamper() {
         let s = SealerSecretKey::generate();
-        let mut b = body(None);
-        b.sealer = s.public().to_string();
-        let (r, bytes) = Record::sign(b, &s);
+        let (r, bytes) = Record::sign(body(vec![], &s), &s);
         let back = Record::parse(&bytes, Some(&r.hash)).unwrap();
         assert_eq!(back.body, r.body);
         assert_eq!(
-            Record::parse(&bytes, Some(&"00".repeat(32))).unwrap_err(),
+            Record::parse(&bytes, Some(&BlobId([0; 32]))).unwrap_err(),
             RecordError::WrongHash
         );
         let text = String::from_utf8(bytes.clone()).unwrap();
@@ -315,34 +295,34 @@ mod tests {
             Record::parse(claimed.as_bytes(), None).unwrap_err(),
             RecordError::BadSignature
         );
+        // Unsorted previous.
+        let (_, b2) = Record::sign(body(vec![BlobId([2; 32]), BlobId([1; 32])], &s), &s);
+        assert!(matches!(Record::parse(&b2, None), Err(RecordError::Malformed(_))));
     }
 
     #[test]
     fn chain_shapes() {
         let s = SealerSecretKey::generate();
-        let mk = |prev: Option<String>| {
-            let mut b = body(prev);
-            b.sealer = s.public().to_string();
-            Record::sign(b, &s).0
-        };
-        let a = mk(None);
-        let b = mk(Some(a.hash.clone()));
-        let c = mk(Some(b.hash.clone()));
-        let fork = mk(Some(b.hash.clone()));
-        let mut m: BTreeMap<String, Record> = [&a, &b, &c]
-            .iter()
-            .map(|r| (r.hash.clone(), (*r).clone()))
-            .collect();
+        let mk = |prev: Vec<BlobId>| Record::sign(body(prev, &s), &s).0;
+        let a = mk(vec![]);
+        let b = mk(vec![a.hash]);
+        let c = mk(vec![b.hash]);
+        let sibling = mk(vec![b.hash]);
+        let mut m: BTreeMap<BlobId, Record> =
+            [&a, &b, &c].iter().map(|r| (r.hash, (*r).clone())).collect();
         let ch = chain(&m);
-        assert_eq!(ch.heads, vec![c.hash.clone()]);
-        assert!(ch.forks.is_empty() && ch.broken.is_empty());
+        assert_eq!(ch.heads, vec![c.hash]);
+        assert!(ch.broken.is_empty());
         assert_eq!(ancestry(&m, &c.hash).len(), 3);
-        m.insert(fork.hash.clone(), fork.clone());
+        m.insert(sibling.hash, sibling.clone());
         let ch = chain(&m);
-        assert_eq!(ch.forks, vec![b.hash.clone()]);
-        assert_eq!(ch.heads.len(), 2);
+        assert_eq!(ch.heads.len(), 2, "two pushes at once: two heads");
+        let mut both = vec![c.hash, sibling.hash];
+        both.sort();
+        let merge = mk(both);
+        m.insert(merge.hash, merge.clone());
+        assert_eq!(chain(&m).heads, vec![merge.hash], "the next push joins them");
         m.remove(&b.hash);
-        let ch = chain(&m);
-        assert_eq!(ch.broken.len(), 2);
+        assert_eq!(chain(&m).broken.len(), 2);
     }
 }

@@ -44,6 +44,28 @@ pub enum StoreError {
     /// A key that is not of the store's layout.
     #[error("invalid store key '{0}'")]
     BadKey(String),
+    /// A blob larger than the format allows where it is stored.
+    #[error("{store}: {key} holds {size} bytes, more than the {limit} its format allows: not a seif blob, or planted")]
+    TooLarge {
+        /// The store.
+        store: String,
+        /// The key.
+        key: String,
+        /// Its size.
+        size: u64,
+        /// The most the caller accepts.
+        limit: u64,
+    },
+    /// Not a regular file where a blob belongs (a local store).
+    #[error("{store}: {key} is {what}, not a regular file: it was not written by seif; remove it")]
+    NotRegular {
+        /// The store.
+        store: String,
+        /// The key.
+        key: String,
+        /// What it is.
+        what: String,
+    },
 }
 
 impl StoreError {
@@ -53,8 +75,46 @@ impl StoreError {
     }
 }
 
+/// One blob found by [`Store::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When the store says it arrived (seconds since the Unix epoch): a
+    /// local file's modification time, an S3 object's Last-Modified. Set by
+    /// the host, not by the sealer; `None` if the store does not say.
+    pub arrived: Option<i64>,
+}
+
+/// What [`Store::list`] found under a prefix.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// The blobs, in no particular order.
+    pub blobs: Vec<Listed>,
+    /// Entries that are not plain blobs (a FIFO, a device, a symlink, a
+    /// directory where a blob belongs), each with what it is. A store never
+    /// writes these: they are named, and never read.
+    pub odd: Vec<(String, String)>,
+}
+
+impl Listing {
+    /// Every blob's key and size.
+    pub fn sizes(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.blobs.iter().map(|b| (b.key.as_str(), b.size))
+    }
+}
+
 /// A blob store. Implementations must be safe to call from many threads at
 /// once; callers bound their own concurrency.
+///
+/// Every read is bounded: the caller says how many bytes the format allows
+/// (`limit`), and a larger blob is refused before it is read, so a hostile
+/// store cannot make a reader allocate or transfer more than the format's
+/// own limits. A local store reads only regular files: a FIFO, a device or
+/// a symlink where a blob belongs is refused (it could hang the reader or
+/// feed it endless bytes).
 pub trait Store: Send + Sync {
     /// Where the store is, for messages (`/srv/vault`, `s3://bucket/prefix`).
     fn describe(&self) -> String;
@@ -63,13 +123,14 @@ pub trait Store: Send + Sync {
     /// Storing the same bytes again is harmless (keys are content hashes).
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError>;
 
-    /// The whole blob.
-    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+    /// The whole blob, if it holds at most `limit` bytes.
+    fn get(&self, key: &str, limit: u64) -> Result<Vec<u8>, StoreError>;
 
-    /// The whole blob, into `buf` (replacing its contents). Reusing one
-    /// buffer spares a fresh allocation, and its page faults, per blob.
-    fn get_into(&self, key: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
-        *buf = self.get(key)?;
+    /// The whole blob, into `buf` (replacing its contents), if it holds at
+    /// most `limit` bytes. Reusing one buffer spares a fresh allocation, and
+    /// its page faults, per blob.
+    fn get_into(&self, key: &str, limit: u64, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        *buf = self.get(key, limit)?;
         Ok(())
     }
 
@@ -79,9 +140,9 @@ pub trait Store: Send + Sync {
     /// The blob's size, or `None` if it does not exist.
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
 
-    /// Every key under `prefix` (a directory-like prefix ending in `/`),
-    /// with its size, in no particular order.
-    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Every blob under `prefix` (a directory-like prefix ending in `/`),
+    /// with its size and arrival time, and every odd entry found there.
+    fn list(&self, prefix: &str) -> Result<Listing, StoreError>;
 
     /// Removes a blob (used by tests and by a host pruning a store; seif's
     /// own commands never delete).

@@ -25,7 +25,7 @@ use object_store::{
     RetryConfig,
 };
 
-use super::{S3Options, Store, StoreError, check_key};
+use super::{Listed, Listing, S3Options, Store, StoreError, check_key};
 
 /// How long the retries of one request may go on. A node that restarts is
 /// back within a few seconds; a cluster that has lost its quorum (or is down)
@@ -278,6 +278,15 @@ impl S3Store {
     /// Whether the bucket is known to be missing. Asks the server (a one-key
     /// listing, which names a missing bucket with its own 404) until the
     /// bucket has been seen once.
+    fn too_large(&self, key: &str, size: u64, limit: u64) -> StoreError {
+        StoreError::TooLarge {
+            store: self.name.clone(),
+            key: key.into(),
+            size,
+            limit,
+        }
+    }
+
     fn bucket_missing(&self) -> bool {
         if self.bucket_exists.load(Ordering::Relaxed) {
             return false;
@@ -377,13 +386,25 @@ impl Store for S3Store {
             .map_err(|e| self.error("put", key, e))
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+    fn get(&self, key: &str, limit: u64) -> Result<Vec<u8>, StoreError> {
         let path = self.path(key)?;
-        let bytes = self
+        // The size is known from the response headers before the body is
+        // read: a blob larger than the format allows is refused unread.
+        let got = self
             .runtime
-            .block_on(async { self.client.get(&path).await?.bytes().await })
+            .block_on(async {
+                let result = self.client.get(&path).await?;
+                if result.meta.size > limit {
+                    return Ok(Err(result.meta.size));
+                }
+                result.bytes().await.map(Ok)
+            })
             .map_err(|e| self.error("get", key, e))?;
-        Ok(bytes.into())
+        match got {
+            Ok(bytes) if bytes.len() as u64 <= limit => Ok(bytes.into()),
+            Ok(bytes) => Err(self.too_large(key, bytes.len() as u64, limit)),
+            Err(size) => Err(self.too_large(key, size, limit)),
+        }
     }
 
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
@@ -462,7 +483,7 @@ impl Store for S3Store {
         }
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
         let base = prefix.trim_end_matches('/');
         check_key(base)?;
         // Object names under the store's prefix start with this; what follows
@@ -474,7 +495,7 @@ impl Store for S3Store {
         };
         // The trailing '/' keeps "objects" from also matching "objects2/...".
         let query = format!("{root}{base}/");
-        let mut out = Vec::new();
+        let mut out = Listing::default();
         let mut page_token: Option<String> = None;
         loop {
             let options = PaginatedListOptions {
@@ -488,7 +509,11 @@ impl Store for S3Store {
             for meta in page.result.objects {
                 let name = meta.location.as_ref();
                 if let Some(key) = name.strip_prefix(&root) {
-                    out.push((key.to_owned(), meta.size));
+                    out.blobs.push(Listed {
+                        key: key.to_owned(),
+                        size: meta.size,
+                        arrived: Some(meta.last_modified.timestamp()),
+                    });
                 }
             }
             match page.page_token {

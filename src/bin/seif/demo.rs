@@ -179,15 +179,16 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
         &counters,
     )
     .map_err(fail)?;
-    let r = &pushed.record;
+    let r = &pushed.records[0].1;
     say(&format!(
         "{files} files, {bytes} bytes → {} sealed objects in {}",
-        r.body.packs.len() + r.body.manifest.len(),
+        r.body.summary.packs + r.body.summary.manifest_parts,
         store_dir.display()
     ));
     say("One data key for the whole snapshot, wrapped once to the vault's public key; files");
-    say("packed into 8 MiB objects sealed with XChaCha20-Poly1305; names, sizes and the tree's");
-    say("shape live only in the encrypted manifest. The sealer signed a public record:");
+    say("cut into chunks and packed into 8 MiB objects sealed with XChaCha20-Poly1305; names,");
+    say("sizes and the tree's shape live only in the encrypted manifest. The sealer signed a");
+    say("public record:");
     say(&format!(
         "  snapshot {}  record {}",
         r.body.snapshot_id, r.hash
@@ -197,9 +198,17 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
         4,
         "The host checks what it holds, with no key (seif verify)",
     );
-    let report =
-        snapshot::verify::verify(store.as_ref(), &d, Some(&r.hash), 2, &Counters::default())
-            .map_err(fail)?;
+    let report = snapshot::verify::verify(
+        store.as_ref(),
+        &d,
+        &snapshot::verify::VerifyOptions {
+            head: Some(r.hash.to_hex()),
+            read_data: snapshot::verify::ReadData::All,
+            threads: 2,
+        },
+        &Counters::default(),
+    )
+    .map_err(fail)?;
     if !report.problems.is_empty() {
         return Err(fail(report.problems.join("; ")));
     }
@@ -210,7 +219,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
     say(
         "the record is signed by a sealer the vault accepts, the chain is whole. What the host sees:",
     );
-    for (key, size) in store.list("objects/").map_err(fail)?.iter().take(4) {
+    for (key, size) in store.list("objects/").map_err(fail)?.sizes().take(4) {
         say(&format!("  {key}  {size} bytes"));
     }
     say("  … ciphertext named by its SHA-256; no file names, no sizes of files.");
@@ -265,18 +274,35 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let key = snapshot::unwrap_key(store.as_ref(), r, &[q.keys.age_identity()]).map_err(fail)?;
+    let tables = snapshot::read::load_tables(store.as_ref(), r).map_err(fail)?;
+    let ids: [&dyn age::Identity; 1] = [q.keys.age_identity()];
+    let keys = snapshot::read::unwrap_keys(
+        store.as_ref(),
+        r,
+        &tables,
+        &snapshot::read::Identities(&ids),
+    )
+    .map_err(fail)?;
     drop(q);
     say("The vault key unwrapped the snapshot's data key (checked against the signed commitment).");
 
     step(7, "Restore, and compare byte for byte (seif restore)");
     let out = root.join("restored");
-    let s = snapshot::restore::restore(store.as_ref(), r, &key, &out, &[], 2, &Counters::default())
-        .map_err(fail)?;
+    let s = snapshot::restore::restore(
+        store.as_ref(),
+        r,
+        &tables,
+        &keys,
+        &out,
+        &[],
+        snapshot::restore::RestoreOptions::default(),
+        &Counters::default(),
+    )
+    .map_err(fail)?;
     let same = digest_tree(&tree).map_err(fail)?
         == digest_tree(&out.join("population-register")).map_err(fail)?;
     say(&format!(
-        "{} files, {} bytes restored; each checked against its SHA-256 in the manifest",
+        "{} files, {} bytes restored; every chunk checked against its SHA-256 in the manifest",
         s.files, s.bytes
     ));
     if !same {

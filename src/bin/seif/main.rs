@@ -64,6 +64,12 @@ enum Command {
     /// Restore a snapshot, or some of its paths, with a granted identity.
     #[command(after_help = EXIT_CODES_HELP)]
     Restore(snapshot::RestoreArgs),
+
+    /// The restore drill: prove, with a granted identity, that snapshots
+    /// would restore (every key, manifest and reference; with --read-data,
+    /// every chunk).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Check(snapshot::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => snapshot::ls(args),
         Command::Verify(args) => snapshot::verify(args),
         Command::Restore(args) => snapshot::restore(args),
+        Command::Check(args) => snapshot::check(args),
     };
     report::finish(TOOL, outcome)
 }

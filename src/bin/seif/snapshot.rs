@@ -1,17 +1,24 @@
-//! `seif push`, `ls`, `verify` and `restore`.
+//! `seif push`, `ls`, `verify`, `check` and `restore`. Every string read
+//! from a store is escaped before it is printed.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use seif::descriptor::Descriptor;
+use seif::ceremony::grant::{Grant, Target};
+use seif::descriptor::{Descriptor, format_fingerprint};
+use seif::ids::{Commitment, SnapshotId, VaultId};
 use seif::report::{self, Failure};
 use seif::snapshot::push::{PushError, PushOptions, default_state_dir};
+use seif::snapshot::read::{Identities, KeySource, ReadError};
 use seif::snapshot::record::Record;
-use seif::snapshot::restore::RestoreError;
+use seif::snapshot::restore::write::Existing;
+use seif::snapshot::restore::{RestoreError, RestoreOptions};
+use seif::snapshot::verify::{ReadData, VerifyOptions};
 use seif::snapshot::{self, Counters};
-use seif::store::{S3Options, Store};
+use seif::store::{S3Options, Store, StoreError};
+use seif::untrusted::escape;
 use serde_json::json;
 
 use crate::files::{io_failure, load_vault};
@@ -23,11 +30,18 @@ STORE is a local directory (the default kind) or s3://BUCKET/PREFIX, with the
 endpoint, region and credentials from --s3-endpoint/--s3-region or the
 standard AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY variables. --store may be repeated: one push writes the
-same snapshot to every store.
+same snapshot to every store, and gives each store what it lacks.
+
+A push is incremental: a file whose size, times and inode are unchanged
+since this pipeline's last snapshot of the same paths is not read, and only
+chunks no earlier snapshot holds are stored (--full stores everything
+afresh). The pipeline keeps its chunk index, file list and resume journal in
+--state-dir (mode 0700, files 0600); none of them holds a key to a finished
+snapshot.
 
 A push killed at any point leaves every store valid; running the same push
-again resumes where it stopped (a journal in --state-dir, mode 0600, holds the
-unfinished snapshot's key until the push completes).
+again resumes the same snapshot. Before the record is written, the stored
+manifest is read back and checked (--no-check skips it).
 
 ",
     seif::exit_codes_help!()
@@ -37,7 +51,7 @@ unfinished snapshot's key until the push completes).
 #[derive(Args, Clone)]
 pub struct StoreArgs {
     /// A store: a local directory, or s3://BUCKET/PREFIX.
-    #[arg(long = "store", value_name = "STORE", required = true)]
+    #[arg(long = "store", value_name = "STORE")]
     pub stores: Vec<String>,
     /// S3 endpoint (e.g. http://127.0.0.1:3900); else AWS_ENDPOINT_URL.
     #[arg(long, value_name = "URL")]
@@ -49,6 +63,9 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub fn open_all(&self) -> Result<Vec<Box<dyn Store>>, Failure> {
+        if self.stores.is_empty() {
+            return Err(Failure::usage("give a store with --store DIR or --store s3://BUCKET/PREFIX"));
+        }
         let opts = S3Options {
             endpoint: self.s3_endpoint.clone(),
             region: self.s3_region.clone(),
@@ -56,7 +73,8 @@ impl StoreArgs {
         self.stores
             .iter()
             .map(|s| {
-                seif::store::open(s, &opts).map_err(|e| Failure::error(format!("store {s}: {e}")))
+                seif::store::open(s, &opts)
+                    .map_err(|e| Failure::error(format!("store {}: {}", escape(s), escape(&e.to_string()))))
             })
             .collect()
     }
@@ -69,23 +87,64 @@ impl StoreArgs {
     }
 }
 
+/// A store error, escaped (an S3 server or a hostile host wrote part of it).
+fn store_failure(e: StoreError) -> Failure {
+    Failure::error(escape(&e.to_string()).into_owned())
+}
+
+/// Opens a store that must already exist and hold records.
+fn existing_store(args: &StoreArgs, allow_empty: bool) -> Result<(Box<dyn Store>, snapshot::Records), Failure> {
+    let store = args.open_one()?;
+    let records = snapshot::load_records(store.as_ref()).map_err(store_failure)?;
+    if records.0.is_empty() && records.1.is_empty() && !allow_empty {
+        let exists = store.list("objects/").map(|l| !l.blobs.is_empty()).unwrap_or(false)
+            || std::path::Path::new(&store.describe()).is_dir()
+            || store.describe().starts_with("s3://");
+        let f = if exists && store.describe().starts_with("s3://") {
+            Failure::error(format!("{}: no snapshot record under this prefix", escape(&store.describe())))
+                .hint("check the bucket and prefix; a new, empty store passes with --allow-empty")
+        } else if exists {
+            Failure::integrity(format!("{}: the store holds no snapshot record", escape(&store.describe())))
+                .hint("a store that should hold snapshots has lost them; a new, empty store passes with --allow-empty")
+        } else {
+            Failure::error(format!("{}: no such store", escape(&store.describe()))).hint("check the path")
+        };
+        return Err(f);
+    }
+    Ok((store, records))
+}
+
 #[derive(Args)]
 pub struct PushArgs {
     /// The vault descriptor (vault.json).
     #[arg(long, value_name = "FILE")]
-    vault: PathBuf,
+    vault: Option<PathBuf>,
     /// This pipeline's sealer key; the vault must accept it.
     #[arg(long, value_name = "FILE")]
-    sealer: PathBuf,
+    sealer: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     /// Pad objects to Padmé lengths, hiding exact sizes.
     #[arg(long)]
     pad: bool,
+    /// Store everything afresh, ignoring the chunk index and file list.
+    #[arg(long)]
+    full: bool,
+    /// Do not read the stored manifest back before writing the record.
+    #[arg(long)]
+    no_check: bool,
+    /// Chain onto a store that no longer holds the last record this
+    /// pipeline wrote there (only after finding out why it lost it).
+    #[arg(long)]
+    accept_rollback: bool,
+    /// Remove every unfinished push's journal (each holds the data key of
+    /// an unfinished snapshot) and exit.
+    #[arg(long, conflicts_with_all = ["full", "paths"])]
+    abandon: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
-    /// Where the resume journal lives (default: $XDG_STATE_HOME/seif).
+    /// Where the journal, index and file list live (default: $XDG_STATE_HOME/seif).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Sealing threads (default: every core).
@@ -95,20 +154,41 @@ pub struct PushArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     uploads: usize,
     /// Files and directory trees to push.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
 
 pub fn push(args: PushArgs) -> Result<(), Failure> {
-    let vault = load_vault(&args.vault)?;
-    let sealer = crate::sealer::load(&args.sealer)?;
-    if !vault.accepts_sealer(&sealer.public()) {
-        return Err(Failure::refused(format!("the vault '{}' does not accept the sealer {} ({})", vault.body().name, sealer.public(), args.sealer.display()))
-            .hint("ask the custodians to add it with `seif-ceremony sealers add`, then use the new vault.json"));
+    let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+    if args.abandon {
+        let gone = seif::snapshot::push::abandon(&state_dir).map_err(push_failure)?;
+        for g in &gone {
+            report::note(crate::TOOL, &format!("removed the unfinished push journal {}", state_dir.join(g).display()));
+        }
+        if gone.is_empty() {
+            report::note(crate::TOOL, &format!("no unfinished push in {}", state_dir.display()));
+        }
+        return Ok(());
     }
-    let stores = args.store.open_all()?;
-    let mut options = PushOptions::new(args.state_dir.clone().unwrap_or_else(default_state_dir));
+    let (Some(vault_path), Some(sealer_path)) = (&args.vault, &args.sealer) else {
+        return Err(Failure::usage("push needs --vault, --sealer, --store and at least one PATH"));
+    };
+    let store_args = &args.store;
+    if args.paths.is_empty() {
+        return Err(Failure::usage("push needs at least one PATH"));
+    }
+    let vault = load_vault(vault_path)?;
+    let sealer = crate::sealer::load(sealer_path)?;
+    if !vault.accepts_sealer(&sealer.public()) {
+        return Err(Failure::refused(format!("the vault '{}' does not accept the sealer {} ({})", escape(&vault.body().name), sealer.public(), sealer_path.display()))
+            .hint("if this is the right vault.json, ask the custodians to add the sealer with `seif-ceremony sealers add`; if not, use the vault.json of the vault this pipeline pushes to"));
+    }
+    let stores = store_args.open_all()?;
+    let mut options = PushOptions::new(state_dir);
     options.pad = args.pad;
+    options.full = args.full;
+    options.check = !args.no_check;
+    options.accept_rollback = args.accept_rollback;
     options.uploads = args.uploads.max(1);
     if let Some(t) = args.threads {
         options.threads = t.max(1);
@@ -122,56 +202,78 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     };
     let secs = started.elapsed().as_secs_f64();
     for s in &summary.skipped {
-        report::warn(crate::TOOL, &format!("skipped {s}"));
+        report::warn(crate::TOOL, &format!("skipped {}", escape(s)));
     }
-    let r = &summary.record;
+    for s in &summary.set_aside {
+        report::warn(crate::TOOL, &escape(s));
+    }
+    if let Some(id) = summary.finished_interrupted {
+        report::note(crate::TOOL, &format!("finished the interrupted push's snapshot {id} first"));
+    }
+    let Some((_, r)) = summary.records.first() else {
+        return Err(Failure::error("no store was written"));
+    };
+    let s = &r.body.summary;
     if args.json {
         let doc = json!({
             "snapshot_id": r.body.snapshot_id,
-            "record": r.hash,
-            "previous": r.body.previous,
+            "records": summary.records.iter().map(|(store, r)| json!({"store": store, "record": r.hash, "previous": r.body.previous})).collect::<Vec<_>>(),
             "time": r.body.time,
             "files": summary.totals.files,
             "entries": summary.totals.entries,
             "bytes": summary.totals.bytes,
-            "objects": r.body.packs.len() + r.body.manifest.len(),
-            "stored_bytes": r.stored_bytes(),
+            "unchanged_files": summary.unchanged_files,
+            "reused_bytes": summary.reused_bytes,
+            "objects": s.packs + s.manifest_parts,
+            "new_packs": s.new_packs,
+            "bases": s.bases,
+            "stored_bytes": s.bytes,
             "uploaded_objects": summary.uploaded_objects,
             "uploaded_bytes": summary.uploaded_bytes,
+            "copied_objects": summary.copied_objects,
             "resumed_packs": summary.resumed_packs,
+            "finished_interrupted": summary.finished_interrupted,
+            "skipped": summary.skipped,
             "seconds": secs,
-            "stores": args.store.stores,
+            "stores": store_args.stores,
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         report::note(
             crate::TOOL,
             &format!(
-                "pushed snapshot {} to {}: {} files, {} bytes in {} objects ({} bytes stored{}); {:.1} s",
+                "pushed snapshot {} to {}: {} files, {} bytes ({} files unchanged, {} bytes reused from earlier snapshots); stored {} new objects, {} bytes{}{}; {:.1} s",
                 r.body.snapshot_id,
-                args.store.stores.join(", "),
+                store_args.stores.iter().map(|s| escape(s).into_owned()).collect::<Vec<_>>().join(", "),
                 summary.totals.files,
                 summary.totals.bytes,
-                r.body.packs.len() + r.body.manifest.len(),
-                r.stored_bytes(),
+                summary.unchanged_files,
+                summary.reused_bytes,
+                summary.uploaded_objects,
+                summary.uploaded_bytes,
                 if summary.resumed_packs > 0 {
-                    format!(
-                        ", {} packs taken over from an interrupted push",
-                        summary.resumed_packs
-                    )
+                    format!(", {} packs taken over from an interrupted push", summary.resumed_packs)
+                } else {
+                    String::new()
+                },
+                if summary.copied_objects > 0 {
+                    format!(", {} objects copied to a store that lacked them", summary.copied_objects)
                 } else {
                     String::new()
                 },
                 secs
             ),
         );
-        report::note(
-            crate::TOOL,
-            &format!(
-                "record {} (the new head: record it to detect rollback, `seif verify --head`)",
-                r.hash
-            ),
-        );
+        for (store, r) in &summary.records {
+            report::note(
+                crate::TOOL,
+                &format!(
+                    "{}: record {} (the store's new head: record it to detect rollback, `seif verify --head`)",
+                    escape(store),
+                    r.hash
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -179,10 +281,24 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
 fn push_failure(e: PushError) -> Failure {
     match e {
         PushError::Input { path, source } => io_failure(&path, "cannot read", &source)
-            .hint("nothing was recorded; fix it and run the same push again (it resumes)"),
-        PushError::Store(e) => Failure::error(e.to_string())
-            .hint("the store keeps what was uploaded; run the same push again to resume"),
-        other => Failure::error(other.to_string()),
+            .hint("no snapshot was recorded; fix it and run the same push again"),
+        PushError::Unrepresentable { .. } | PushError::NotUtf8(_) => {
+            Failure::error(e.to_string()).hint("rename or remove it, or push the tree without it")
+        }
+        PushError::Store(e) => store_failure(e)
+            .hint("what was stored stays; run the same push again to go on where it stopped"),
+        PushError::Check(_) => Failure::integrity(escape(&e.to_string()).into_owned())
+            .hint("no record was written, so no store claims this snapshot; run `seif verify` on the store and push again"),
+        PushError::Rollback { .. } => Failure::integrity(e.to_string()).hint(
+            "find out why the store lost it (a restored backup of the store? a host's mistake or attack?); once you know, `seif push --accept-rollback` chains onto what the store holds",
+        ),
+        PushError::Stores { ref failed, .. } => Failure::error(escape(&e.to_string()).into_owned()).hint(format!(
+            "the snapshot is recorded in the other stores; run the same push again to record it in {} too",
+            failed.iter().map(|(s, _)| escape(s).into_owned()).collect::<Vec<_>>().join(", ")
+        )),
+        PushError::Journal { .. } | PushError::State { .. } => Failure::refused(escape(&e.to_string()).into_owned()),
+        PushError::SealerNotAccepted(_) => Failure::refused(e.to_string()),
+        other => Failure::error(escape(&other.to_string()).into_owned()),
     }
 }
 
@@ -196,9 +312,7 @@ pub struct LsArgs {
 }
 
 pub fn ls(args: LsArgs) -> Result<(), Failure> {
-    let store = args.store.open_one()?;
-    let (records, problems) =
-        snapshot::load_records(store.as_ref()).map_err(|e| Failure::error(e.to_string()))?;
+    let (_store, (records, problems)) = existing_store(&args.store, true)?;
     let heads = snapshot::record::chain(&records).heads;
     let ordered = snapshot::verify::ordered(&records);
     let mut out = std::io::stdout().lock();
@@ -208,7 +322,7 @@ pub fn ls(args: LsArgs) -> Result<(), Failure> {
             .map(|r| {
                 json!({
                     "snapshot_id": r.body.snapshot_id, "record": r.hash, "previous": r.body.previous, "time": r.body.time,
-                    "sealer": r.body.sealer, "objects": r.body.packs.len() + r.body.manifest.len(), "stored_bytes": r.stored_bytes(),
+                    "vault_id": r.body.vault_id, "sealer": r.body.sealer, "summary": r.body.summary,
                     "head": heads.contains(&r.hash),
                 })
             })
@@ -216,23 +330,21 @@ pub fn ls(args: LsArgs) -> Result<(), Failure> {
         writeln!(out, "{}", serde_json::to_string_pretty(&json!({"snapshots": list, "unreadable_records": problems.iter().map(|(k, e)| json!({"key": k, "error": e})).collect::<Vec<_>>()})).expect("json"))
     } else {
         let mut text = format!(
-            "{:<32}  {:<20}  {:>8}  {:>14}  {:<12}  sealer\n",
-            "snapshot", "time", "objects", "stored bytes", "record"
+            "{:<32}  {:<20}  {:>8}  {:>14}  {:>14}  {:<12}  sealer\n",
+            "snapshot", "time", "objects", "stored bytes", "new bytes", "record"
         );
         for r in &ordered {
+            let s = &r.body.summary;
             text.push_str(&format!(
-                "{:<32}  {:<20}  {:>8}  {:>14}  {:<12}  {}{}\n",
+                "{:<32}  {:<20}  {:>8}  {:>14}  {:>14}  {:<12}  {}{}\n",
                 r.body.snapshot_id,
-                r.body.time,
-                r.body.packs.len() + r.body.manifest.len(),
-                r.stored_bytes(),
-                &r.hash[..12],
-                r.body.sealer,
-                if heads.contains(&r.hash) {
-                    "  (head)"
-                } else {
-                    ""
-                }
+                escape(&r.body.time),
+                s.packs + s.manifest_parts,
+                s.bytes,
+                s.new_bytes,
+                r.hash.short(12),
+                escape(&r.body.sealer),
+                if heads.contains(&r.hash) { "  (head)" } else { "" }
             ));
         }
         write!(out, "{text}")
@@ -244,7 +356,7 @@ pub fn ls(args: LsArgs) -> Result<(), Failure> {
     }
     if !problems.is_empty() {
         for (k, e) in &problems {
-            report::warn(crate::TOOL, &format!("{k}: {e}"));
+            report::warn(crate::TOOL, &format!("{}: {}", escape(k), escape(e)));
         }
         return Err(Failure::integrity(format!(
             "{} record(s) are unreadable or forged; run `seif verify`",
@@ -261,9 +373,21 @@ pub struct VerifyArgs {
     /// The vault descriptor: which sealers the vault accepts.
     #[arg(long, value_name = "FILE")]
     vault: PathBuf,
-    /// The head record the home side recorded: reports a rollback or a fork.
+    /// The head record the home side recorded (64 hex digits, or at least
+    /// the first 12): reports a rollback.
     #[arg(long, value_name = "HASH")]
     head: Option<String>,
+    /// Hash only part of the objects: n/m (group n of m: m runs cover the
+    /// store), a percentage (10%), or a size (50G), chosen at random.
+    #[arg(long, value_name = "SUBSET", conflicts_with = "metadata_only")]
+    read_data_subset: Option<String>,
+    /// Hash no object: check that every object exists with its size, every
+    /// signature, the chain and the lists.
+    #[arg(long)]
+    metadata_only: bool,
+    /// Accept a store with no record yet (a new host).
+    #[arg(long)]
+    allow_empty: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -274,87 +398,217 @@ pub struct VerifyArgs {
 
 pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let vault = load_vault(&args.vault)?;
-    let store = args.store.open_one()?;
+    let head = args
+        .head
+        .as_deref()
+        .map(snapshot::verify::check_head_spec)
+        .transpose()
+        .map_err(Failure::usage)?;
+    let read_data = match (&args.read_data_subset, args.metadata_only) {
+        (_, true) => ReadData::None,
+        (Some(s), _) => ReadData::parse(s).map_err(Failure::usage)?,
+        (None, false) => ReadData::All,
+    };
+    let (store, _) = existing_store(&args.store, args.allow_empty)?;
     let counters = Arc::new(Counters::default());
-    let threads = args
-        .threads
-        .unwrap_or_else(|| seif::pipeline::default_threads() * 2);
+    let options = VerifyOptions {
+        head,
+        read_data,
+        threads: args.threads.unwrap_or_else(|| seif::workers::default_threads() * 2),
+    };
     let started = std::time::Instant::now();
     let r = {
         let _p = Progress::start("verify", Arc::clone(&counters));
-        snapshot::verify::verify(
-            store.as_ref(),
-            &vault,
-            args.head.as_deref(),
-            threads,
-            &counters,
-        )
-        .map_err(|e| Failure::error(e.to_string()))?
+        snapshot::verify::verify(store.as_ref(), &vault, &options, &counters).map_err(store_failure)?
     };
+    if let Some(other) = r.other_vault {
+        return Err(Failure::refused(format!(
+            "{} holds the snapshots of another vault ({}), not of {} ({}, vault {})",
+            escape(&store.describe()),
+            format_fingerprint(&other.to_hex()),
+            args.vault.display(),
+            escape(&vault.body().name),
+            format_fingerprint(&vault.body().vault_id)
+        ))
+        .hint("give the vault.json of the vault this store belongs to"));
+    }
     if args.json {
         let doc = json!({
-            "store": store.describe(), "ok": r.problems.is_empty(), "records": r.records, "objects_checked": r.objects_checked,
-            "bytes_checked": r.bytes_checked, "heads": r.heads, "unreferenced_objects": r.unreferenced.len(), "problems": r.problems,
-            "seconds": started.elapsed().as_secs_f64(),
+            "store": store.describe(), "ok": r.problems.is_empty(), "records": r.records, "snapshots": r.snapshots,
+            "objects": r.objects, "objects_checked": r.objects_checked,
+            "bytes_checked": r.bytes_checked, "heads": r.heads, "unreferenced": r.unreferenced.len(), "problems": r.problems,
+            "notes": r.notes, "seconds": started.elapsed().as_secs_f64(),
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         for p in &r.problems {
             eprintln!("seif: FAIL: {p}");
         }
+        for n in &r.notes {
+            eprintln!("seif: note: {n}");
+        }
         println!(
-            "{}: {} records, {} objects ({} bytes) hashed, head {}{}",
-            store.describe(),
+            "{}: {} records, {} objects ({} hashed, {} bytes), heads {}{}",
+            escape(&store.describe()),
             r.records,
+            r.objects,
             r.objects_checked,
             r.bytes_checked,
             if r.heads.is_empty() {
                 "-".to_owned()
             } else {
-                r.heads.join(", ")
+                r.heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
             },
             if r.unreferenced.is_empty() {
                 String::new()
             } else {
-                format!(
-                    "; {} unreferenced objects (left by interrupted pushes)",
-                    r.unreferenced.len()
-                )
+                format!("; {} unreferenced objects or lists (left by interrupted pushes)", r.unreferenced.len())
             }
         );
     }
     if !r.problems.is_empty() {
-        return Err(Failure::integrity(format!(
-            "{}: {} problem(s) found (listed above)",
-            store.describe(),
-            r.problems.len()
-        )));
+        let f = Failure::integrity(format!(
+            "{}: {} problem(s) found{}",
+            escape(&store.describe()),
+            r.problems.len(),
+            if args.json { " (listed in the JSON)" } else { " (listed above)" }
+        ));
+        return Err(f);
     }
     if !args.json {
-        println!(
-            "ok: every record is signed by an accepted sealer, the chain is whole, every object is intact"
-        );
+        let what = match read_data {
+            ReadData::All => "every object is intact",
+            ReadData::None => "every object is present with its size (no data read)",
+            _ => "every object is present with its size, and the subset read is intact",
+        };
+        println!("ok: every record is signed by an accepted sealer, the chain is whole, {what}");
     }
     Ok(())
 }
 
 #[derive(Args)]
-pub struct RestoreArgs {
+pub struct KeyArgs {
     /// An age identity file (a ceremony grant's recipient, or the vault's).
     #[arg(long, short = 'i', value_name = "KEY", required = true)]
     identity: Vec<PathBuf>,
-    /// A grant file from `seif-ceremony grant` for this snapshot.
+    /// A grant file from `seif-ceremony grant` (repeatable): the snapshots
+    /// it covers open with its recipient's identity.
     #[arg(long, value_name = "FILE")]
-    grant: Option<PathBuf>,
-    #[command(flatten)]
-    store: StoreArgs,
+    grant: Vec<PathBuf>,
     /// Judge the snapshot by this vault: it must be the vault's, sealed by a
     /// sealer the vault accepts.
     #[arg(long, value_name = "FILE")]
     vault: Option<PathBuf>,
-    /// Where to restore (must not exist, or be empty).
+}
+
+/// Keys from grants first, then from the store's envelopes.
+struct Keys {
+    identities: Vec<Box<dyn age::Identity + Send + Sync>>,
+    grants: Vec<(PathBuf, Grant)>,
+}
+
+impl Keys {
+    fn load(args: &KeyArgs, vault: Option<&Descriptor>) -> Result<Self, Failure> {
+        let mut identities = Vec::new();
+        for path in &args.identity {
+            identities.extend(
+                seif::wrap::load_identity_file(path)
+                    .map_err(|e| io_failure(path, "cannot read the identity file", &e))?,
+            );
+        }
+        let mut grants = Vec::new();
+        for path in &args.grant {
+            let bytes = std::fs::read(path).map_err(|e| io_failure(path, "cannot read the grant", &e))?;
+            let text = String::from_utf8_lossy(&bytes);
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let g = Grant::from_json(line.as_bytes())
+                    .map_err(|e| Failure::error(format!("{}: {}", path.display(), escape(&e.to_string()))))?;
+                if let Some(v) = vault {
+                    g.verify(v).map_err(|e| Failure::integrity(format!("{}: {e}", path.display())))?;
+                }
+                grants.push((path.clone(), g));
+            }
+        }
+        Ok(Keys { identities, grants })
+    }
+}
+
+impl KeySource for Keys {
+    fn key(
+        &self,
+        store: &dyn Store,
+        vault: VaultId,
+        snapshot: SnapshotId,
+        commitment: &Commitment,
+    ) -> Result<seif::secrets::DataKey, String> {
+        let ids: Vec<&dyn age::Identity> = self.identities.iter().map(|i| i.as_ref() as &dyn age::Identity).collect();
+        let target = Target::Snapshot {
+            snapshot_id: snapshot.to_hex(),
+        };
+        let mut why = Vec::new();
+        for (path, g) in &self.grants {
+            if g.body.target != target {
+                continue;
+            }
+            match g.unwrap_for(&target, &vault.0, &commitment.0, &ids) {
+                Ok(k) => return Ok(k),
+                Err(e) => why.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Identities(&ids).key(store, vault, snapshot, commitment).map_err(|e| {
+            if why.is_empty() {
+                e
+            } else {
+                format!("{}; {e}", why.join("; "))
+            }
+        })
+    }
+}
+
+/// Refuses a record of another vault or by a sealer the vault does not accept.
+pub fn judge(vault: &Descriptor, record: &Record) -> Result<(), Failure> {
+    if record.body.vault_id.0 != vault.vault_id() {
+        return Err(Failure::integrity(format!(
+            "snapshot {} belongs to another vault",
+            record.body.snapshot_id
+        )));
+    }
+    if !vault.accepts_sealer(&record.sealer) {
+        return Err(Failure::refused(format!(
+            "snapshot {} was sealed by {}, a sealer the vault does not accept",
+            record.body.snapshot_id,
+            escape(&record.body.sealer)
+        )));
+    }
+    Ok(())
+}
+
+fn read_failure(e: ReadError) -> Failure {
+    match e {
+        ReadError::Store(e) => store_failure(e),
+        ReadError::Key { .. } => Failure::integrity(escape(&e.to_string()).into_owned())
+            .hint("use the identity a ceremony granted for this snapshot, with its --grant file(s); a grant must cover every snapshot whose packs it reuses"),
+        other => Failure::integrity(escape(&other.to_string()).into_owned())
+            .hint("the store's copy is damaged or was tampered with; run `seif verify` on it and restore from another store"),
+    }
+}
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    keys: KeyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Where to restore (new, or empty; a directory of your own).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Go on with a restore that stopped: files already there with the
+    /// right content are kept, the rest restored.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
+    /// Restore into a directory that holds files, replacing them.
+    #[arg(long)]
+    force: bool,
     /// Fetch threads.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -370,98 +624,54 @@ pub struct RestoreArgs {
 pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     seif::hardening::disable_core_dumps()
         .map_err(|e| Failure::error(format!("cannot disable core dumps: {e}")))?;
-    let mut identities = Vec::new();
-    for path in &args.identity {
-        identities.extend(
-            seif::wrap::load_identity_file(path)
-                .map_err(|e| io_failure(path, "cannot read the identity file", &e))?,
-        );
-    }
-    let ids: Vec<&dyn age::Identity> = identities
-        .iter()
-        .map(|i| i.as_ref() as &dyn age::Identity)
-        .collect();
-    let vault = args.vault.as_deref().map(load_vault).transpose()?;
-    let store = args.store.open_one()?;
-    let (records, _) =
-        snapshot::load_records(store.as_ref()).map_err(|e| Failure::error(e.to_string()))?;
+    let vault = args.keys.vault.as_deref().map(load_vault).transpose()?;
+    let keys = Keys::load(&args.keys, vault.as_ref())?;
+    let (store, (records, _)) = existing_store(&args.store, false)?;
     let record = snapshot::find(&records, &args.snapshot).map_err(Failure::error)?;
     if let Some(v) = &vault {
         judge(v, record)?;
     } else {
         report::warn(
             crate::TOOL,
-            &format!(
-                "not judged against a vault (pass --vault): sealed by {}",
-                record.body.sealer
-            ),
+            &format!("not judged against a vault (pass --vault): sealed by {}", escape(&record.body.sealer)),
         );
     }
-    let key = match &args.grant {
-        None => snapshot::unwrap_key(store.as_ref(), record, &ids).map_err(|e| {
-            Failure::integrity(e.to_string()).hint(
-                "use the identity a ceremony granted for this snapshot, with its --grant file",
-            )
-        })?,
-        Some(path) => {
-            use seif::ceremony::grant::{Grant, Target};
-            let bytes =
-                std::fs::read(path).map_err(|e| io_failure(path, "cannot read the grant", &e))?;
-            let grant = Grant::from_json(&bytes)
-                .map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
-            if let Some(v) = &vault {
-                grant
-                    .verify(v)
-                    .map_err(|e| Failure::integrity(format!("{}: {e}", path.display())))?;
-            }
-            let target = Target::Snapshot {
-                snapshot_id: record.body.snapshot_id.clone(),
-            };
-            grant
-                .unwrap_for(&target, &record.vault_id(), &record.commitment(), &ids)
-                .map_err(|e| {
-                    Failure::integrity(format!(
-                        "{}: cannot open snapshot {}: {e}",
-                        path.display(),
-                        record.body.snapshot_id
-                    ))
-                })?
-        }
-    };
+    let tables = snapshot::read::load_tables(store.as_ref(), record).map_err(read_failure)?;
+    let ring = snapshot::read::unwrap_keys(store.as_ref(), record, &tables, &keys).map_err(read_failure)?;
     let counters = Arc::new(Counters::default());
-    let threads = args
-        .threads
-        .unwrap_or_else(|| seif::pipeline::default_threads() + 2);
+    let options = RestoreOptions {
+        threads: args.threads.unwrap_or_else(|| seif::workers::default_threads() + 2),
+        existing: if args.resume {
+            Existing::Resume
+        } else if args.force {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        },
+    };
     let started = std::time::Instant::now();
     let summary = {
         let _p = Progress::start("restore", Arc::clone(&counters));
-        snapshot::restore::restore(
-            store.as_ref(),
-            record,
-            &key,
-            &args.out,
-            &args.paths,
-            threads,
-            &counters,
-        )
-        .map_err(restore_failure)?
+        snapshot::restore::restore(store.as_ref(), record, &tables, &ring, &args.out, &args.paths, options, &counters)
+            .map_err(restore_failure)?
     };
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         let doc = json!({"snapshot_id": record.body.snapshot_id, "record": record.hash, "out": args.out, "files": summary.files, "dirs": summary.dirs,
-            "symlinks": summary.symlinks, "bytes": summary.bytes, "fetched_bytes": summary.fetched, "seconds": secs});
+            "symlinks": summary.symlinks, "bytes": summary.bytes, "kept": summary.kept, "fetched_bytes": summary.fetched, "seconds": secs});
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         report::note(
             crate::TOOL,
             &format!(
-                "restored snapshot {} into {}: {} files, {} directories, {} symlinks, {} bytes, every file checked against its hash; {:.1} s",
+                "restored snapshot {} into {}: {} files, {} directories, {} symlinks, {} bytes{}, every chunk checked against its hash; {:.1} s",
                 record.body.snapshot_id,
                 args.out.display(),
                 summary.files,
                 summary.dirs,
                 summary.symlinks,
                 summary.bytes,
+                if summary.kept > 0 { format!(" ({} files already there, kept)", summary.kept) } else { String::new() },
                 secs
             ),
         );
@@ -469,29 +679,106 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Refuses a record of another vault or by a sealer the vault does not accept.
-pub fn judge(vault: &Descriptor, record: &Record) -> Result<(), Failure> {
-    if record.vault_id() != vault.vault_id() {
-        return Err(Failure::integrity(format!(
-            "snapshot {} belongs to another vault",
-            record.body.snapshot_id
-        )));
-    }
-    if !vault.accepts_sealer(&record.sealer) {
-        return Err(Failure::refused(format!(
-            "snapshot {} was sealed by {}, a sealer the vault does not accept",
-            record.body.snapshot_id, record.body.sealer
-        )));
-    }
-    Ok(())
-}
-
 fn restore_failure(e: RestoreError) -> Failure {
     match e {
-        RestoreError::Output { path, source } => io_failure(&path, "cannot write", &source),
-        RestoreError::OutputExists(p) => Failure::error(format!("{} exists and is not empty", p.display())).hint("restore into a new directory"),
-        RestoreError::NotFound(p) => Failure::error(format!("not in the snapshot: {}", p.join(", "))),
-        RestoreError::Store(e) => Failure::error(e.to_string()),
+        RestoreError::Output { path, source } => io_failure(&path, "cannot write", &source)
+            .hint("files already restored are whole and checked; fix it and run the same restore with --resume"),
+        RestoreError::OutputExists(p) => Failure::error(format!("{} exists and is not empty", p.display()))
+            .hint("restore into a new directory, or pass --resume to go on with a restore that stopped, or --force to replace"),
+        RestoreError::OutputUnsafe(..) => Failure::refused(e.to_string()),
+        RestoreError::NoRoom { .. } => Failure::error(e.to_string()).hint("make room, or restore only some paths"),
+        RestoreError::NotFound(_) => Failure::error(e.to_string()).hint("paths are as `seif ls --identity … SNAPSHOT` shows them"),
+        RestoreError::Store(e) => store_failure(e),
+        RestoreError::Read(e) => read_failure(e),
         other => Failure::integrity(other.to_string()).hint("the store's copy is damaged or was tampered with; run `seif verify` on it and restore from another store"),
     }
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    keys: KeyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Check every snapshot in the store.
+    #[arg(long, conflicts_with = "snapshot")]
+    all: bool,
+    /// Also fetch, decrypt and hash every chunk.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    read_data: bool,
+    /// Fetch, decrypt and hash part of the packs: n/m, a percentage, or a size.
+    #[arg(long, value_name = "SUBSET")]
+    read_data_subset: Option<String>,
+    /// Threads.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The snapshot: `latest` (the default), or 6+ hex digits of its id or record hash.
+    snapshot: Option<String>,
+}
+
+pub fn check(args: CheckArgs) -> Result<(), Failure> {
+    seif::hardening::disable_core_dumps()
+        .map_err(|e| Failure::error(format!("cannot disable core dumps: {e}")))?;
+    let read_data = match (&args.read_data_subset, args.read_data) {
+        (Some(s), _) => ReadData::parse(s).map_err(Failure::usage)?,
+        (None, true) => ReadData::All,
+        (None, false) => ReadData::None,
+    };
+    let vault = args.keys.vault.as_deref().map(load_vault).transpose()?;
+    let keys = Keys::load(&args.keys, vault.as_ref())?;
+    let (store, (records, problems)) = existing_store(&args.store, false)?;
+    let chosen: Vec<&Record> = if args.all {
+        snapshot::verify::ordered(&records)
+    } else {
+        vec![snapshot::find(&records, args.snapshot.as_deref().unwrap_or("latest")).map_err(Failure::error)?]
+    };
+    let counters = Arc::new(Counters::default());
+    let threads = args.threads.unwrap_or_else(|| seif::workers::default_threads() + 2);
+    let mut failed = 0;
+    let mut results = Vec::new();
+    for (k, e) in &problems {
+        report::warn(crate::TOOL, &format!("{}: {}", escape(k), escape(e)));
+    }
+    let _p = Progress::start("check", Arc::clone(&counters));
+    for r in chosen {
+        if let Some(v) = &vault
+            && let Err(f) = judge(v, r)
+        {
+            failed += 1;
+            eprintln!("seif: FAIL: snapshot {}: {}", r.body.snapshot_id, f.message);
+            results.push(json!({"snapshot_id": r.body.snapshot_id, "ok": false, "problems": [f.message]}));
+            continue;
+        }
+        let c = snapshot::check::check(store.as_ref(), r, &keys, read_data, threads, &counters).map_err(store_failure)?;
+        if !c.problems.is_empty() {
+            failed += 1;
+            for p in &c.problems {
+                eprintln!("seif: FAIL: snapshot {}: {p}", r.body.snapshot_id);
+            }
+        } else if !args.json {
+            println!(
+                "snapshot {}: ok: {} entries, {} files, {} bytes, {} keys{}",
+                r.body.snapshot_id,
+                c.entries,
+                c.files,
+                c.bytes,
+                c.keys,
+                if c.packs_read > 0 { format!(", {} chunks in {} packs read and hashed", c.chunks_read, c.packs_read) } else { String::new() }
+            );
+        }
+        results.push(json!({"snapshot_id": r.body.snapshot_id, "record": r.hash, "ok": c.problems.is_empty(), "entries": c.entries,
+            "files": c.files, "bytes": c.bytes, "keys": c.keys, "packs_read": c.packs_read, "chunks_read": c.chunks_read, "problems": c.problems}));
+    }
+    drop(_p);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json!({"store": store.describe(), "snapshots": results})).expect("json"));
+    }
+    if failed > 0 {
+        return Err(Failure::integrity(format!("{failed} snapshot(s) would not restore"))
+            .hint("run `seif verify` on the store; restore from another store, and push again"));
+    }
+    Ok(())
 }

@@ -1,0 +1,186 @@
+//! The last step of a push: one record per store, chained onto that
+//! store's own heads.
+//!
+//! Each store keeps its own chain: a record names as `previous` every head
+//! its store holds when the record is written (the records of this vault,
+//! signed by a sealer the vault accepts; a record of another vault or by an
+//! unaccepted sealer, planted or left over, is never chained onto). So a
+//! store added later starts its own chain, two pushes at once make two
+//! heads that the next push joins, and a record written to one store but
+//! not another is written to the other on the next run, with the same
+//! snapshot id: every store stays verifiable through ordinary life.
+//!
+//! The pipeline also remembers, per store, the last record it wrote there
+//! (`heads-…` in the state directory). If a store no longer holds it, the
+//! store was rolled back or records were deleted: the push refuses to chain
+//! onto what is left, names the missing record, and says how to go on once
+//! the operator has looked.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::PushError;
+use super::journal::Ready;
+use super::state::{LocalKeys, MacWriter, StateDir};
+use crate::descriptor::Descriptor;
+use crate::ids::{BlobId, Commitment, SnapshotId, VaultId};
+use crate::sealer::{SealerPublicKey, SealerSecretKey};
+use crate::snapshot::record::{self, PREVIOUS_MAX, Record, RecordBody, record_key};
+use crate::store::Store;
+
+const HEADS_DOMAIN: &str = "seif/v1/pipeline/heads";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadsFile {
+    format: String,
+    heads: BTreeMap<String, BlobId>,
+}
+
+/// The last record this pipeline wrote to each store.
+pub struct Heads {
+    name: String,
+    heads: BTreeMap<String, BlobId>,
+}
+
+impl Heads {
+    fn file_name(vault: &VaultId, sealer: &SealerPublicKey) -> String {
+        format!(
+            "heads-{}-{}",
+            vault.short(16),
+            crate::encoding::to_hex(&sealer.to_bytes()[..8])
+        )
+    }
+
+    /// Reads them; a file that does not verify is refused (it decides what
+    /// counts as a rollback).
+    pub fn load(
+        state: &StateDir,
+        keys: &LocalKeys,
+        vault: &VaultId,
+        sealer: &SealerPublicKey,
+    ) -> Result<Self, PushError> {
+        let name = Self::file_name(vault, sealer);
+        let mut heads = BTreeMap::new();
+        if let Some(mut r) = super::state::mac_reader(state, &name, &keys.mac, HEADS_DOMAIN)? {
+            let bad = |m: String| PushError::State {
+                path: state.file(&name),
+                message: format!("{m}: remove it after checking who wrote it (the next push then cannot tell a rolled-back store)"),
+            };
+            if let Some(line) = r.next_line() {
+                let line = line.map_err(bad)?;
+                let f: HeadsFile = serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
+                heads = f.heads;
+            }
+        }
+        Ok(Heads { name, heads })
+    }
+
+    /// The last record written to `store`.
+    pub fn get(&self, store: &str) -> Option<BlobId> {
+        self.heads.get(store).copied()
+    }
+
+    /// Notes a record written to `store`, durably.
+    pub fn set(
+        &mut self,
+        state: &StateDir,
+        keys: &LocalKeys,
+        store: &str,
+        record: BlobId,
+    ) -> Result<(), PushError> {
+        self.heads.insert(store.to_owned(), record);
+        let path = state.file(&self.name);
+        let io = |e: std::io::Error| PushError::State {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let mut f = crate::atomic::AtomicFile::create(&path, true).map_err(io)?;
+        {
+            let mut w = MacWriter::new(f.file(), &keys.mac, HEADS_DOMAIN);
+            let doc = HeadsFile {
+                format: "seif-heads/1".into(),
+                heads: self.heads.clone(),
+            };
+            w.line(&serde_json::to_vec(&doc).expect("serializes"))
+                .map_err(io)?;
+        }
+        f.commit(0o600).map_err(io)
+    }
+}
+
+/// What a record is written for.
+pub struct Finished<'a> {
+    /// The snapshot.
+    pub snapshot_id: SnapshotId,
+    /// Its key commitment.
+    pub commitment: Commitment,
+    /// Its lists and sums.
+    pub ready: &'a Ready,
+}
+
+/// The records of `vault` in a store that verify and are signed by a
+/// sealer the vault accepts; the rest are never chained onto.
+pub fn own_records(
+    store: &dyn Store,
+    vault: &Descriptor,
+) -> Result<BTreeMap<BlobId, Record>, PushError> {
+    let (records, _) = crate::snapshot::load_records(store)?;
+    let vault_id = VaultId(vault.vault_id());
+    Ok(records
+        .into_iter()
+        .filter(|(_, r)| r.body.vault_id == vault_id && vault.accepts_sealer(&r.sealer))
+        .collect())
+}
+
+/// Writes the snapshot's record to `store`, unless the store holds it
+/// already (then that record is returned).
+pub fn record_in(
+    store: &dyn Store,
+    vault: &Descriptor,
+    sealer: &SealerSecretKey,
+    f: &Finished<'_>,
+    our_head: Option<BlobId>,
+    accept_rollback: bool,
+) -> Result<Record, PushError> {
+    let records = own_records(store, vault)?;
+    let me = sealer.public();
+    if let Some(r) = records
+        .values()
+        .find(|r| r.body.snapshot_id == f.snapshot_id && r.sealer == me)
+    {
+        return Ok(r.clone());
+    }
+    if let Some(h) = our_head
+        && !records.contains_key(&h)
+        && !accept_rollback
+    {
+        return Err(PushError::Rollback {
+            store: store.describe(),
+            head: h,
+        });
+    }
+    let previous = record::chain(&records).heads;
+    if previous.len() > PREVIOUS_MAX {
+        return Err(PushError::Store(crate::store::StoreError::Backend {
+            store: store.describe(),
+            message: format!("{} heads: more than a record can follow", previous.len()),
+        }));
+    }
+    let body = RecordBody {
+        commitment: f.commitment,
+        format: record::FORMAT.into(),
+        lists: f.ready.lists.clone(),
+        previous,
+        sealer: me.to_string(),
+        snapshot_id: f.snapshot_id,
+        summary: f.ready.summary,
+        time: f.ready.time.clone(),
+        vault_id: VaultId(vault.vault_id()),
+    };
+    let (record, bytes) = Record::sign(body, sealer);
+    store.put(&record_key(&record.hash), &bytes)?;
+    crate::killpoint::reached("push-record-stored");
+    Ok(record)
+}

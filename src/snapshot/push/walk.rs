@@ -1,0 +1,235 @@
+//! The tree walk: depth first, names sorted bytewise, each directory before
+//! its contents (the manifest's walk order), holding one sorted listing per
+//! level. Every name is checked against the manifest's own rules as it is
+//! met, so a push never stores a path its restore would refuse.
+//!
+//! Files are opened without following a symlink and without blocking (a
+//! regular file swapped for a FIFO during the walk would otherwise hang the
+//! open forever); what is not a regular file on the open handle is skipped
+//! with a warning.
+
+use std::ffi::OsString;
+use std::fs::{File, Metadata};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+
+use super::PushError;
+use crate::snapshot::manifest;
+
+/// One pushed path, named in the snapshot by its last component.
+#[derive(Clone, Debug)]
+pub struct Root {
+    /// Where it is.
+    pub fs_path: PathBuf,
+    /// Its name at the top of the snapshot.
+    pub name: String,
+}
+
+/// The pushed paths, sorted by name (the walk order at the top level).
+pub fn roots(paths: &[PathBuf]) -> Result<Vec<Root>, PushError> {
+    let mut out: Vec<Root> = Vec::new();
+    for p in paths {
+        std::fs::symlink_metadata(p).map_err(|e| PushError::input(p, e))?;
+        let abs = std::path::absolute(p).map_err(|e| PushError::input(p, e))?;
+        let name = abs
+            .components()
+            .rfind(|c| matches!(c, std::path::Component::Normal(_)))
+            .ok_or_else(|| PushError::Input {
+                path: p.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "push a named directory or file, not the root",
+                ),
+            })?;
+        let name = name
+            .as_os_str()
+            .to_str()
+            .ok_or_else(|| PushError::NotUtf8(p.clone()))?
+            .to_owned();
+        manifest::check_path(&name).map_err(|why| PushError::Unrepresentable {
+            path: p.clone(),
+            why,
+        })?;
+        if out.iter().any(|r| r.name == name) {
+            return Err(PushError::DuplicateRoot(name));
+        }
+        out.push(Root {
+            fs_path: p.clone(),
+            name,
+        });
+    }
+    out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Ok(out)
+}
+
+/// One item of the walk.
+pub struct Item {
+    /// Where it is.
+    pub fs_path: PathBuf,
+    /// Its path in the snapshot.
+    pub rel: String,
+    /// Its metadata, not following a symlink.
+    pub meta: Metadata,
+}
+
+/// What a walk met that it left out, with why.
+pub type Skipped = Vec<String>;
+
+/// A depth-first walk in walk order.
+pub struct Walker {
+    roots: std::vec::IntoIter<Root>,
+    stack: Vec<(PathBuf, String, Vec<OsString>, usize)>,
+}
+
+impl Walker {
+    /// Walks `roots`.
+    pub fn new(roots: &[Root]) -> Self {
+        Walker {
+            roots: roots.to_vec().into_iter(),
+            stack: Vec::new(),
+        }
+    }
+
+    /// The next item; entries that vanish during the walk are skipped
+    /// (noted in `skipped`), names the format cannot hold are an error.
+    pub fn next(&mut self, skipped: &mut Skipped) -> Result<Option<Item>, PushError> {
+        loop {
+            let (fs_path, rel) = if let Some((dir, rel_dir, names, next)) = self.stack.last_mut() {
+                if *next == names.len() {
+                    self.stack.pop();
+                    continue;
+                }
+                let name = &names[*next];
+                *next += 1;
+                let fs_path = dir.join(name);
+                let rel_name = name
+                    .to_str()
+                    .ok_or_else(|| PushError::NotUtf8(fs_path.clone()))?;
+                let rel = format!("{rel_dir}/{rel_name}");
+                manifest::check_path(&rel).map_err(|why| PushError::Unrepresentable {
+                    path: fs_path.clone(),
+                    why,
+                })?;
+                (fs_path, rel)
+            } else if let Some(root) = self.roots.next() {
+                (root.fs_path, root.name)
+            } else {
+                return Ok(None);
+            };
+            let meta = match std::fs::symlink_metadata(&fs_path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.stack.is_empty() => {
+                    skipped.push(format!("{}: vanished during the push", fs_path.display()));
+                    continue;
+                }
+                Err(e) => return Err(PushError::input(&fs_path, e)),
+            };
+            if meta.is_dir() {
+                let names = match list_dir(&fs_path) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.stack.is_empty() => {
+                        skipped.push(format!("{}: vanished during the push", fs_path.display()));
+                        continue;
+                    }
+                    Err(e) => return Err(PushError::input(&fs_path, e)),
+                };
+                self.stack.push((fs_path.clone(), rel.clone(), names, 0));
+            }
+            return Ok(Some(Item { fs_path, rel, meta }));
+        }
+    }
+}
+
+fn list_dir(path: &Path) -> std::io::Result<Vec<OsString>> {
+    let mut names: Vec<OsString> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names)
+}
+
+/// A symlink's target, as the manifest stores it (UTF-8, within limits).
+pub fn link_target(item: &Item) -> Result<String, PushError> {
+    let target = std::fs::read_link(&item.fs_path).map_err(|e| PushError::input(&item.fs_path, e))?;
+    let target = target
+        .to_str()
+        .ok_or_else(|| PushError::NotUtf8(item.fs_path.clone()))?
+        .to_owned();
+    if target.is_empty() || target.len() > manifest::TARGET_MAX {
+        return Err(PushError::Unrepresentable {
+            path: item.fs_path.clone(),
+            why: format!(
+                "a symlink target of {} bytes (the format holds 1 to {})",
+                target.len(),
+                manifest::TARGET_MAX
+            ),
+        });
+    }
+    Ok(target)
+}
+
+/// Opens a file met by the walk: `None` (with a note in `skipped`) if it
+/// is no longer a regular file, or has vanished.
+pub fn open_file(item: &Item, skipped: &mut Skipped) -> Result<Option<(File, Metadata)>, PushError> {
+    crate::killpoint::reached("push-before-open");
+    let fd = match rustix::fs::open(
+        &item.fs_path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => {
+            skipped.push(format!("{}: vanished during the push", item.fs_path.display()));
+            return Ok(None);
+        }
+        Err(rustix::io::Errno::LOOP) => {
+            skipped.push(format!(
+                "{}: became a symlink during the push",
+                item.fs_path.display()
+            ));
+            return Ok(None);
+        }
+        Err(e) => return Err(PushError::input(&item.fs_path, e.into())),
+    };
+    let file = File::from(fd);
+    let meta = file.metadata().map_err(|e| PushError::input(&item.fs_path, e))?;
+    if !meta.file_type().is_file() {
+        skipped.push(format!(
+            "{}: no longer a regular file when opened",
+            item.fs_path.display()
+        ));
+        return Ok(None);
+    }
+    Ok(Some((file, meta)))
+}
+
+/// What a quick walk before the push found: every name checked, and the
+/// totals for progress.
+#[derive(Debug, Default)]
+pub struct Prescan {
+    /// Regular files.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Walks the tree once with no file opened: refuses, before anything is
+/// stored, any name or link the format cannot hold, naming the path; and
+/// counts files and bytes so that progress can show a total.
+pub fn prescan(roots: &[Root]) -> Result<Prescan, PushError> {
+    let mut w = Walker::new(roots);
+    let mut p = Prescan::default();
+    let mut skipped = Vec::new();
+    while let Some(item) = w.next(&mut skipped)? {
+        let ft = item.meta.file_type();
+        if ft.is_file() {
+            p.files += 1;
+            p.bytes += item.meta.len();
+        } else if ft.is_symlink() {
+            link_target(&item)?;
+        }
+    }
+    Ok(p)
+}
