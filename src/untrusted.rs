@@ -92,6 +92,26 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// A JSON document for a screen: serde_json already escapes the C0
+/// controls inside strings, but writes the others (C1 controls, bidi
+/// overrides, zero-width characters) raw. They can only occur inside
+/// strings, where `\uXXXX` means the same character, so the document
+/// stays the same JSON.
+pub fn json_for_screen(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    for c in doc.chars() {
+        if c != '\\' && needs_escape(c) && !c.is_ascii() {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{:04x}", u));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Untrusted text for `format!`: `format!("{}", Shown(name))` prints
 /// `escape(name)`.
 pub struct Shown<'a>(pub &'a str);
@@ -108,7 +128,10 @@ mod tests {
 
     #[test]
     fn controls_are_escaped_and_letters_are_not() {
-        assert_eq!(escape("Harju maakond, Tõnis Õun"), "Harju maakond, Tõnis Õun");
+        assert_eq!(
+            escape("Harju maakond, Tõnis Õun"),
+            "Harju maakond, Tõnis Õun"
+        );
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
         assert_eq!(escape("a\x1b[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(escape("x\ny\rz\t"), "x\\u{a}y\\u{d}z\\u{9}");
@@ -121,6 +144,18 @@ mod tests {
         // An escaped string reads back one way: the literal text of an
         // escape is itself escaped.
         assert_ne!(escape("\\u{1b}"), escape("\x1b"));
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_without_raw_controls() {
+        let doc = serde_json::json!({"t": "a\u{202e}b\u{9b}c\u{1b}d\\", "n": "Tõnis"}).to_string();
+        let safe = json_for_screen(&doc);
+        assert!(!safe.contains('\u{202e}') && !safe.contains('\u{9b}') && !safe.contains('\u{1b}'));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&doc).unwrap()
+        );
+        assert!(safe.contains("Tõnis"));
     }
 
     #[test]

@@ -249,9 +249,21 @@ mod tests {
             }
             Ok(())
         };
-        let r = ordered::<u32, u32, String>(2, 4, endless, |i| if i == 7 { Err("worker".into()) } else { Ok(i) }, |_| Ok(()));
+        let r = ordered::<u32, u32, String>(
+            2,
+            4,
+            endless,
+            |i| if i == 7 { Err("worker".into()) } else { Ok(i) },
+            |_| Ok(()),
+        );
         assert_eq!(r.unwrap_err(), "worker");
-        let r = ordered::<u32, u32, String>(2, 4, endless, Ok, |o| if o == 3 { Err("consumer".into()) } else { Ok(()) });
+        let r = ordered::<u32, u32, String>(2, 4, endless, Ok, |o| {
+            if o == 3 {
+                Err("consumer".into())
+            } else {
+                Ok(())
+            }
+        });
         assert_eq!(r.unwrap_err(), "consumer");
         let r = ordered::<u32, u32, String>(
             2,
@@ -266,7 +278,13 @@ mod tests {
             |_| Ok(()),
         );
         assert_eq!(r.unwrap_err(), "producer");
-        let r = parallel_for::<String>(1000, 3, |i| if i == 500 { Err(format!("item {i}")) } else { Ok(()) });
+        let r = parallel_for::<String>(1000, 3, |i| {
+            if i == 500 {
+                Err(format!("item {i}"))
+            } else {
+                Ok(())
+            }
+        });
         assert_eq!(r.unwrap_err(), "item 500");
         let count = AtomicUsize::new(0);
         parallel_for::<String>(1000, 3, |_| {

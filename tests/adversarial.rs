@@ -63,12 +63,39 @@ fn attack_ciphertext_of_one_vault_replayed_into_another() {
             .arg(format!("{}/.", store_a.join(sub).display()))
             .arg(store_b.join(sub))));
     }
+    // The host's verify names the stranger once; B's own chain stays whole
+    // (nothing of A's is ever chained onto or counted as B's).
     let o = run(seif()
         .args(["verify", "--vault"])
         .arg(&b.vault_json)
         .arg("--store")
         .arg(&store_b));
-    fails_with(&o, 3, "belongs to another vault");
+    ok(&o);
+    assert!(
+        stderr(&o).contains("1 record(s) of another vault")
+            && stderr(&o).contains("remove them if they do not belong here"),
+        "{}",
+        stderr(&o)
+    );
+    // B's next push chains onto B's record only.
+    let next = push(&b, &store_b, &small_tree(b.dir.path(), "t", 2));
+    let own: Vec<String> = std::fs::read_dir(store_b.join("records"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|h| {
+            let r = seif::snapshot::record::Record::parse(
+                &std::fs::read(store_b.join("records").join(h)).unwrap(),
+                None,
+            )
+            .unwrap();
+            r.body.vault_id.0
+                == seif::descriptor::Descriptor::load(&b.vault_json)
+                    .unwrap()
+                    .vault_id()
+                && h != next["records"][0]["record"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(next["records"][0]["previous"], serde_json::json!(own));
     let o = run(ceremony()
         .arg("open")
         .arg("--vault")
@@ -255,31 +282,35 @@ fn attack_key_envelope_swapped_by_the_host() {
         first["snapshot_id"].as_str().unwrap(),
         second["snapshot_id"].as_str().unwrap(),
     );
-    // The host puts the first snapshot's wrapped key under the second's name.
-    let key_of = |sid: &str| {
-        std::fs::read_dir(store.join("keys").join(sid))
+    // The host puts the first snapshot's wrapped key under the second's
+    // name, rewritten to name the second snapshot and carry its commitment,
+    // and stored under its new hash: every field a keyless check can see is
+    // right. Only the commitment to the key inside can catch it.
+    let dir_of = |sid: &str| store.join("keys").join(sid);
+    let only = |sid: &str| {
+        std::fs::read_dir(dir_of(sid))
             .unwrap()
             .next()
             .unwrap()
             .unwrap()
             .path()
     };
-    let (ka, kb) = (key_of(a), key_of(b));
+    let (ka, kb) = (only(a), only(b));
+    let mut env =
+        seif::snapshot::key_envelope::KeyEnvelope::parse(&std::fs::read(&ka).unwrap()).unwrap();
+    let real_b =
+        seif::snapshot::key_envelope::KeyEnvelope::parse(&std::fs::read(&kb).unwrap()).unwrap();
+    env.snapshot_id = real_b.snapshot_id;
+    env.commitment = real_b.commitment;
     std::fs::remove_file(&kb).unwrap();
-    std::fs::copy(
-        &ka,
-        store.join("keys").join(b).join(ka.file_name().unwrap()),
-    )
-    .unwrap();
-    fails_with(
-        &run(seif()
-            .args(["verify", "--vault"])
-            .arg(&v.vault_json)
-            .arg("--store")
-            .arg(&store)),
-        3,
-        &format!("snapshot {b} has no wrapped key in the store"),
-    );
+    let bytes = env.to_bytes();
+    let name = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    std::fs::write(dir_of(b).join(name), bytes).unwrap();
+    ok(&run(seif()
+        .args(["verify", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(&store)));
     let o = run(ceremony()
         .arg("open")
         .arg("--vault")
@@ -292,7 +323,7 @@ fn attack_key_envelope_swapped_by_the_host() {
         .arg(b));
     assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("none of the given identities opens snapshot {b}")),
+        stderr(&o).contains(&format!("no key for snapshot {b}: its key envelope opens to a key that does not match the snapshot's signed commitment")),
         "{}",
         stderr(&o)
     );

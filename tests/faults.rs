@@ -197,7 +197,10 @@ fn push_to(
     )
 }
 
-fn verify_report(v: &TestVault, store: &dyn Store) -> Result<seif::snapshot::verify::Report, StoreError> {
+fn verify_report(
+    v: &TestVault,
+    store: &dyn Store,
+) -> Result<seif::snapshot::verify::Report, StoreError> {
     seif::snapshot::verify::verify(
         store,
         &v.descriptor,
@@ -214,8 +217,9 @@ fn restore_latest(v: &TestVault, store: &dyn Store, out: &Path) -> Result<(), St
     let (records, _) = seif::snapshot::load_records(store).map_err(|e| e.to_string())?;
     let r = seif::snapshot::latest(&records).ok_or("no snapshot")?;
     let ids: [&dyn age::Identity; 1] = [v.keys.age_identity()];
-    let (tables, keys) = seif::snapshot::read::open_snapshot(store, r, &seif::snapshot::read::Identities(&ids))
-        .map_err(|e| e.to_string())?;
+    let (tables, keys) =
+        seif::snapshot::read::open_snapshot(store, r, &seif::snapshot::read::Identities(&ids))
+            .map_err(|e| e.to_string())?;
     seif::snapshot::restore::restore(
         store,
         r,
@@ -223,7 +227,10 @@ fn restore_latest(v: &TestVault, store: &dyn Store, out: &Path) -> Result<(), St
         &keys,
         out,
         &[],
-        seif::snapshot::restore::RestoreOptions { threads: 2, ..Default::default() },
+        seif::snapshot::restore::RestoreOptions {
+            threads: 2,
+            ..Default::default()
+        },
         &Counters::default(),
     )
     .map(|_| ())
@@ -250,7 +257,13 @@ fn a_store_failing_at_every_call_of_a_push() {
     for k in 0..calls {
         let dir = v.dir.path().join(format!("store-{k}"));
         let state = v.dir.path().join(format!("state-{k}"));
-        let err = push_to(&v, Box::new(Faulty::failing(&dir, k, Fault::Error)), &t, &state).unwrap_err();
+        let err = push_to(
+            &v,
+            Box::new(Faulty::failing(&dir, k, Fault::Error)),
+            &t,
+            &state,
+        )
+        .unwrap_err();
         assert!(
             err.to_string().contains("connection reset (injected)"),
             "call {k}: {err}"
@@ -258,12 +271,20 @@ fn a_store_failing_at_every_call_of_a_push() {
         let store = local(&dir);
         if dir.exists() {
             let report = verify_report(&v, store.as_ref()).unwrap();
-            assert!(report.problems.is_empty(), "call {k}: {:?}", report.problems);
+            assert!(
+                report.problems.is_empty(),
+                "call {k}: {:?}",
+                report.problems
+            );
         }
         // The same push again, on a healthy store, completes.
         push_to(&v, local(&dir), &t, &state).unwrap();
         let report = verify_report(&v, store.as_ref()).unwrap();
-        assert!(report.problems.is_empty(), "call {k}: {:?}", report.problems);
+        assert!(
+            report.problems.is_empty(),
+            "call {k}: {:?}",
+            report.problems
+        );
         let out = v.dir.path().join(format!("restored-{k}"));
         restore_latest(&v, store.as_ref(), &out).unwrap();
         assert_eq!(listing(&out.join("tree")), listing(&t), "call {k}");
@@ -296,13 +317,23 @@ fn a_store_failing_or_cut_short_at_every_read() {
                     let out = v.dir.path().join(format!("restore-{fault:?}-{k}"));
                     let err = restore_latest(&v, &faulty, &out).unwrap_err();
                     if fault == Fault::Error {
-                        assert!(err.contains("connection reset (injected)"), "{what} read {k}: {err}");
+                        assert!(
+                            err.contains("connection reset (injected)"),
+                            "{what} read {k}: {err}"
+                        );
                     }
                     // Whatever was written is complete and correct; nothing else.
                     if out.join("tree").exists() {
                         for (path, hash) in listing(&out.join("tree")) {
-                            assert!(!path.contains(".seif-restore-"), "read {k}: a temporary file was left: {path}");
-                            assert_eq!(want.get(&path), Some(&hash), "read {k}: {path} is not the original");
+                            assert!(
+                                !path.contains(".seif-restore-"),
+                                "read {k}: a temporary file was left: {path}"
+                            );
+                            assert_eq!(
+                                want.get(&path),
+                                Some(&hash),
+                                "read {k}: {path} is not the original"
+                            );
                         }
                     }
                 } else {
@@ -331,7 +362,10 @@ fn a_slow_store_still_completes_with_uploads_in_parallel() {
     let stats = Arc::clone(&faulty.stats);
     push_to(&v, Box::new(faulty), &t, &v.dir.path().join("state")).unwrap();
     let most = stats.most_in_flight.load(Ordering::SeqCst);
-    assert!(most >= 2, "uploads did not overlap: at most {most} in flight");
+    assert!(
+        most >= 2,
+        "uploads did not overlap: at most {most} in flight"
+    );
     let out = v.dir.path().join("out");
     restore_latest(&v, local(&dir).as_ref(), &out).unwrap();
     assert_eq!(listing(&out.join("tree")), listing(&t));

@@ -114,7 +114,13 @@ fn verify(v: &TestVault, store: &Path, head: Option<&str>) -> std::process::Outp
     run(&mut c)
 }
 
-fn restore(v: &TestVault, store: &Path, snapshot: &str, out: &Path, paths: &[&str]) -> std::process::Output {
+fn restore(
+    v: &TestVault,
+    store: &Path,
+    snapshot: &str,
+    out: &Path,
+    paths: &[&str],
+) -> std::process::Output {
     run(seif()
         .args(["restore", "--json", "--identity"])
         .arg(&v.identity)
@@ -141,7 +147,11 @@ fn check(v: &TestVault, store: &Path, extra: &[&str]) -> std::process::Output {
 
 fn record_in(store: &Path, hash: &str) -> Record {
     let id: BlobId = hash.parse().unwrap();
-    Record::parse(&std::fs::read(store.join("records").join(hash)).unwrap(), Some(&id)).unwrap()
+    Record::parse(
+        &std::fs::read(store.join("records").join(hash)).unwrap(),
+        Some(&id),
+    )
+    .unwrap()
 }
 
 fn tables_of(store: &Path, r: &Record) -> Tables {
@@ -169,7 +179,13 @@ fn push_and_restore_reproduce_the_tree_exactly() {
     // Padded pushes restore the same (--full: every object padded).
     let j2 = pushed(&push(&v, &[&store], &[&tree], &["--pad", "--full"]));
     let out2 = v.dir.path().join("out2");
-    ok(&restore(&v, &store, j2["snapshot_id"].as_str().unwrap(), &out2, &[]));
+    ok(&restore(
+        &v,
+        &store,
+        j2["snapshot_id"].as_str().unwrap(),
+        &out2,
+        &[],
+    ));
     assert_eq!(describe(&out2.join("registry")), describe(&tree));
     // The second record follows the first, in this store's chain.
     assert_eq!(j2["records"][0]["previous"], serde_json::json!([head(&j)]));
@@ -181,7 +197,10 @@ fn push_and_restore_reproduce_the_tree_exactly() {
     // The drill: every snapshot would restore.
     let o = check(&v, &store, &["--all", "--read-data"]);
     ok(&o);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).matches(": ok:").count(), 2);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).matches(": ok:").count(),
+        2
+    );
 }
 
 /// Entries without data (empty files, directories) are cut into groups by
@@ -237,7 +256,10 @@ fn a_store_holds_only_content_addressed_ciphertext() {
             }
         }
     }
-    assert!(blobs.len() >= 5, "objects, a list, a key and a record: {blobs:?}");
+    assert!(
+        blobs.len() >= 5,
+        "objects, a list, a key and a record: {blobs:?}"
+    );
     let sums = v.dir.path().join("SHA256SUMS");
     std::fs::write(&sums, list).unwrap();
     let o = run(std::process::Command::new("sha256sum")
@@ -286,13 +308,22 @@ fn restoring_one_file_fetches_only_its_chunks_and_a_wrong_path_gets_suggestions(
         j["stored_bytes"]
     );
     let none = v.dir.path().join("none");
-    let o = restore(&v, &store, "latest", &none, &["people/2026/record-0042.json"]);
+    let o = restore(
+        &v,
+        &store,
+        "latest",
+        &none,
+        &["people/2026/record-0042.json"],
+    );
     fails_with(
         &o,
         1,
         "not in the snapshot: 'people/2026/record-0042.json' (did you mean 'registry/people/2026/record-0042.json'?)",
     );
-    assert!(!none.exists(), "a refused restore leaves no directory behind");
+    assert!(
+        !none.exists(),
+        "a refused restore leaves no directory behind"
+    );
 }
 
 #[test]
@@ -302,7 +333,11 @@ fn one_push_writes_to_several_stores() {
     let (a, b) = (v.dir.path().join("host-a"), v.dir.path().join("host-b"));
     let j = pushed(&push(&v, &[&a, &b], &[&tree], &[]));
     for (i, s) in [&a, &b].into_iter().enumerate() {
-        ok(&verify(&v, s, Some(j["records"][i]["record"].as_str().unwrap())));
+        ok(&verify(
+            &v,
+            s,
+            Some(j["records"][i]["record"].as_str().unwrap()),
+        ));
         let out = v
             .dir
             .path()
@@ -354,7 +389,9 @@ fn verify_refuses_a_missing_empty_or_foreign_store_clearly() {
     let o = verify(&other, &store, None);
     fails_with(&o, 4, "holds the snapshots of another vault");
     assert_eq!(stderr(&o).matches("FAIL").count(), 0, "{}", stderr(&o));
-    assert!(stderr(&o).contains(&seif::descriptor::format_fingerprint(&v.descriptor.body().vault_id)));
+    assert!(stderr(&o).contains(&seif::descriptor::format_fingerprint(
+        &v.descriptor.body().vault_id
+    )));
 }
 
 #[test]
@@ -389,7 +426,10 @@ fn verify_reads_a_subset_or_only_metadata() {
             .arg("--store")
             .arg(&store)
             .args(extra));
-        (o.status.code(), serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap())
+        (
+            o.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
+        )
     };
     let (_, all) = verify_json(&[]);
     let objects = all["objects"].as_u64().unwrap();
@@ -468,17 +508,36 @@ fn restore_fails(a: &Attack, snapshot: &serde_json::Value, fragment: &str) {
         "r-{}",
         hex::encode(seif::secrets::random_array::<4>())
     ));
-    let o = restore(&a.v, &a.store, snapshot["snapshot_id"].as_str().unwrap(), &out, &[]);
-    assert!(matches!(o.status.code(), Some(3) | Some(4)), "{}", stderr(&o));
+    let o = restore(
+        &a.v,
+        &a.store,
+        snapshot["snapshot_id"].as_str().unwrap(),
+        &out,
+        &[],
+    );
+    assert!(
+        matches!(o.status.code(), Some(3) | Some(4)),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains(fragment), "{}", stderr(&o));
     // Nothing unverified was left under a final name.
-    let left = if out.exists() { describe(&out) } else { BTreeMap::new() };
+    let left = if out.exists() {
+        describe(&out)
+    } else {
+        BTreeMap::new()
+    };
     assert!(
-        left.iter().all(|(p, w)| !w.starts_with("file") || !p.contains("cadastre")),
+        left.iter()
+            .all(|(p, w)| !w.starts_with("file") || !p.contains("cadastre")),
         "files were written: {left:?}"
     );
     // The drill names it too.
-    let o = check(&a.v, &a.store, &[snapshot["snapshot_id"].as_str().unwrap(), "--read-data"]);
+    let o = check(
+        &a.v,
+        &a.store,
+        &[snapshot["snapshot_id"].as_str().unwrap(), "--read-data"],
+    );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
 
@@ -499,7 +558,11 @@ fn attack_object_bytes_changed() {
             a.first["snapshot_id"].as_str().unwrap()
         ),
     );
-    restore_fails(&a, &a.first, "failed authentication: the object was altered");
+    restore_fails(
+        &a,
+        &a.first,
+        "failed authentication: the object was altered",
+    );
 }
 
 #[test]
@@ -526,7 +589,12 @@ fn attack_object_swapped_in_from_another_snapshot() {
     // The second snapshot's own pack (the changed file), and a pack of the
     // first.
     let sid2: seif::ids::SnapshotId = a.second["snapshot_id"].as_str().unwrap().parse().unwrap();
-    let victim = t2.packs.iter().find(|p| p.snapshot == sid2).expect("a new pack").id;
+    let victim = t2
+        .packs
+        .iter()
+        .find(|p| p.snapshot == sid2)
+        .expect("a new pack")
+        .id;
     std::fs::write(
         object_path(&a.store, &victim),
         std::fs::read(object_path(&a.store, &t1.packs[0].id)).unwrap(),
@@ -606,7 +674,10 @@ fn attack_list_altered_or_deleted() {
     fails_with(
         &verify(&a.v, &a.store, None),
         3,
-        &format!("snapshot {}: list {}: ", r.body.snapshot_id, r.body.lists[0].id),
+        &format!(
+            "snapshot {}: list {}: ",
+            r.body.snapshot_id, r.body.lists[0].id
+        ),
     );
     restore_fails(&a, &a.second, &format!("list {}: ", r.body.lists[0].id));
     std::fs::remove_file(&l).unwrap();
@@ -651,7 +722,11 @@ fn attack_old_head_replayed() {
     // onto what is left.
     let tree = a.v.dir.path().join("registry");
     let o = push(&a.v, &[&a.store], &[&tree], &[]);
-    fails_with(&o, 3, &format!("no longer holds record {h}, which this pipeline wrote there"));
+    fails_with(
+        &o,
+        3,
+        &format!("no longer holds record {h}, which this pipeline wrote there"),
+    );
     assert!(stderr(&o).contains("--accept-rollback"), "{}", stderr(&o));
     // Told to go on, it first records the snapshot the refused push had
     // stored (on the first record, what is left), then the new one.
@@ -682,10 +757,18 @@ fn attack_record_signed_by_a_key_the_vault_does_not_accept() {
             stranger.public()
         ),
     );
-    let o = restore(&a.v, &a.store, &forged.hash.to_hex()[..12], &a.v.dir.path().join("x"), &[]);
+    let o = restore(
+        &a.v,
+        &a.store,
+        &forged.hash.to_hex()[..12],
+        &a.v.dir.path().join("x"),
+        &[],
+    );
     fails_with(&o, 4, "a sealer the vault does not accept");
     // A record whose signature was altered is named too.
-    let text = String::from_utf8(std::fs::read(a.store.join("records").join(head(&a.first))).unwrap()).unwrap();
+    let text =
+        String::from_utf8(std::fs::read(a.store.join("records").join(head(&a.first))).unwrap())
+            .unwrap();
     let edited = text.replacen("\"time\":\"", "\"time\":\"1", 1);
     let h = hex::encode(Sha256::digest(edited.as_bytes()));
     std::fs::write(a.store.join("records").join(&h), edited).unwrap();

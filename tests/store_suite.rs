@@ -80,10 +80,21 @@ fn reads_are_bounded_by_the_callers_limit() {
         let data = common::content(10_000, 9);
         let key = key_of(&data);
         s.put(&key, &data).unwrap();
-        assert_eq!(s.get(&key, 10_000).unwrap(), data, "exactly the limit is allowed");
+        assert_eq!(
+            s.get(&key, 10_000).unwrap(),
+            data,
+            "exactly the limit is allowed"
+        );
         let e = s.get(&key, 9_999).unwrap_err();
         assert!(
-            matches!(e, StoreError::TooLarge { size: 10_000, limit: 9_999, .. }),
+            matches!(
+                e,
+                StoreError::TooLarge {
+                    size: 10_000,
+                    limit: 9_999,
+                    ..
+                }
+            ),
             "{}: {e}",
             s.describe()
         );
@@ -92,7 +103,10 @@ fn reads_are_bounded_by_the_callers_limit() {
             s.get_into(&key, 100, &mut buf),
             Err(StoreError::TooLarge { .. })
         ));
-        assert!(buf.len() <= 100, "nothing past the limit was read into the buffer");
+        assert!(
+            buf.len() <= 100,
+            "nothing past the limit was read into the buffer"
+        );
     });
 }
 
@@ -107,7 +121,11 @@ fn missing_blobs_are_not_found() {
         // Deleting what is not there: a directory says so; S3 deletes are
         // idempotent by design. Either way nothing appears.
         match s.delete(&key) {
-            Ok(()) => assert!(s.describe().starts_with("s3://"), "{}: a local delete of nothing must fail", s.describe()),
+            Ok(()) => assert!(
+                s.describe().starts_with("s3://"),
+                "{}: a local delete of nothing must fail",
+                s.describe()
+            ),
             Err(e) => assert!(e.is_not_found(), "{}: {e}", s.describe()),
         }
         assert_eq!(s.size(&key).unwrap(), None);
@@ -160,7 +178,11 @@ fn list_and_delete() {
         let now = seif::time::unix_now();
         for b in s.list("objects/").unwrap().blobs {
             let t = b.arrived.expect("every backend says when a blob arrived");
-            assert!((t - now).abs() < 600, "{}: arrival time {t}, now {now}", s.describe());
+            assert!(
+                (t - now).abs() < 600,
+                "{}: arrival time {t}, now {now}",
+                s.describe()
+            );
         }
         assert!(sizes("nothing-here/").is_empty());
         s.delete(&rec_key).unwrap();
@@ -249,9 +271,19 @@ fn odd_entries_in_a_local_store_are_named_never_read() {
     }
     let listed = s.list("records/").unwrap();
     assert!(listed.blobs.is_empty(), "{:?}", listed.blobs);
-    let mut odd: Vec<String> = listed.odd.iter().map(|(k, w)| format!("{k}: {w}")).collect();
+    let mut odd: Vec<String> = listed
+        .odd
+        .iter()
+        .map(|(k, w)| format!("{k}: {w}"))
+        .collect();
     odd.sort();
-    assert_eq!(odd, vec![format!("{fifo}: a FIFO"), format!("{link}: a symbolic link")]);
+    assert_eq!(
+        odd,
+        vec![
+            format!("{fifo}: a FIFO"),
+            format!("{link}: a symbolic link")
+        ]
+    );
     // The directory where a record belongs is walked into, and is empty.
     assert_eq!(s.list("objects/").unwrap().blobs.len(), 1);
 }

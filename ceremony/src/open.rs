@@ -315,8 +315,14 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
             let target = Target::Snapshot {
                 snapshot_id: sid.to_hex(),
             };
-            let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &keys[&sid], &args.to)
-                .map_err(|e| Failure::error(e.to_string()))?;
+            let grant = Grant::issue(
+                &vault.descriptor,
+                &quorum.keys,
+                target,
+                &keys[&sid],
+                &args.to,
+            )
+            .map_err(|e| Failure::error(e.to_string()))?;
             text.push_str(&grant.to_json_pretty());
             text.push('\n');
         }

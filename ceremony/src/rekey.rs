@@ -202,10 +202,18 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
     }
     // Every key a chosen snapshot needs: its own, and those of the earlier
     // snapshots whose packs it reuses (once each).
-    let mut snapshot_keys: Vec<(seif::ids::SnapshotId, seif::ids::BlobId, seif::secrets::DataKey)> = Vec::new();
+    let mut snapshot_keys: Vec<(
+        seif::ids::SnapshotId,
+        seif::ids::BlobId,
+        seif::secrets::DataKey,
+    )> = Vec::new();
     if let Some((store, records)) = &snapshots {
         for r in records {
-            match seif::snapshot::read::open_snapshot(store.as_ref(), r, &seif::snapshot::read::Identities(&old)) {
+            match seif::snapshot::read::open_snapshot(
+                store.as_ref(),
+                r,
+                &seif::snapshot::read::Identities(&old),
+            ) {
                 Ok((tables, mut keys)) => {
                     for sid in tables.key_holders(r.body.snapshot_id) {
                         if !snapshot_keys.iter().any(|(s, _, _)| *s == sid)

@@ -92,10 +92,12 @@ pub fn check(
         |e| {
             for c in e.chunks.as_deref().unwrap_or(&[]) {
                 if picked[c.pack as usize] {
-                    by_pack
-                        .entry(c.pack)
-                        .or_default()
-                        .push((c.offset, c.len, c.sha256, e.path.clone()));
+                    by_pack.entry(c.pack).or_default().push((
+                        c.offset,
+                        c.len,
+                        c.sha256,
+                        e.path.clone(),
+                    ));
                 }
             }
             Ok(())
@@ -112,10 +114,21 @@ pub fn check(
             return Ok(r);
         }
     }
-    let packs: Vec<(u32, Vec<(u32, u32, [u8; 32], String)>)> = by_pack.into_iter().collect();
+    // A chunk named many times (deduplicated data) is read and hashed once.
+    let packs: Vec<(u32, Vec<(u32, u32, [u8; 32], String)>)> = by_pack
+        .into_iter()
+        .map(|(p, mut ranges)| {
+            ranges.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            ranges.dedup_by(|b, a| (a.0, a.1, a.2) == (b.0, b.1, b.2));
+            (p, ranges)
+        })
+        .collect();
     Counters::add(
         &counters.total_bytes,
-        packs.iter().map(|(p, _)| tables.packs[*p as usize].size).sum(),
+        packs
+            .iter()
+            .map(|(p, _)| tables.packs[*p as usize].size)
+            .sum(),
     );
     let found = Mutex::new((Vec::new(), 0u64));
     crate::workers::parallel_for(packs.len(), threads.max(1), |i| {
@@ -144,11 +157,21 @@ pub fn check(
         Counters::add(&counters.objects, 1);
         Counters::add(&counters.bytes, buf.len() as u64);
         if buf.len() as u64 != pack.size {
-            fail(format!("{} bytes where the lists say {}", buf.len(), pack.size));
+            fail(format!(
+                "{} bytes where the lists say {}",
+                buf.len(),
+                pack.size
+            ));
             return Ok(());
         }
         let key = &keys[&pack.snapshot];
-        if let Err(e) = object::open_in_place(&mut buf, Kind::Pack, &record.body.vault_id.0, &pack.snapshot.0, key) {
+        if let Err(e) = object::open_in_place(
+            &mut buf,
+            Kind::Pack,
+            &record.body.vault_id.0,
+            &pack.snapshot.0,
+            key,
+        ) {
             fail(e.to_string());
             return Ok(());
         }
@@ -156,7 +179,9 @@ pub fn check(
         for (offset, len, sha, path) in ranges {
             let ok = buf
                 .get(*offset as usize..(*offset + *len) as usize)
-                .is_some_and(|b| <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(b)) == *sha);
+                .is_some_and(|b| {
+                    <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(b)) == *sha
+                });
             if !ok {
                 bad.push(format!("{}: a chunk does not match its hash", escape(path)));
             }

@@ -150,7 +150,9 @@ impl Tables {
             }
             for &(id, size) in &l.manifest {
                 if !seen.insert(id) || object::plain_len(size).is_none() {
-                    return Err(format!("list {i}: manifest part {id} is listed twice or has an impossible size"));
+                    return Err(format!(
+                        "list {i}: manifest part {id} is listed twice or has an impossible size"
+                    ));
                 }
                 if size > object::OBJECT_MAX {
                     return Err(format!("list {i}: manifest part {id} is too large"));
@@ -158,15 +160,22 @@ impl Tables {
                 t.manifest.push((id, size));
             }
             for &(id, size, base) in &l.packs {
-                if !seen.insert(id) || object::plain_len(size).is_none() || size > object::OBJECT_MAX {
-                    return Err(format!("list {i}: pack {id} is listed twice or has an impossible size"));
+                if !seen.insert(id)
+                    || object::plain_len(size).is_none()
+                    || size > object::OBJECT_MAX
+                {
+                    return Err(format!(
+                        "list {i}: pack {id} is listed twice or has an impossible size"
+                    ));
                 }
                 let snapshot = match base {
                     0 => snapshot,
                     k => {
                         t.bases
                             .get(k as usize - 1)
-                            .ok_or_else(|| format!("list {i}: pack {id} names base {k}, which is not declared"))?
+                            .ok_or_else(|| {
+                                format!("list {i}: pack {id} names base {k}, which is not declared")
+                            })?
                             .snapshot_id
                     }
                 };
@@ -296,7 +305,13 @@ impl TableBuilder {
 
     /// The number of a pack, adding it (and its snapshot as a base, if it
     /// is another's) the first time.
-    pub fn pack(&mut self, id: BlobId, size: u64, snapshot: SnapshotId, commitment: Commitment) -> u32 {
+    pub fn pack(
+        &mut self,
+        id: BlobId,
+        size: u64,
+        snapshot: SnapshotId,
+        commitment: Commitment,
+    ) -> u32 {
         if let Some(&n) = self.numbers.get(&id) {
             return n;
         }
@@ -345,8 +360,16 @@ mod tests {
             packs: Vec::new(),
         };
         for n in 0..120_000u32 {
-            let snapshot = if n % 3 == 0 { me } else { bases[(n % 2) as usize].snapshot_id };
-            t.packs.push(PackRef { id: id(10 + n), size, snapshot });
+            let snapshot = if n % 3 == 0 {
+                me
+            } else {
+                bases[(n % 2) as usize].snapshot_id
+            };
+            t.packs.push(PackRef {
+                id: id(10 + n),
+                size,
+                snapshot,
+            });
         }
         let lists = t.clone().into_lists(me);
         assert_eq!(lists.len(), 3);
@@ -381,7 +404,11 @@ mod tests {
         assert!(Tables::assemble(me, std::slice::from_ref(&good)).is_ok());
         let mut l = good.clone();
         l.packs.push((id(3), size, 1));
-        assert!(Tables::assemble(me, &[l]).unwrap_err().contains("not declared"));
+        assert!(
+            Tables::assemble(me, &[l])
+                .unwrap_err()
+                .contains("not declared")
+        );
         let mut l = good.clone();
         l.packs.push((id(2), size, 0));
         assert!(Tables::assemble(me, &[l]).unwrap_err().contains("twice"));

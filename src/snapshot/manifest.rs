@@ -90,7 +90,8 @@ impl Serialize for ChunkRef {
 
 impl<'de> Deserialize<'de> for ChunkRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (pack, offset, len, hash) = <(u32, u32, u32, std::borrow::Cow<'de, str>)>::deserialize(d)?;
+        let (pack, offset, len, hash) =
+            <(u32, u32, u32, std::borrow::Cow<'de, str>)>::deserialize(d)?;
         let sha256 = crate::encoding::from_hex::<32>(&hash).map_err(serde::de::Error::custom)?;
         Ok(ChunkRef {
             pack,
@@ -250,7 +251,11 @@ impl Entry {
                     (EntryKind::Dir, None) => {}
                     (EntryKind::Symlink, Some(t))
                         if !t.is_empty() && t.len() <= TARGET_MAX && !t.contains('\0') => {}
-                    _ => return Err(format!("{shown}: link target missing, misplaced or invalid")),
+                    _ => {
+                        return Err(format!(
+                            "{shown}: link target missing, misplaced or invalid"
+                        ));
+                    }
                 }
             }
         }
@@ -349,9 +354,8 @@ impl Writer {
             chunks: entry.chunks.as_ref().map(|_| first.to_vec()),
             ..entry.clone()
         };
-        let mut lines = line(&head).map_err(|m| {
-            format!("{}: {m}", crate::untrusted::escape(&entry.path))
-        })?;
+        let mut lines =
+            line(&head).map_err(|m| format!("{}: {m}", crate::untrusted::escape(&entry.path)))?;
         for more in rest.chunks(CHUNKS_PER_LINE) {
             lines.extend(line(&More {
                 more: more.to_vec(),
@@ -435,7 +439,10 @@ impl Reader {
     /// whose chunks continue in the next part comes with that part).
     pub fn part(&mut self, plain: &[u8]) -> Result<Vec<Entry>, String> {
         if plain.len() > PART_MAX {
-            return Err(format!("a manifest part of {} bytes, more than {PART_MAX}", plain.len()));
+            return Err(format!(
+                "a manifest part of {} bytes, more than {PART_MAX}",
+                plain.len()
+            ));
         }
         let end = plain.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         let text = &plain[..end];
@@ -488,7 +495,11 @@ impl Reader {
             }
             let entry: Entry =
                 serde_json::from_slice(l).map_err(|e| format!("bad manifest entry: {e}"))?;
-            if entry.chunks.as_ref().is_some_and(|c| c.len() > CHUNKS_PER_LINE) {
+            if entry
+                .chunks
+                .as_ref()
+                .is_some_and(|c| c.len() > CHUNKS_PER_LINE)
+            {
                 return Err("a manifest line with too many chunks".into());
             }
             check_path(&entry.path)?;
@@ -598,7 +609,11 @@ mod tests {
         entries.push(file("e", 5_000_000));
         let parts = write(&entries);
         assert!(parts.len() > 1);
-        assert!(parts.iter().all(|p| p.split(|&b| b == b'\n').all(|l| l.len() <= LINE_MAX)));
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.split(|&b| b == b'\n').all(|l| l.len() <= LINE_MAX))
+        );
         assert_eq!(read(&parts).unwrap(), entries);
     }
 
@@ -608,12 +623,24 @@ mod tests {
         let long = format!("{}/x", "a".repeat(NAME_MAX + 1));
         assert!(w.push(&file(&long, 1)).unwrap_err().contains("component"));
         let deep = vec!["d"; PATH_MAX / 2 + 1].join("/");
-        assert!(w.push(&file(&deep, 1)).unwrap_err().contains("more than 4096"));
+        assert!(
+            w.push(&file(&deep, 1))
+                .unwrap_err()
+                .contains("more than 4096")
+        );
         let mut w = Writer::new(SnapshotId([9; 16]));
         w.push(&dir("a")).unwrap();
         w.push(&file("a/b", 1)).unwrap();
-        assert!(w.push(&file("a/b", 1)).unwrap_err().contains("listed twice"));
-        assert!(w.push(&file("c/d", 1)).unwrap_err().contains("not inside a directory"));
+        assert!(
+            w.push(&file("a/b", 1))
+                .unwrap_err()
+                .contains("listed twice")
+        );
+        assert!(
+            w.push(&file("c/d", 1))
+                .unwrap_err()
+                .contains("not inside a directory")
+        );
     }
 
     #[test]
@@ -624,7 +651,11 @@ mod tests {
         assert!(r.part(&parts[0]).unwrap_err().contains("another snapshot"));
         // Cut after the head: truncated.
         let head_only = &parts[0][..parts[0].iter().position(|&b| b == b'\n').unwrap() + 1];
-        assert!(read(&[head_only.to_vec()]).unwrap_err().contains("truncated"));
+        assert!(
+            read(&[head_only.to_vec()])
+                .unwrap_err()
+                .contains("truncated")
+        );
         // Entries swapped: out of order.
         let lines: Vec<&str> = text.lines().collect();
         let swapped = [lines[0], lines[2], lines[1], lines[3]].join("\n") + "\n";

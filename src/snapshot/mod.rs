@@ -35,7 +35,7 @@ pub mod verify;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use record::{Record, RECORD_MAX};
+use record::{RECORD_MAX, Record};
 
 use crate::ids::{BlobId, SnapshotId};
 use crate::store::{Store, StoreError};
@@ -79,7 +79,10 @@ pub fn load_records(store: &dyn Store) -> Result<Records, StoreError> {
     let mut problems = Vec::new();
     let listing = store.list("records/")?;
     for (key, what) in listing.odd {
-        problems.push((key, format!("{what} where a record belongs (not written by seif)")));
+        problems.push((
+            key,
+            format!("{what} where a record belongs (not written by seif)"),
+        ));
     }
     for b in listing.blobs {
         let Some(name) = b
@@ -154,7 +157,10 @@ pub fn envelopes(
     snapshot_id: &SnapshotId,
 ) -> Result<Vec<key_envelope::KeyEnvelope>, StoreError> {
     let mut out = Vec::new();
-    for b in store.list(&key_envelope::KeyEnvelope::prefix(snapshot_id))?.blobs {
+    for b in store
+        .list(&key_envelope::KeyEnvelope::prefix(snapshot_id))?
+        .blobs
+    {
         match store.get(&b.key, key_envelope::ENVELOPE_MAX as u64) {
             Ok(bytes) => {
                 if let Ok(e) = key_envelope::KeyEnvelope::parse(&bytes) {

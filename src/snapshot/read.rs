@@ -61,6 +61,11 @@ fn missing_or(what: &'static str, id: BlobId) -> impl Fn(StoreError) -> ReadErro
             id,
             message: format!("{size} bytes where {limit} are listed: altered or replaced"),
         },
+        e @ StoreError::NotRegular { .. } => ReadError::Object {
+            what,
+            id,
+            message: e.to_string(),
+        },
         other => other.into(),
     }
 }
@@ -80,7 +85,10 @@ pub fn check_object(id: &BlobId, size: u64, bytes: &[u8]) -> Result<(), ReadErro
         return Err(ReadError::Object {
             what: "object",
             id: *id,
-            message: format!("{} bytes where the lists say {size}: altered or replaced", bytes.len()),
+            message: format!(
+                "{} bytes where the lists say {size}: altered or replaced",
+                bytes.len()
+            ),
         });
     }
     if BlobId::of(bytes) != *id {
@@ -129,7 +137,8 @@ pub fn summary_of(snapshot: SnapshotId, t: &Tables) -> super::record::Summary {
         bases: t.bases.len() as u64,
         bytes: t.objects().map(|(_, n)| n).sum(),
         manifest_parts: t.manifest.len() as u64,
-        new_bytes: new().map(|p| p.size).sum::<u64>() + t.manifest.iter().map(|(_, n)| n).sum::<u64>(),
+        new_bytes: new().map(|p| p.size).sum::<u64>()
+            + t.manifest.iter().map(|(_, n)| n).sum::<u64>(),
         new_packs: new().count() as u64,
         packs: t.packs.len() as u64,
     }
@@ -176,13 +185,19 @@ impl KeySource for Identities<'_> {
         if envelopes.is_empty() {
             return Err("the store holds no key envelope for it".into());
         }
+        let mut swapped = false;
         for e in envelopes {
             if e.vault_id != vault || e.snapshot_id != snapshot {
                 continue;
             }
-            if let Ok(k) = e.unwrap(self.0, commitment) {
-                return Ok(k);
+            match e.unwrap(self.0, commitment) {
+                Ok(k) => return Ok(k),
+                Err(crate::wrap::WrapError::CommitmentMismatch) => swapped = true,
+                Err(_) => {}
             }
+        }
+        if swapped {
+            return Err("its key envelope opens to a key that does not match the snapshot's signed commitment: the envelope was swapped or forged".into());
         }
         Err("none of the given identities opens its key envelopes (another key, or a grant is needed)".into())
     }
@@ -275,12 +290,18 @@ impl<'a> ManifestEntries<'a> {
         let (id, size) = self.tables.manifest[self.next_part];
         self.next_part += 1;
         let bytes = fetch_object(self.store, &id, size)?;
-        let plain = object::open(&bytes, Kind::Manifest, &self.vault, &self.snapshot.0, self.key)
-            .map_err(|e| ReadError::Object {
-                what: "object",
-                id,
-                message: format!("manifest part: {e}"),
-            })?;
+        let plain = object::open(
+            &bytes,
+            Kind::Manifest,
+            &self.vault,
+            &self.snapshot.0,
+            self.key,
+        )
+        .map_err(|e| ReadError::Object {
+            what: "object",
+            id,
+            message: format!("manifest part: {e}"),
+        })?;
         let reader = self.reader.as_mut().expect("reading");
         reader.part(&plain).map_err(ReadError::Manifest)
     }

@@ -297,7 +297,10 @@ mod tests {
         );
         // Unsorted previous.
         let (_, b2) = Record::sign(body(vec![BlobId([2; 32]), BlobId([1; 32])], &s), &s);
-        assert!(matches!(Record::parse(&b2, None), Err(RecordError::Malformed(_))));
+        assert!(matches!(
+            Record::parse(&b2, None),
+            Err(RecordError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -308,8 +311,10 @@ mod tests {
         let b = mk(vec![a.hash]);
         let c = mk(vec![b.hash]);
         let sibling = mk(vec![b.hash]);
-        let mut m: BTreeMap<BlobId, Record> =
-            [&a, &b, &c].iter().map(|r| (r.hash, (*r).clone())).collect();
+        let mut m: BTreeMap<BlobId, Record> = [&a, &b, &c]
+            .iter()
+            .map(|r| (r.hash, (*r).clone()))
+            .collect();
         let ch = chain(&m);
         assert_eq!(ch.heads, vec![c.hash]);
         assert!(ch.broken.is_empty());
@@ -321,7 +326,11 @@ mod tests {
         both.sort();
         let merge = mk(both);
         m.insert(merge.hash, merge.clone());
-        assert_eq!(chain(&m).heads, vec![merge.hash], "the next push joins them");
+        assert_eq!(
+            chain(&m).heads,
+            vec![merge.hash],
+            "the next push joins them"
+        );
         m.remove(&b.hash);
         assert_eq!(chain(&m).broken.len(), 2);
     }

@@ -165,7 +165,9 @@ pub fn verify(
     let vault_id = VaultId(vault.vault_id());
     let (records, bad) = super::load_records(store)?;
     for (key, why) in bad {
-        report.problems.push(format!("record {}: {}", escape(&key), escape(&why)));
+        report
+            .problems
+            .push(format!("record {}: {}", escape(&key), escape(&why)));
     }
     let mut own: BTreeMap<BlobId, Record> = BTreeMap::new();
     let mut foreign: BTreeMap<VaultId, usize> = BTreeMap::new();
@@ -203,20 +205,29 @@ pub fn verify(
     }
     let mut by_snapshot: HashMap<SnapshotId, Vec<BlobId>> = HashMap::new();
     for r in own.values() {
-        by_snapshot.entry(r.body.snapshot_id).or_default().push(r.hash);
+        by_snapshot
+            .entry(r.body.snapshot_id)
+            .or_default()
+            .push(r.hash);
     }
     for (sid, hs) in &by_snapshot {
         if hs.len() > 1 {
             report.problems.push(format!(
                 "snapshot {sid} is recorded {} times in this store ({})",
                 hs.len(),
-                hs.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
+                hs.iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
     report.heads = chain.heads.clone();
     if let Some(spec) = &options.head {
-        let hits: Vec<&BlobId> = own.keys().filter(|h| h.to_hex().starts_with(spec.as_str())).collect();
+        let hits: Vec<&BlobId> = own
+            .keys()
+            .filter(|h| h.to_hex().starts_with(spec.as_str()))
+            .collect();
         match hits.as_slice() {
             [] => report.problems.push(format!(
                 "the recorded head {} is not in the store: the store was rolled back, or records were deleted",
@@ -250,16 +261,23 @@ pub fn verify(
         let tables: Tables = match super::read::load_tables(store, r) {
             Ok(t) => t,
             Err(e) => {
-                report.problems.push(format!("snapshot {sid}: {}", escape(&e.to_string())));
+                report
+                    .problems
+                    .push(format!("snapshot {sid}: {}", escape(&e.to_string())));
                 broken_snapshots.insert(sid);
                 continue;
             }
         };
-        key_holders.entry(sid).or_insert_with(|| format!("snapshot {sid}"));
+        key_holders
+            .entry(sid)
+            .or_insert_with(|| format!("snapshot {sid}"));
         for b in &tables.bases {
-            key_holders
-                .entry(b.snapshot_id)
-                .or_insert_with(|| format!("snapshot {} (whose packs snapshot {sid} reuses)", b.snapshot_id));
+            key_holders.entry(b.snapshot_id).or_insert_with(|| {
+                format!(
+                    "snapshot {} (whose packs snapshot {sid} reuses)",
+                    b.snapshot_id
+                )
+            });
         }
         for (i, (id, size)) in tables.manifest.iter().enumerate() {
             wanted.entry(*id).or_default().push(Want {
@@ -277,7 +295,10 @@ pub fn verify(
                 what: if p.snapshot == sid {
                     format!("pack {i} of snapshot {sid}")
                 } else {
-                    format!("pack {i} of snapshot {sid}, stored by snapshot {}", p.snapshot)
+                    format!(
+                        "pack {i} of snapshot {sid}, stored by snapshot {}",
+                        p.snapshot
+                    )
                 },
             });
         }
@@ -287,9 +308,15 @@ pub fn verify(
     // Presence and size, then as much data as asked.
     let listing = store.list("objects/")?;
     for (key, what) in &listing.odd {
-        report.problems.push(format!("{}: {what} where an object belongs", escape(key)));
+        report
+            .problems
+            .push(format!("{}: {what} where an object belongs", escape(key)));
     }
-    let stored: HashMap<&str, u64> = listing.blobs.iter().map(|b| (b.key.as_str(), b.size)).collect();
+    let stored: HashMap<&str, u64> = listing
+        .blobs
+        .iter()
+        .map(|b| (b.key.as_str(), b.size))
+        .collect();
     let mut to_read: Vec<(BlobId, u64)> = Vec::new();
     let mut budget = match options.read_data {
         ReadData::Bytes(n) => n,
@@ -300,12 +327,17 @@ pub fn verify(
         match stored.get(key.as_str()) {
             None => {
                 for w in wants {
-                    report.problems.push(format!("object {id} ({}) is missing", w.what));
+                    report
+                        .problems
+                        .push(format!("object {id} ({}) is missing", w.what));
                 }
             }
             Some(s) if wants.iter().any(|w| w.size != *s) => {
                 for w in wants.iter().filter(|w| w.size != *s) {
-                    report.problems.push(format!("object {id} ({}) has {s} bytes, the lists say {}", w.what, w.size));
+                    report.problems.push(format!(
+                        "object {id} ({}) has {s} bytes, the lists say {}",
+                        w.what, w.size
+                    ));
                 }
             }
             Some(s) => {
@@ -329,11 +361,19 @@ pub fn verify(
         let bytes = match store.get(&object_key(&id), size.min(OBJECT_MAX)) {
             Ok(b) => b,
             Err(StoreError::NotFound { .. }) => {
-                found.lock().unwrap_or_else(|p| p.into_inner()).0.push(format!("object {id} vanished while it was checked"));
+                found
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+                    .push(format!("object {id} vanished while it was checked"));
                 return Ok(());
             }
             Err(e @ (StoreError::TooLarge { .. } | StoreError::NotRegular { .. })) => {
-                found.lock().unwrap_or_else(|p| p.into_inner()).0.push(format!("object {id}: {}", escape(&e.to_string())));
+                found
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+                    .push(format!("object {id}: {}", escape(&e.to_string())));
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -342,19 +382,40 @@ pub fn verify(
         let wants = &wanted[&id];
         if BlobId::of(&bytes) != id {
             // Named by the snapshot that stored it, and how many need it.
-            let first = wants.iter().find(|w| !w.what.contains("stored by")).unwrap_or(&wants[0]);
-            let also = if wants.len() > 1 { format!(", needed by {} snapshots", wants.len()) } else { String::new() };
-            problems.push(format!("object {id} ({}{also}): its bytes do not match its name: altered or replaced", first.what));
+            let first = wants
+                .iter()
+                .find(|w| !w.what.contains("stored by"))
+                .unwrap_or(&wants[0]);
+            let also = if wants.len() > 1 {
+                format!(", needed by {} snapshots", wants.len())
+            } else {
+                String::new()
+            };
+            problems.push(format!(
+                "object {id} ({}{also}): its bytes do not match its name: altered or replaced",
+                first.what
+            ));
         } else {
             // Keyless, but the header is public: an object must name the
             // snapshot whose key opens it, and its kind.
             let header = object::ObjectHeader::decode(&bytes);
             for w in wants {
                 match &header {
-                    Ok(h) if SnapshotId(h.snapshot_id) != w.snapshot || h.kind != w.kind || VaultId(h.vault_id) != vault_id => {
-                        problems.push(format!("object {id} ({}): its header names another snapshot, vault or kind", w.what));
+                    Ok(h)
+                        if SnapshotId(h.snapshot_id) != w.snapshot
+                            || h.kind != w.kind
+                            || VaultId(h.vault_id) != vault_id =>
+                    {
+                        problems.push(format!(
+                            "object {id} ({}): its header names another snapshot, vault or kind",
+                            w.what
+                        ));
                     }
-                    Err(e) => problems.push(format!("object {id} ({}): {}", w.what, escape(&e.to_string()))),
+                    Err(e) => problems.push(format!(
+                        "object {id} ({}): {}",
+                        w.what,
+                        escape(&e.to_string())
+                    )),
                     Ok(_) => {}
                 }
             }
@@ -375,10 +436,15 @@ pub fn verify(
     // Lists no record names.
     let lists = store.list("lists/")?;
     for (key, what) in &lists.odd {
-        report.problems.push(format!("{}: {what} where a list belongs", escape(key)));
+        report
+            .problems
+            .push(format!("{}: {what} where a list belongs", escape(key)));
     }
     for l in &lists.blobs {
-        let named = l.key.strip_prefix("lists/").and_then(|n| BlobId::from_hex(n).ok());
+        let named = l
+            .key
+            .strip_prefix("lists/")
+            .and_then(|n| BlobId::from_hex(n).ok());
         if !named.is_some_and(|id| lists_wanted.contains(&id)) {
             report.unreferenced.push(l.key.clone());
         }
@@ -390,18 +456,29 @@ pub fn verify(
     let mut with_key: BTreeMap<SnapshotId, BTreeSet<u32>> = BTreeMap::new();
     let keys = store.list("keys/")?;
     for (key, what) in &keys.odd {
-        report.problems.push(format!("{}: {what} where a key envelope belongs", escape(key)));
+        report.problems.push(format!(
+            "{}: {what} where a key envelope belongs",
+            escape(key)
+        ));
     }
     for b in &keys.blobs {
         let bytes = match store.get(&b.key, ENVELOPE_MAX as u64) {
             Ok(bytes) => bytes,
             Err(e @ (StoreError::TooLarge { .. } | StoreError::NotRegular { .. })) => {
-                report.problems.push(format!("key envelope {}: {}", escape(&b.key), escape(&e.to_string())));
+                report.problems.push(format!(
+                    "key envelope {}: {}",
+                    escape(&b.key),
+                    escape(&e.to_string())
+                ));
                 continue;
             }
             Err(e) => return Err(e),
         };
-        let name = b.key.rsplit('/').next().and_then(|n| BlobId::from_hex(n).ok());
+        let name = b
+            .key
+            .rsplit('/')
+            .next()
+            .and_then(|n| BlobId::from_hex(n).ok());
         if name != Some(BlobId::of(&bytes)) {
             report.problems.push(format!(
                 "key envelope {}: its bytes do not match its name: altered",
@@ -413,7 +490,10 @@ pub fn verify(
             && b.key.starts_with(&KeyEnvelope::prefix(&e.snapshot_id))
             && e.vault_id == vault_id
         {
-            with_key.entry(e.snapshot_id).or_default().insert(e.generation);
+            with_key
+                .entry(e.snapshot_id)
+                .or_default()
+                .insert(e.generation);
         }
     }
     let generation = vault.body().generation;

@@ -45,7 +45,9 @@ pub enum StoreError {
     #[error("invalid store key '{0}'")]
     BadKey(String),
     /// A blob larger than the format allows where it is stored.
-    #[error("{store}: {key} holds {size} bytes, more than the {limit} its format allows: not a seif blob, or planted")]
+    #[error(
+        "{store}: {key} holds {size} bytes, more than the {limit} its format allows: not a seif blob, or planted"
+    )]
     TooLarge {
         /// The store.
         store: String,

@@ -234,7 +234,7 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
             "stored_size": i.stored_len,
             "wrapped_to": i.wrapped_to,
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"))
+        writeln!(out, "{}", crate::snapshot::json_text(&doc))
     } else {
         let vault_line = match (&vault, vault_matches) {
             (Some(v), Some(true)) => {

@@ -64,7 +64,9 @@ pub struct StoreArgs {
 impl StoreArgs {
     pub fn open_all(&self) -> Result<Vec<Box<dyn Store>>, Failure> {
         if self.stores.is_empty() {
-            return Err(Failure::usage("give a store with --store DIR or --store s3://BUCKET/PREFIX"));
+            return Err(Failure::usage(
+                "give a store with --store DIR or --store s3://BUCKET/PREFIX",
+            ));
         }
         let opts = S3Options {
             endpoint: self.s3_endpoint.clone(),
@@ -73,8 +75,9 @@ impl StoreArgs {
         self.stores
             .iter()
             .map(|s| {
-                seif::store::open(s, &opts)
-                    .map_err(|e| Failure::error(format!("store {}: {}", escape(s), escape(&e.to_string()))))
+                seif::store::open(s, &opts).map_err(|e| {
+                    Failure::error(format!("store {}: {}", escape(s), escape(&e.to_string())))
+                })
             })
             .collect()
     }
@@ -87,27 +90,43 @@ impl StoreArgs {
     }
 }
 
+/// A JSON summary as printed: pretty, with no raw control or bidi
+/// character even inside strings read from a store.
+pub fn json_text(doc: &serde_json::Value) -> String {
+    seif::untrusted::json_for_screen(&serde_json::to_string_pretty(doc).expect("json"))
+}
+
 /// A store error, escaped (an S3 server or a hostile host wrote part of it).
 fn store_failure(e: StoreError) -> Failure {
     Failure::error(escape(&e.to_string()).into_owned())
 }
 
 /// Opens a store that must already exist and hold records.
-fn existing_store(args: &StoreArgs, allow_empty: bool) -> Result<(Box<dyn Store>, snapshot::Records), Failure> {
+fn existing_store(
+    args: &StoreArgs,
+    allow_empty: bool,
+) -> Result<(Box<dyn Store>, snapshot::Records), Failure> {
     let store = args.open_one()?;
     let records = snapshot::load_records(store.as_ref()).map_err(store_failure)?;
     if records.0.is_empty() && records.1.is_empty() && !allow_empty {
-        let exists = store.list("objects/").map(|l| !l.blobs.is_empty()).unwrap_or(false)
+        let exists = store
+            .list("objects/")
+            .map(|l| !l.blobs.is_empty())
+            .unwrap_or(false)
             || std::path::Path::new(&store.describe()).is_dir()
             || store.describe().starts_with("s3://");
         let f = if exists && store.describe().starts_with("s3://") {
-            Failure::error(format!("{}: no snapshot record under this prefix", escape(&store.describe())))
-                .hint("check the bucket and prefix; a new, empty store passes with --allow-empty")
+            Failure::error(format!(
+                "{}: no snapshot record under this prefix",
+                escape(&store.describe())
+            ))
+            .hint("check the bucket and prefix; a new, empty store passes with --allow-empty")
         } else if exists {
             Failure::integrity(format!("{}: the store holds no snapshot record", escape(&store.describe())))
                 .hint("a store that should hold snapshots has lost them; a new, empty store passes with --allow-empty")
         } else {
-            Failure::error(format!("{}: no such store", escape(&store.describe()))).hint("check the path")
+            Failure::error(format!("{}: no such store", escape(&store.describe())))
+                .hint("check the path")
         };
         return Err(f);
     }
@@ -163,15 +182,26 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     if args.abandon {
         let gone = seif::snapshot::push::abandon(&state_dir).map_err(push_failure)?;
         for g in &gone {
-            report::note(crate::TOOL, &format!("removed the unfinished push journal {}", state_dir.join(g).display()));
+            report::note(
+                crate::TOOL,
+                &format!(
+                    "removed the unfinished push journal {}",
+                    state_dir.join(g).display()
+                ),
+            );
         }
         if gone.is_empty() {
-            report::note(crate::TOOL, &format!("no unfinished push in {}", state_dir.display()));
+            report::note(
+                crate::TOOL,
+                &format!("no unfinished push in {}", state_dir.display()),
+            );
         }
         return Ok(());
     }
     let (Some(vault_path), Some(sealer_path)) = (&args.vault, &args.sealer) else {
-        return Err(Failure::usage("push needs --vault, --sealer, --store and at least one PATH"));
+        return Err(Failure::usage(
+            "push needs --vault, --sealer, --store and at least one PATH",
+        ));
     };
     let store_args = &args.store;
     if args.paths.is_empty() {
@@ -208,7 +238,10 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
         report::warn(crate::TOOL, &escape(s));
     }
     if let Some(id) = summary.finished_interrupted {
-        report::note(crate::TOOL, &format!("finished the interrupted push's snapshot {id} first"));
+        report::note(
+            crate::TOOL,
+            &format!("finished the interrupted push's snapshot {id} first"),
+        );
     }
     let Some((_, r)) = summary.records.first() else {
         return Err(Failure::error("no store was written"));
@@ -237,14 +270,19 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
             "seconds": secs,
             "stores": store_args.stores,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        println!("{}", json_text(&doc));
     } else {
         report::note(
             crate::TOOL,
             &format!(
                 "pushed snapshot {} to {}: {} files, {} bytes ({} files unchanged, {} bytes reused from earlier snapshots); stored {} new objects, {} bytes{}{}; {:.1} s",
                 r.body.snapshot_id,
-                store_args.stores.iter().map(|s| escape(s).into_owned()).collect::<Vec<_>>().join(", "),
+                store_args
+                    .stores
+                    .iter()
+                    .map(|s| escape(s).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 summary.totals.files,
                 summary.totals.bytes,
                 summary.unchanged_files,
@@ -252,12 +290,18 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
                 summary.uploaded_objects,
                 summary.uploaded_bytes,
                 if summary.resumed_packs > 0 {
-                    format!(", {} packs taken over from an interrupted push", summary.resumed_packs)
+                    format!(
+                        ", {} packs taken over from an interrupted push",
+                        summary.resumed_packs
+                    )
                 } else {
                     String::new()
                 },
                 if summary.copied_objects > 0 {
-                    format!(", {} objects copied to a store that lacked them", summary.copied_objects)
+                    format!(
+                        ", {} objects copied to a store that lacked them",
+                        summary.copied_objects
+                    )
                 } else {
                     String::new()
                 },
@@ -327,7 +371,13 @@ pub fn ls(args: LsArgs) -> Result<(), Failure> {
                 })
             })
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&json!({"snapshots": list, "unreadable_records": problems.iter().map(|(k, e)| json!({"key": k, "error": e})).collect::<Vec<_>>()})).expect("json"))
+        writeln!(
+            out,
+            "{}",
+            json_text(
+                &json!({"snapshots": list, "unreadable_records": problems.iter().map(|(k, e)| json!({"key": k, "error": e})).collect::<Vec<_>>()})
+            )
+        )
     } else {
         let mut text = format!(
             "{:<32}  {:<20}  {:>8}  {:>14}  {:>14}  {:<12}  sealer\n",
@@ -344,7 +394,11 @@ pub fn ls(args: LsArgs) -> Result<(), Failure> {
                 s.new_bytes,
                 r.hash.short(12),
                 escape(&r.body.sealer),
-                if heads.contains(&r.hash) { "  (head)" } else { "" }
+                if heads.contains(&r.hash) {
+                    "  (head)"
+                } else {
+                    ""
+                }
             ));
         }
         write!(out, "{text}")
@@ -414,12 +468,15 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let options = VerifyOptions {
         head,
         read_data,
-        threads: args.threads.unwrap_or_else(|| seif::workers::default_threads() * 2),
+        threads: args
+            .threads
+            .unwrap_or_else(|| seif::workers::default_threads() * 2),
     };
     let started = std::time::Instant::now();
     let r = {
         let _p = Progress::start("verify", Arc::clone(&counters));
-        snapshot::verify::verify(store.as_ref(), &vault, &options, &counters).map_err(store_failure)?
+        snapshot::verify::verify(store.as_ref(), &vault, &options, &counters)
+            .map_err(store_failure)?
     };
     if let Some(other) = r.other_vault {
         return Err(Failure::refused(format!(
@@ -439,7 +496,7 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "bytes_checked": r.bytes_checked, "heads": r.heads, "unreferenced": r.unreferenced.len(), "problems": r.problems,
             "notes": r.notes, "seconds": started.elapsed().as_secs_f64(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        println!("{}", json_text(&doc));
     } else {
         for p in &r.problems {
             eprintln!("seif: FAIL: {p}");
@@ -457,12 +514,19 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             if r.heads.is_empty() {
                 "-".to_owned()
             } else {
-                r.heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
+                r.heads
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
             if r.unreferenced.is_empty() {
                 String::new()
             } else {
-                format!("; {} unreferenced objects or lists (left by interrupted pushes)", r.unreferenced.len())
+                format!(
+                    "; {} unreferenced objects or lists (left by interrupted pushes)",
+                    r.unreferenced.len()
+                )
             }
         );
     }
@@ -471,7 +535,11 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "{}: {} problem(s) found{}",
             escape(&store.describe()),
             r.problems.len(),
-            if args.json { " (listed in the JSON)" } else { " (listed above)" }
+            if args.json {
+                " (listed in the JSON)"
+            } else {
+                " (listed above)"
+            }
         ));
         return Err(f);
     }
@@ -518,13 +586,23 @@ impl Keys {
         }
         let mut grants = Vec::new();
         for path in &args.grant {
-            let bytes = std::fs::read(path).map_err(|e| io_failure(path, "cannot read the grant", &e))?;
-            let text = String::from_utf8_lossy(&bytes);
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let g = Grant::from_json(line.as_bytes())
-                    .map_err(|e| Failure::error(format!("{}: {}", path.display(), escape(&e.to_string()))))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| io_failure(path, "cannot read the grant", &e))?;
+            // One grant, or several (a snapshot that reuses earlier
+            // snapshots' packs comes with a grant for each), one JSON
+            // document after another.
+            let values =
+                serde_json::Deserializer::from_slice(&bytes).into_iter::<serde_json::Value>();
+            for value in values {
+                let value = value.map_err(|e| {
+                    Failure::error(format!("{}: not a seif grant: {e}", path.display()))
+                })?;
+                let g = Grant::from_json(value.to_string().as_bytes()).map_err(|e| {
+                    Failure::error(format!("{}: {}", path.display(), escape(&e.to_string())))
+                })?;
                 if let Some(v) = vault {
-                    g.verify(v).map_err(|e| Failure::integrity(format!("{}: {e}", path.display())))?;
+                    g.verify(v)
+                        .map_err(|e| Failure::integrity(format!("{}: {e}", path.display())))?;
                 }
                 grants.push((path.clone(), g));
             }
@@ -541,27 +619,30 @@ impl KeySource for Keys {
         snapshot: SnapshotId,
         commitment: &Commitment,
     ) -> Result<seif::secrets::DataKey, String> {
-        let ids: Vec<&dyn age::Identity> = self.identities.iter().map(|i| i.as_ref() as &dyn age::Identity).collect();
+        let ids: Vec<&dyn age::Identity> = self
+            .identities
+            .iter()
+            .map(|i| i.as_ref() as &dyn age::Identity)
+            .collect();
         let target = Target::Snapshot {
             snapshot_id: snapshot.to_hex(),
         };
         let mut why = Vec::new();
         for (path, g) in &self.grants {
-            if g.body.target != target {
-                continue;
-            }
             match g.unwrap_for(&target, &vault.0, &commitment.0, &ids) {
                 Ok(k) => return Ok(k),
                 Err(e) => why.push(format!("{}: {e}", path.display())),
             }
         }
-        Identities(&ids).key(store, vault, snapshot, commitment).map_err(|e| {
-            if why.is_empty() {
-                e
-            } else {
-                format!("{}; {e}", why.join("; "))
-            }
-        })
+        Identities(&ids)
+            .key(store, vault, snapshot, commitment)
+            .map_err(|e| {
+                if why.is_empty() {
+                    e
+                } else {
+                    format!("{}; {e}", why.join("; "))
+                }
+            })
     }
 }
 
@@ -633,14 +714,20 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     } else {
         report::warn(
             crate::TOOL,
-            &format!("not judged against a vault (pass --vault): sealed by {}", escape(&record.body.sealer)),
+            &format!(
+                "not judged against a vault (pass --vault): sealed by {}",
+                escape(&record.body.sealer)
+            ),
         );
     }
     let tables = snapshot::read::load_tables(store.as_ref(), record).map_err(read_failure)?;
-    let ring = snapshot::read::unwrap_keys(store.as_ref(), record, &tables, &keys).map_err(read_failure)?;
+    let ring = snapshot::read::unwrap_keys(store.as_ref(), record, &tables, &keys)
+        .map_err(read_failure)?;
     let counters = Arc::new(Counters::default());
     let options = RestoreOptions {
-        threads: args.threads.unwrap_or_else(|| seif::workers::default_threads() + 2),
+        threads: args
+            .threads
+            .unwrap_or_else(|| seif::workers::default_threads() + 2),
         existing: if args.resume {
             Existing::Resume
         } else if args.force {
@@ -652,14 +739,23 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let summary = {
         let _p = Progress::start("restore", Arc::clone(&counters));
-        snapshot::restore::restore(store.as_ref(), record, &tables, &ring, &args.out, &args.paths, options, &counters)
-            .map_err(restore_failure)?
+        snapshot::restore::restore(
+            store.as_ref(),
+            record,
+            &tables,
+            &ring,
+            &args.out,
+            &args.paths,
+            options,
+            &counters,
+        )
+        .map_err(restore_failure)?
     };
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         let doc = json!({"snapshot_id": record.body.snapshot_id, "record": record.hash, "out": args.out, "files": summary.files, "dirs": summary.dirs,
             "symlinks": summary.symlinks, "bytes": summary.bytes, "kept": summary.kept, "fetched_bytes": summary.fetched, "seconds": secs});
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        println!("{}", json_text(&doc));
     } else {
         report::note(
             crate::TOOL,
@@ -671,7 +767,11 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
                 summary.dirs,
                 summary.symlinks,
                 summary.bytes,
-                if summary.kept > 0 { format!(" ({} files already there, kept)", summary.kept) } else { String::new() },
+                if summary.kept > 0 {
+                    format!(" ({} files already there, kept)", summary.kept)
+                } else {
+                    String::new()
+                },
                 secs
             ),
         );
@@ -733,10 +833,15 @@ pub fn check(args: CheckArgs) -> Result<(), Failure> {
     let chosen: Vec<&Record> = if args.all {
         snapshot::verify::ordered(&records)
     } else {
-        vec![snapshot::find(&records, args.snapshot.as_deref().unwrap_or("latest")).map_err(Failure::error)?]
+        vec![
+            snapshot::find(&records, args.snapshot.as_deref().unwrap_or("latest"))
+                .map_err(Failure::error)?,
+        ]
     };
     let counters = Arc::new(Counters::default());
-    let threads = args.threads.unwrap_or_else(|| seif::workers::default_threads() + 2);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| seif::workers::default_threads() + 2);
     let mut failed = 0;
     let mut results = Vec::new();
     for (k, e) in &problems {
@@ -749,10 +854,13 @@ pub fn check(args: CheckArgs) -> Result<(), Failure> {
         {
             failed += 1;
             eprintln!("seif: FAIL: snapshot {}: {}", r.body.snapshot_id, f.message);
-            results.push(json!({"snapshot_id": r.body.snapshot_id, "ok": false, "problems": [f.message]}));
+            results.push(
+                json!({"snapshot_id": r.body.snapshot_id, "ok": false, "problems": [f.message]}),
+            );
             continue;
         }
-        let c = snapshot::check::check(store.as_ref(), r, &keys, read_data, threads, &counters).map_err(store_failure)?;
+        let c = snapshot::check::check(store.as_ref(), r, &keys, read_data, threads, &counters)
+            .map_err(store_failure)?;
         if !c.problems.is_empty() {
             failed += 1;
             for p in &c.problems {
@@ -766,7 +874,14 @@ pub fn check(args: CheckArgs) -> Result<(), Failure> {
                 c.files,
                 c.bytes,
                 c.keys,
-                if c.packs_read > 0 { format!(", {} chunks in {} packs read and hashed", c.chunks_read, c.packs_read) } else { String::new() }
+                if c.packs_read > 0 {
+                    format!(
+                        ", {} chunks in {} packs read and hashed",
+                        c.chunks_read, c.packs_read
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         results.push(json!({"snapshot_id": r.body.snapshot_id, "record": r.hash, "ok": c.problems.is_empty(), "entries": c.entries,
@@ -774,11 +889,16 @@ pub fn check(args: CheckArgs) -> Result<(), Failure> {
     }
     drop(_p);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"store": store.describe(), "snapshots": results})).expect("json"));
+        println!(
+            "{}",
+            json_text(&json!({"store": store.describe(), "snapshots": results}))
+        );
     }
     if failed > 0 {
-        return Err(Failure::integrity(format!("{failed} snapshot(s) would not restore"))
-            .hint("run `seif verify` on the store; restore from another store, and push again"));
+        return Err(
+            Failure::integrity(format!("{failed} snapshot(s) would not restore"))
+                .hint("run `seif verify` on the store; restore from another store, and push again"),
+        );
     }
     Ok(())
 }

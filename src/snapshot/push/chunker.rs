@@ -158,11 +158,18 @@ mod tests {
             assert_eq!(cs.concat(), d);
             for (i, ch) in cs.iter().enumerate() {
                 assert!(ch.len() <= MAX);
-                assert!(ch.len() >= MIN || i + 1 == cs.len(), "only the last may be short");
+                assert!(
+                    ch.len() >= MIN || i + 1 == cs.len(),
+                    "only the last may be short"
+                );
             }
         }
         let zeros = vec![0u8; 20 << 20];
-        assert!(chunks(&mut c, &zeros).iter().all(|ch| ch.len() == MAX || ch.len() == (20 << 20) % MAX));
+        assert!(
+            chunks(&mut c, &zeros)
+                .iter()
+                .all(|ch| ch.len() == MAX || ch.len() == (20 << 20) % MAX)
+        );
     }
 
     #[test]
@@ -174,8 +181,15 @@ mod tests {
         let a = chunks(&mut c, &d);
         let b = chunks(&mut c, &edited);
         let set: std::collections::HashSet<&Vec<u8>> = a.iter().collect();
-        let new: usize = b.iter().filter(|ch| !set.contains(ch)).map(|ch| ch.len()).sum();
-        assert!(new <= 2 * MAX, "{new} bytes changed after a 37-byte insertion");
+        let new: usize = b
+            .iter()
+            .filter(|ch| !set.contains(ch))
+            .map(|ch| ch.len())
+            .sum();
+        assert!(
+            new <= 2 * MAX,
+            "{new} bytes changed after a 37-byte insertion"
+        );
     }
 
     #[test]

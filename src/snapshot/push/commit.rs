@@ -66,7 +66,9 @@ impl Heads {
         if let Some(mut r) = super::state::mac_reader(state, &name, &keys.mac, HEADS_DOMAIN)? {
             let bad = |m: String| PushError::State {
                 path: state.file(&name),
-                message: format!("{m}: remove it after checking who wrote it (the next push then cannot tell a rolled-back store)"),
+                message: format!(
+                    "{m}: remove it after checking who wrote it (the next push then cannot tell a rolled-back store)"
+                ),
             };
             if let Some(line) = r.next_line() {
                 let line = line.map_err(bad)?;
@@ -145,6 +147,7 @@ pub fn record_in(
     accept_rollback: bool,
 ) -> Result<Record, PushError> {
     let records = own_records(store, vault)?;
+    crate::killpoint::reached("push-heads-read");
     let me = sealer.public();
     if let Some(r) = records
         .values()

@@ -169,7 +169,12 @@ impl Known {
         let Some(f) = state.open_private(&name)? else {
             return Ok(None);
         };
-        Ok(Some(read_index(BufReader::with_capacity(1 << 20, f), keys, vault, sealer)))
+        Ok(Some(read_index(
+            BufReader::with_capacity(1 << 20, f),
+            keys,
+            vault,
+            sealer,
+        )))
     }
 
     /// Writes the index (atomically, 0600), keeping the objects `keep`
@@ -201,10 +206,7 @@ impl Known {
                 snaps.push(self.snapshots[o.snapshot as usize]);
             }
             obj_map[i] = objs.len() as u32;
-            objs.push(KnownObject {
-                snapshot: *s,
-                ..*o
-            });
+            objs.push(KnownObject { snapshot: *s, ..*o });
         }
         let chunks: Vec<&ChunkLoc> = self
             .chunks
@@ -350,7 +352,8 @@ fn read_index(
         left -= batch as u64;
     }
     let mut tag = [0u8; 32];
-    r.read_exact(&mut tag).map_err(|_| "truncated".to_string())?;
+    r.read_exact(&mut tag)
+        .map_err(|_| "truncated".to_string())?;
     mac.verify_slice(&tag)
         .map_err(|_| "it does not verify: damaged, or not written by this pipeline".to_string())?;
     let mut extra = [0u8; 1];
@@ -399,7 +402,10 @@ pub fn files_name(vault: &VaultId, sealer: &SealerPublicKey, paths: &[String]) -
         sha2::Digest::update(&mut h, [0]);
         sha2::Digest::update(&mut h, p.as_bytes());
     }
-    format!("files-{}", &crate::encoding::to_hex(&sha2::Digest::finalize(h))[..24])
+    format!(
+        "files-{}",
+        &crate::encoding::to_hex(&sha2::Digest::finalize(h))[..24]
+    )
 }
 
 /// Reads the last snapshot's file list alongside the walk (both in walk
@@ -430,7 +436,8 @@ impl FileList {
         sealer: &SealerPublicKey,
         paths: &[String],
     ) -> Result<Self, PushError> {
-        let Some(mut reader) = super::state::mac_reader(state, name, &keys.mac, FILES_DOMAIN)? else {
+        let Some(mut reader) = super::state::mac_reader(state, name, &keys.mac, FILES_DOMAIN)?
+        else {
             return Ok(FileList::none());
         };
         let head: Result<FilesHead, String> = match reader.next_line() {
@@ -440,10 +447,11 @@ impl FileList {
         };
         let mut list = FileList::none();
         match head {
-            Ok(h) if h.format == FILES_FORMAT
-                && h.vault_id == *vault
-                && h.sealer == sealer.to_string()
-                && h.paths == paths =>
+            Ok(h)
+                if h.format == FILES_FORMAT
+                    && h.vault_id == *vault
+                    && h.sealer == sealer.to_string()
+                    && h.paths == paths =>
             {
                 list.reader = Some(reader);
                 list.advance();
@@ -456,7 +464,9 @@ impl FileList {
 
     fn advance(&mut self) {
         self.current = None;
-        let Some(r) = self.reader.as_mut() else { return };
+        let Some(r) = self.reader.as_mut() else {
+            return;
+        };
         match r.next_line() {
             None => self.reader = None,
             Some(Ok(l)) => match serde_json::from_slice::<CachedFile>(&l) {
@@ -523,7 +533,11 @@ impl FileListWriter {
             .mode(0o600)
             .open(&path)
             .map_err(err)?;
-        let mut w = MacWriter::new(BufWriter::with_capacity(1 << 20, f), &keys.mac, FILES_DOMAIN);
+        let mut w = MacWriter::new(
+            BufWriter::with_capacity(1 << 20, f),
+            &keys.mac,
+            FILES_DOMAIN,
+        );
         let head = FilesHead {
             format: FILES_FORMAT.into(),
             paths: paths.to_vec(),
@@ -553,7 +567,11 @@ impl FileListWriter {
             path: path.clone(),
             message: e.to_string(),
         };
-        let f = self.w.into_inner().into_inner().map_err(|e| err(e.into_error()))?;
+        let f = self
+            .w
+            .into_inner()
+            .into_inner()
+            .map_err(|e| err(e.into_error()))?;
         f.sync_all().map_err(err)
     }
 }
@@ -600,25 +618,45 @@ mod tests {
         for i in 0..10_000u32 {
             let mut fp = [0u8; 32];
             fp[..4].copy_from_slice(&i.wrapping_mul(2654435761).to_be_bytes());
-            k.add_chunk(ChunkLoc { fp, object: o, offset: i, len: 1 });
+            k.add_chunk(ChunkLoc {
+                fp,
+                object: o,
+                offset: i,
+                len: 1,
+            });
         }
         k.sort();
-        k.save(&state, &keys, &vault, &sealer.public(), |_| true).unwrap();
-        let back = Known::load(&state, &keys, &vault, &sealer.public()).unwrap().unwrap().unwrap();
+        k.save(&state, &keys, &vault, &sealer.public(), |_| true)
+            .unwrap();
+        let back = Known::load(&state, &keys, &vault, &sealer.public())
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(back.chunk_count(), 10_000);
         assert_eq!(back.objects, k.objects);
         assert_eq!(back.find(&k.chunks[77].fp), Some(k.chunks[77]));
         // Another sealer's keys: set aside, not trusted.
         let other = LocalKeys::derive(&crate::sealer::SealerSecretKey::generate());
-        assert!(Known::load(&state, &other, &vault, &sealer.public()).unwrap().unwrap().is_err());
+        assert!(
+            Known::load(&state, &other, &vault, &sealer.public())
+                .unwrap()
+                .unwrap()
+                .is_err()
+        );
         // One byte changed.
         let path = state.file(&Known::file_name(&vault, &sealer.public()));
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[200] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(Known::load(&state, &keys, &vault, &sealer.public()).unwrap().unwrap().is_err());
+        assert!(
+            Known::load(&state, &keys, &vault, &sealer.public())
+                .unwrap()
+                .unwrap()
+                .is_err()
+        );
         // Readable by others: refused outright.
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         assert!(Known::load(&state, &keys, &vault, &sealer.public()).is_err());
     }
 }

@@ -198,7 +198,9 @@ impl Journal {
             err(
                 state,
                 name,
-                format!("{m}; it was not written by this push: remove it (`seif push --abandon`) after checking where it came from"),
+                format!(
+                    "{m}; it was not written by this push: remove it (`seif push --abandon`) after checking where it came from"
+                ),
             )
         };
         let head: Head = match r.next_line() {

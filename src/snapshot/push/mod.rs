@@ -204,7 +204,9 @@ pub enum PushError {
     #[error("the snapshot as stored does not read back: {0}")]
     Check(ReadError),
     /// A store no longer holds the last record this pipeline wrote there.
-    #[error("{store} no longer holds record {head}, which this pipeline wrote there: the store was rolled back, or records were deleted")]
+    #[error(
+        "{store} no longer holds record {head}, which this pipeline wrote there: the store was rolled back, or records were deleted"
+    )]
     Rollback {
         /// The store.
         store: String,
@@ -258,7 +260,13 @@ impl Plan<'_> {
         self.stores.iter().map(|s| s.describe()).collect()
     }
 
-    fn head(&self, snapshot_id: SnapshotId, commitment: Commitment, envelope: String, key: Option<&DataKey>) -> Head {
+    fn head(
+        &self,
+        snapshot_id: SnapshotId,
+        commitment: Commitment,
+        envelope: String,
+        key: Option<&DataKey>,
+    ) -> Head {
         Head {
             journal: "seif-push-journal/2".into(),
             vault_id: self.vault_id,
@@ -323,7 +331,12 @@ pub fn push(
     let mut heads = Heads::load(&plan.state, &plan.keys, &vault_id, &sealer.public())?;
 
     // An interrupted push of these paths: finish it, or resume it.
-    let expect = plan.head(SnapshotId([0; 16]), Commitment([0; 32]), String::new(), None);
+    let expect = plan.head(
+        SnapshotId([0; 16]),
+        Commitment([0; 32]),
+        String::new(),
+        None,
+    );
     let mut resumed = Journal::load(&plan.state, &plan.keys, &plan.journal_name, &expect)?;
     if let Some(l) = resumed.take_if(|l| l.ready.is_some()) {
         let ready = l.ready.clone().expect("ready");
@@ -332,7 +345,13 @@ pub fn push(
             commitment: l.head.commitment,
             ready: &ready,
         };
-        let journal = Journal::write(&plan.state, &plan.keys, &plan.journal_name, &l.head, &journal_lines(&l))?;
+        let journal = Journal::write(
+            &plan.state,
+            &plan.keys,
+            &plan.journal_name,
+            &l.head,
+            &journal_lines(&l),
+        )?;
         let records = commit_all(&plan, &mut heads, journal, &finished, &l.recorded)?;
         let mut known = load_known(&plan, &mut summary)?;
         let cur = known.snapshot(l.head.snapshot_id, l.head.commitment);
@@ -363,10 +382,11 @@ pub fn push(
                 path: plan.state.file(&plan.journal_name),
                 message: "it holds no data key".into(),
             })?;
-            let envelope = KeyEnvelope::parse(l.head.envelope.as_bytes()).map_err(|m| PushError::Journal {
-                path: plan.state.file(&plan.journal_name),
-                message: m,
-            })?;
+            let envelope =
+                KeyEnvelope::parse(l.head.envelope.as_bytes()).map_err(|m| PushError::Journal {
+                    path: plan.state.file(&plan.journal_name),
+                    message: m,
+                })?;
             (l.head.snapshot_id, key, envelope, l.packs.clone())
         }
         None => {
@@ -386,7 +406,13 @@ pub fn push(
     let envelope_text = String::from_utf8(envelope.to_bytes()).expect("canonical JSON is UTF-8");
     let head = plan.head(snapshot_id, commitment, envelope_text, Some(&key));
     let kept_lines: Vec<Line> = kept.iter().cloned().map(Line::Pack).collect();
-    let journal = Journal::write(&plan.state, &plan.keys, &plan.journal_name, &head, &kept_lines)?;
+    let journal = Journal::write(
+        &plan.state,
+        &plan.keys,
+        &plan.journal_name,
+        &head,
+        &kept_lines,
+    )?;
     summary.snapshot_id = Some(snapshot_id);
     summary.resumed_packs = kept.len() as u64;
 
@@ -402,10 +428,20 @@ pub fn push(
     let files = if options.full {
         FileList::none()
     } else {
-        FileList::open(&plan.state, &plan.keys, &plan.files_name, &vault_id, &sealer.public(), &plan.paths)?
+        FileList::open(
+            &plan.state,
+            &plan.keys,
+            &plan.files_name,
+            &vault_id,
+            &sealer.public(),
+            &plan.paths,
+        )?
     };
     if let Some(why) = &files.set_aside {
-        summary.set_aside.push(format!("the file list {}: {why}; every file is read", plan.state.file(&plan.files_name).display()));
+        summary.set_aside.push(format!(
+            "the file list {}: {why}; every file is read",
+            plan.state.file(&plan.files_name).display()
+        ));
     }
     let files_out = FileListWriter::create(
         &plan.state,
@@ -465,12 +501,11 @@ fn journal_lines(l: &journal::Loaded) -> Vec<Line> {
 
 /// Rewrites the journal as ready: the same lines, without the data key.
 fn mark_ready(plan: &Plan<'_>, head: &Head, ready: &Ready) -> Result<Journal, PushError> {
-    let loaded = Journal::load(plan.state_ref(), &plan.keys, &plan.journal_name, head)?.ok_or_else(|| {
-        PushError::Journal {
+    let loaded = Journal::load(plan.state_ref(), &plan.keys, &plan.journal_name, head)?
+        .ok_or_else(|| PushError::Journal {
             path: plan.state.file(&plan.journal_name),
             message: "it vanished during the push".into(),
-        }
-    })?;
+        })?;
     let mut lines = journal_lines(&loaded);
     lines.push(Line::Ready(ready.clone()));
     Journal::write(&plan.state, &plan.keys, &plan.journal_name, head, &lines)
@@ -483,13 +518,20 @@ impl Plan<'_> {
 }
 
 fn load_known(plan: &Plan<'_>, summary: &mut PushSummary) -> Result<Known, PushError> {
-    match Known::load(&plan.state, &plan.keys, &plan.vault_id, &plan.sealer.public())? {
+    match Known::load(
+        &plan.state,
+        &plan.keys,
+        &plan.vault_id,
+        &plan.sealer.public(),
+    )? {
         None => Ok(Known::default()),
         Some(Ok(k)) => Ok(k),
         Some(Err(why)) => {
             summary.set_aside.push(format!(
                 "the chunk index {}: {why}; set aside, this push stores afresh",
-                plan.state.file(&Known::file_name(&plan.vault_id, &plan.sealer.public())).display()
+                plan.state
+                    .file(&Known::file_name(&plan.vault_id, &plan.sealer.public()))
+                    .display()
             ));
             Ok(Known::default())
         }
@@ -537,7 +579,10 @@ fn commit_all(
         );
         match outcome {
             Ok(r) => {
-                if !already.iter().any(|a| a.store == name && a.record == r.hash) {
+                if !already
+                    .iter()
+                    .any(|a| a.store == name && a.record == r.hash)
+                {
                     journal.append(
                         &plan.state,
                         &Line::Recorded(Recorded {
@@ -565,13 +610,23 @@ fn commit_all(
 /// After the records: the index learns the new packs (keeping what some
 /// store still holds: a store that lacks it can be given a copy; what none
 /// holds is forgotten), and the file list takes its new place.
-fn finish_local(plan: &Plan<'_>, known: &mut Known, presence: Option<&Presence>) -> Result<(), PushError> {
+fn finish_local(
+    plan: &Plan<'_>,
+    known: &mut Known,
+    presence: Option<&Presence>,
+) -> Result<(), PushError> {
     known.sort();
     let keep = |obj: u32| {
         let o = known.objects[obj as usize];
         presence.is_none_or(|p| p.anywhere(&o.id, o.size))
     };
-    known.save(&plan.state, &plan.keys, &plan.vault_id, &plan.sealer.public(), keep)?;
+    known.save(
+        &plan.state,
+        &plan.keys,
+        &plan.vault_id,
+        &plan.sealer.public(),
+        keep,
+    )?;
     crate::killpoint::reached("push-index-saved");
     index::install(&plan.state, &plan.files_name)
 }
@@ -641,7 +696,13 @@ impl Run<'_> {
             me: self.snapshot_id,
             commitment: self.commitment,
             journal,
-            sink: ManifestSink::new(stores, self.key, plan.vault_id.0, self.snapshot_id, plan.options.pad),
+            sink: ManifestSink::new(
+                stores,
+                self.key,
+                plan.vault_id.0,
+                self.snapshot_id,
+                plan.options.pad,
+            ),
             tables: TableBuilder::new(self.snapshot_id),
             files: files_out,
             collected: HashMap::new(),
@@ -650,7 +711,8 @@ impl Run<'_> {
             pool: pool_tx,
         };
         let vault_raw = plan.vault_id.0;
-        let (key, snapshot, pad, counters) = (self.key, self.snapshot_id, plan.options.pad, self.counters);
+        let (key, snapshot, pad, counters) =
+            (self.key, self.snapshot_id, plan.options.pad, self.counters);
         crate::workers::ordered(
             threads + uploads,
             in_flight,
@@ -731,12 +793,19 @@ impl Run<'_> {
     /// size, and a key envelope for every snapshot whose key it needs; and
     /// from the first store the whole manifest, decrypted and checked line
     /// by line against the tables.
-    fn check_written(&self, refs: &[ListRef], tables: &super::list::Tables, presence: &Presence) -> Result<(), PushError> {
+    fn check_written(
+        &self,
+        refs: &[ListRef],
+        tables: &super::list::Tables,
+        presence: &Presence,
+    ) -> Result<(), PushError> {
         let check = PushError::Check;
         for s in self.plan.stores {
             let back = read::read_lists(s.as_ref(), self.snapshot_id, refs).map_err(check)?;
             if back != *tables {
-                return Err(check(ReadError::Lists("they read back differently from what was written".into())));
+                return Err(check(ReadError::Lists(
+                    "they read back differently from what was written".into(),
+                )));
             }
             let listed: HashMap<String, u64> = s
                 .list("objects/")?
@@ -814,7 +883,11 @@ fn stat_of(m: &Metadata, size: u64) -> FileStat {
 }
 
 impl Packer<'_> {
-    fn walk(&mut self, emit: &mut Emit<'_, Pack>, pool: &Receiver<Vec<u8>>) -> Result<(), PushError> {
+    fn walk(
+        &mut self,
+        emit: &mut Emit<'_, Pack>,
+        pool: &Receiver<Vec<u8>>,
+    ) -> Result<(), PushError> {
         let mut next_seq = 0u32;
         let Some(buf) = take_buffer(emit, pool) else {
             return Ok(());
@@ -1033,7 +1106,12 @@ fn take_buffer(emit: &Emit<'_, Pack>, pool: &Receiver<Vec<u8>>) -> Option<Vec<u8
 
 /// Sends the pack being filled on, and starts the next. `false` if the run
 /// has stopped.
-fn cut(pack: &mut Pack, next_seq: &mut u32, emit: &mut Emit<'_, Pack>, pool: &Receiver<Vec<u8>>) -> bool {
+fn cut(
+    pack: &mut Pack,
+    next_seq: &mut u32,
+    emit: &mut Emit<'_, Pack>,
+    pool: &Receiver<Vec<u8>>,
+) -> bool {
     let Some(buf) = take_buffer(emit, pool) else {
         return false;
     };
@@ -1077,7 +1155,8 @@ impl Collector<'_> {
             crate::killpoint::reached("push-pack-journaled");
             self.uploaded.0 += 1;
             self.uploaded.1 += size;
-            self.new_packs.push((id, size, std::mem::take(&mut pack.chunks)));
+            self.new_packs
+                .push((id, size, std::mem::take(&mut pack.chunks)));
         }
         for p in std::mem::take(&mut pack.entries) {
             self.resolve(p)?;

@@ -188,6 +188,9 @@ mod tests {
         let plain = object::open(&p.buf[..len], Kind::Pack, &[1; 32], &[2; 16], &key).unwrap();
         assert_eq!(&plain[oa as usize..oa as usize + a.len()], &a[..]);
         assert_eq!(&plain[ob as usize..ob as usize + b.len()], &b[..]);
-        assert!(plain[ob as usize + b.len()..].iter().all(|&z| z == 0), "Padmé zeros");
+        assert!(
+            plain[ob as usize + b.len()..].iter().all(|&z| z == 0),
+            "Padmé zeros"
+        );
     }
 }

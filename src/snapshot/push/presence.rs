@@ -104,7 +104,8 @@ impl Presence {
         }
         let o = known.objects[obj as usize];
         let snapshot = known.snapshots[o.snapshot as usize].id;
-        let ok = self.ensure_envelopes(stores, snapshot)? && self.ensure_object(stores, o.id, o.size)?;
+        let ok =
+            self.ensure_envelopes(stores, snapshot)? && self.ensure_object(stores, o.id, o.size)?;
         self.usable[obj as usize] = if ok { 1 } else { 2 };
         Ok(ok)
     }
@@ -159,7 +160,11 @@ impl Presence {
         if self.envelopes.iter().all(|m| m.contains_key(&snapshot)) {
             return Ok(true);
         }
-        let Some(from) = self.envelopes.iter().position(|m| m.contains_key(&snapshot)) else {
+        let Some(from) = self
+            .envelopes
+            .iter()
+            .position(|m| m.contains_key(&snapshot))
+        else {
             return Ok(false);
         };
         let keys = self.envelopes[from][&snapshot].clone();

@@ -83,7 +83,8 @@ impl StateDir {
         match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| state_err(parent, e.to_string()))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| state_err(parent, e.to_string()))?;
                 }
                 std::fs::DirBuilder::new()
                     .mode(0o700)
@@ -95,7 +96,10 @@ impl StateDir {
         }
         let meta = std::fs::symlink_metadata(&path).map_err(|e| state_err(&path, e.to_string()))?;
         if !meta.file_type().is_dir() {
-            return Err(state_err(&path, "not a directory (a symlink is not accepted)"));
+            return Err(state_err(
+                &path,
+                "not a directory (a symlink is not accepted)",
+            ));
         }
         if meta.uid() != euid() {
             return Err(state_err(
@@ -156,12 +160,17 @@ impl StateDir {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => return Ok(None),
             Err(rustix::io::Errno::LOOP) => {
-                return Err(state_err(&path, "a symbolic link, not a file seif wrote: remove it"));
+                return Err(state_err(
+                    &path,
+                    "a symbolic link, not a file seif wrote: remove it",
+                ));
             }
             Err(e) => return Err(state_err(&path, std::io::Error::from(e).to_string())),
         };
         let file = File::from(fd);
-        let meta = file.metadata().map_err(|e| state_err(&path, e.to_string()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| state_err(&path, e.to_string()))?;
         if !meta.file_type().is_file() {
             return Err(state_err(&path, "not a regular file: remove it"));
         }
@@ -239,7 +248,12 @@ impl<W: Write> MacWriter<W> {
         debug_assert!(!json.contains(&b'\n') && !json.contains(&b'\t'));
         let tag = mac(
             &self.key,
-            &[&self.index.to_be_bytes(), self.domain.as_bytes(), &[0], json],
+            &[
+                &self.index.to_be_bytes(),
+                self.domain.as_bytes(),
+                &[0],
+                json,
+            ],
         );
         self.index += 1;
         let mut line = Zeroizing::new(Vec::with_capacity(json.len() + 66));
@@ -315,11 +329,15 @@ impl<R: BufRead> MacReader<R> {
         let json = Zeroizing::new(raw[..tab].to_vec());
         let want = mac(
             &self.key,
-            &[&self.index.to_be_bytes(), self.domain.as_bytes(), &[0], &json],
+            &[
+                &self.index.to_be_bytes(),
+                self.domain.as_bytes(),
+                &[0],
+                &json,
+            ],
         );
-        let got = crate::encoding::from_hex::<32>(
-            std::str::from_utf8(&raw[tab + 1..]).unwrap_or(""),
-        );
+        let got =
+            crate::encoding::from_hex::<32>(std::str::from_utf8(&raw[tab + 1..]).unwrap_or(""));
         self.index += 1;
         match got {
             Ok(g) if subtle::ConstantTimeEq::ct_eq(&g[..], &want[..]).into() => Some(Ok(json)),
@@ -367,14 +385,27 @@ mod tests {
         assert_eq!(good.len(), 3);
         assert!(good.iter().all(|l| l.is_ok()));
         assert!(read(&bytes, &[8u8; 32], "test")[0].is_err(), "another key");
-        assert!(read(&bytes, &key, "other")[0].is_err(), "another kind of file");
+        assert!(
+            read(&bytes, &key, "other")[0].is_err(),
+            "another kind of file"
+        );
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let swapped = format!("{}\n{}\n", lines[1], lines[0]);
-        assert!(read(swapped.as_bytes(), &key, "test")[0].is_err(), "a moved line");
+        assert!(
+            read(swapped.as_bytes(), &key, "test")[0].is_err(),
+            "a moved line"
+        );
         let edited = text.replacen("\"a\":1", "\"a\":2", 1);
-        assert!(read(edited.as_bytes(), &key, "test")[0].is_err(), "an edited line");
+        assert!(
+            read(edited.as_bytes(), &key, "test")[0].is_err(),
+            "an edited line"
+        );
         let cut = &bytes[..bytes.len() - 5];
-        assert_eq!(read(cut, &key, "test").len(), 2, "a line cut off ends the file");
+        assert_eq!(
+            read(cut, &key, "test").len(),
+            2,
+            "a line cut off ends the file"
+        );
     }
 }

@@ -129,7 +129,9 @@ impl Walker {
             if meta.is_dir() {
                 let names = match list_dir(&fs_path) {
                     Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.stack.is_empty() => {
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound && !self.stack.is_empty() =>
+                    {
                         skipped.push(format!("{}: vanished during the push", fs_path.display()));
                         continue;
                     }
@@ -152,7 +154,8 @@ fn list_dir(path: &Path) -> std::io::Result<Vec<OsString>> {
 
 /// A symlink's target, as the manifest stores it (UTF-8, within limits).
 pub fn link_target(item: &Item) -> Result<String, PushError> {
-    let target = std::fs::read_link(&item.fs_path).map_err(|e| PushError::input(&item.fs_path, e))?;
+    let target =
+        std::fs::read_link(&item.fs_path).map_err(|e| PushError::input(&item.fs_path, e))?;
     let target = target
         .to_str()
         .ok_or_else(|| PushError::NotUtf8(item.fs_path.clone()))?
@@ -172,7 +175,10 @@ pub fn link_target(item: &Item) -> Result<String, PushError> {
 
 /// Opens a file met by the walk: `None` (with a note in `skipped`) if it
 /// is no longer a regular file, or has vanished.
-pub fn open_file(item: &Item, skipped: &mut Skipped) -> Result<Option<(File, Metadata)>, PushError> {
+pub fn open_file(
+    item: &Item,
+    skipped: &mut Skipped,
+) -> Result<Option<(File, Metadata)>, PushError> {
     crate::killpoint::reached("push-before-open");
     let fd = match rustix::fs::open(
         &item.fs_path,
@@ -181,7 +187,10 @@ pub fn open_file(item: &Item, skipped: &mut Skipped) -> Result<Option<(File, Met
     ) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => {
-            skipped.push(format!("{}: vanished during the push", item.fs_path.display()));
+            skipped.push(format!(
+                "{}: vanished during the push",
+                item.fs_path.display()
+            ));
             return Ok(None);
         }
         Err(rustix::io::Errno::LOOP) => {
@@ -194,7 +203,9 @@ pub fn open_file(item: &Item, skipped: &mut Skipped) -> Result<Option<(File, Met
         Err(e) => return Err(PushError::input(&item.fs_path, e.into())),
     };
     let file = File::from(fd);
-    let meta = file.metadata().map_err(|e| PushError::input(&item.fs_path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| PushError::input(&item.fs_path, e))?;
     if !meta.file_type().is_file() {
         skipped.push(format!(
             "{}: no longer a regular file when opened",

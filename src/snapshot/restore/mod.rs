@@ -218,7 +218,8 @@ pub fn restore(
         let (jobs_tx, jobs_rx) = bounded::<(Entry, Place, Vec<Piece>)>(2 * writers);
         let mut handles = Vec::new();
         for _ in 0..writers {
-            let (jobs_rx, failed, counters, overwrite) = (jobs_rx.clone(), &failed, counters, writer.overwrite);
+            let (jobs_rx, failed, counters, overwrite) =
+                (jobs_rx.clone(), &failed, counters, writer.overwrite);
             handles.push(scope.spawn(move || {
                 while let Ok((e, place, pieces)) = jobs_rx.recv() {
                     if failed.stopped() {
@@ -242,7 +243,11 @@ pub fn restore(
                     (existing == Existing::Resume).then_some(&root),
                 )
             },
-            |job| fetch(store, record, tables, keys, &headers, &summary, counters, job),
+            |job| {
+                fetch(
+                    store, record, tables, keys, &headers, &summary, counters, job,
+                )
+            },
             |f| {
                 if failed.stopped() {
                     return Err(writers_stopped());
@@ -264,7 +269,11 @@ pub fn restore(
     if writer.open.is_some() {
         return Err(ReadError::Manifest("a file's chunks end before the file does".into()).into());
     }
-    let Writer { tree, summary: written, .. } = writer;
+    let Writer {
+        tree,
+        summary: written,
+        ..
+    } = writer;
     tree.finish()?;
     let fetched = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     Ok(RestoreSummary {
@@ -283,7 +292,9 @@ fn free_space(out: &Path) -> Option<u64> {
         }
         at = p.parent().filter(|p| !p.as_os_str().is_empty());
     }
-    rustix::fs::statvfs(".").ok().map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+    rustix::fs::statvfs(".")
+        .ok()
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 /// Reads the manifest and cuts its chunks into jobs.
@@ -315,7 +326,9 @@ fn schedule(
             e.chunks.clone().unwrap_or_default()
         };
         if chunks.is_empty() {
-            if job.entries.len() >= JOB_MAX && !emit.send(std::mem::replace(&mut job, new_job(None))) {
+            if job.entries.len() >= JOB_MAX
+                && !emit.send(std::mem::replace(&mut job, new_job(None)))
+            {
                 return Ok(());
             }
             job.entries.push(JobEntry { entry: e, keep });
@@ -323,7 +336,9 @@ fn schedule(
         }
         let mut entry = Some(JobEntry { entry: e, keep });
         for c in chunks {
-            if (job.pack != Some(c.pack) || job.ranges.len() >= JOB_MAX || job.entries.len() >= JOB_MAX)
+            if (job.pack != Some(c.pack)
+                || job.ranges.len() >= JOB_MAX
+                || job.entries.len() >= JOB_MAX)
                 && (!job.ranges.is_empty() || !job.entries.is_empty())
                 && !emit.send(std::mem::replace(&mut job, new_job(Some(c.pack))))
             {
@@ -360,9 +375,14 @@ fn already_there(root: &Arc<std::os::fd::OwnedFd>, e: &Entry) -> bool {
             Err(_) => return false,
         }
     }
-    let Ok(fd) = Arc::try_unwrap(fd) else { return false };
+    let Ok(fd) = Arc::try_unwrap(fd) else {
+        return false;
+    };
     let mut f = std::fs::File::from(fd);
-    if !f.metadata().is_ok_and(|m| m.is_file() && Some(m.len()) == e.size) {
+    if !f
+        .metadata()
+        .is_ok_and(|m| m.is_file() && Some(m.len()) == e.size)
+    {
         return false;
     }
     let mut buf = Vec::new();
@@ -408,7 +428,12 @@ fn fetch(
             message: m,
         })
     };
-    let from = job.ranges.iter().map(|r| u64::from(r.offset)).min().unwrap_or(0);
+    let from = job
+        .ranges
+        .iter()
+        .map(|r| u64::from(r.offset))
+        .min()
+        .unwrap_or(0);
     let to = job
         .ranges
         .iter()
@@ -422,34 +447,60 @@ fn fetch(
             .get_into(&object_key(&pack.id), pack.size, &mut buf)
             .map_err(|e| not_found(e, pack.id))?;
         if buf.len() as u64 != pack.size {
-            return Err(bad(format!("{} bytes where the lists say {}: altered or replaced", buf.len(), pack.size)));
+            return Err(bad(format!(
+                "{} bytes where the lists say {}: altered or replaced",
+                buf.len(),
+                pack.size
+            )));
         }
         let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
         s.objects += 1;
         s.fetched += buf.len() as u64;
         drop(s);
         Counters::add(&counters.objects, 1);
-        object::open_in_place(&mut buf, Kind::Pack, &record.body.vault_id.0, &pack.snapshot.0, key)
-            .map_err(|e| bad(e.to_string()))?;
+        object::open_in_place(
+            &mut buf,
+            Kind::Pack,
+            &record.body.vault_id.0,
+            &pack.snapshot.0,
+            key,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         (buf, 0u64)
     } else {
-        let cached = headers.lock().unwrap_or_else(|p| p.into_inner()).get(&n).cloned();
+        let cached = headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&n)
+            .cloned();
         let header = match cached {
             Some(h) => h,
             None => {
                 let bytes = store
                     .get_range(&object_key(&pack.id), 0..HEADER_LEN as u64)
                     .map_err(|e| not_found(e, pack.id))?;
-                let h = object::check_header(&bytes, Kind::Pack, &record.body.vault_id.0, &pack.snapshot.0)
-                    .map_err(|e| bad(e.to_string()))?;
-                headers.lock().unwrap_or_else(|p| p.into_inner()).insert(n, h.clone());
+                let h = object::check_header(
+                    &bytes,
+                    Kind::Pack,
+                    &record.body.vault_id.0,
+                    &pack.snapshot.0,
+                )
+                .map_err(|e| bad(e.to_string()))?;
+                headers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(n, h.clone());
                 h
             }
         };
-        let (span, first) = object::chunk_span(pack.size, from..to).ok_or_else(|| bad("a range outside the object".into()))?;
-        let bytes = store.get_range(&object_key(&pack.id), span).map_err(|e| not_found(e, pack.id))?;
+        let (span, first) = object::chunk_span(pack.size, from..to)
+            .ok_or_else(|| bad("a range outside the object".into()))?;
+        let bytes = store
+            .get_range(&object_key(&pack.id), span)
+            .map_err(|e| not_found(e, pack.id))?;
         summary.lock().unwrap_or_else(|p| p.into_inner()).fetched += bytes.len() as u64;
-        let plain = object::open_chunks(&header, key, pack.size, first, &bytes).map_err(|e| bad(e.to_string()))?;
+        let plain = object::open_chunks(&header, key, pack.size, first, &bytes)
+            .map_err(|e| bad(e.to_string()))?;
         (plain, first * object::CHUNK as u64)
     };
     let at = job
@@ -482,6 +533,11 @@ fn not_found(e: StoreError, id: BlobId) -> RestoreError {
             id,
             message: format!("{size} bytes where {limit} are listed: altered or replaced"),
         }),
+        e @ StoreError::NotRegular { .. } => RestoreError::Read(ReadError::Object {
+            what: "object",
+            id,
+            message: e.to_string(),
+        }),
         other => other.into(),
     }
 }
@@ -508,7 +564,12 @@ struct Writer {
     overwrite: bool,
 }
 
-fn write_piece(file: &mut Option<NewFile>, e: &Entry, p: &Piece, counters: &Counters) -> Result<(), RestoreError> {
+fn write_piece(
+    file: &mut Option<NewFile>,
+    e: &Entry,
+    p: &Piece,
+    counters: &Counters,
+) -> Result<(), RestoreError> {
     if !p.ok {
         return Err(RestoreError::Mismatch(e.path.clone()));
     }
@@ -520,7 +581,13 @@ fn write_piece(file: &mut Option<NewFile>, e: &Entry, p: &Piece, counters: &Coun
 }
 
 /// Writes a file whose chunks are all at hand (on a writer thread).
-fn write_whole(e: &Entry, place: Place, pieces: &[Piece], overwrite: bool, counters: &Counters) -> Result<(), RestoreError> {
+fn write_whole(
+    e: &Entry,
+    place: Place,
+    pieces: &[Piece],
+    overwrite: bool,
+    counters: &Counters,
+) -> Result<(), RestoreError> {
     let mut f = Some(NewFile::create(place)?);
     for p in pieces {
         write_piece(&mut f, e, p, counters)?;
@@ -537,12 +604,17 @@ impl Writer {
         jobs: &crossbeam_channel::Sender<(Entry, Place, Vec<Piece>)>,
         counters: &Counters,
     ) -> Result<(), RestoreError> {
-        let mut pieces = f.job.ranges.iter().zip(&f.at).map(|(r, (start, ok))| Piece {
-            data: Arc::clone(&f.data),
-            start: *start,
-            len: r.len as usize,
-            ok: *ok,
-        });
+        let mut pieces = f
+            .job
+            .ranges
+            .iter()
+            .zip(&f.at)
+            .map(|(r, (start, ok))| Piece {
+                data: Arc::clone(&f.data),
+                start: *start,
+                len: r.len as usize,
+                ok: *ok,
+            });
         // The tail of a file begun in an earlier job.
         if let Some(mut open) = self.open.take() {
             while open.left > 0 {

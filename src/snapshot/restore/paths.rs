@@ -15,7 +15,10 @@ pub struct Selection {
 impl Selection {
     /// Everything (no path given) or the given paths.
     pub fn new(only: &[String]) -> Self {
-        let wanted: Vec<String> = only.iter().map(|p| p.trim_matches('/').to_owned()).collect();
+        let wanted: Vec<String> = only
+            .iter()
+            .map(|p| p.trim_matches('/').to_owned())
+            .collect();
         Selection {
             found: vec![false; wanted.len()],
             suggestions: vec![Vec::new(); wanted.len()],

@@ -105,7 +105,12 @@ pub fn open_out(path: &Path, existing: Existing) -> Result<OutTree, RestoreError
             ),
         ));
     }
-    if existing == Existing::Refuse && std::fs::read_dir(path).map_err(io_at(path))?.next().is_some() {
+    if existing == Existing::Refuse
+        && std::fs::read_dir(path)
+            .map_err(io_at(path))?
+            .next()
+            .is_some()
+    {
         return Err(RestoreError::OutputExists(path.to_owned()));
     }
     Ok(OutTree {
@@ -127,13 +132,23 @@ pub fn precheck_out(path: &Path, existing: Existing) -> Result<(), RestoreError>
             path.to_owned(),
             "a symbolic link; restore into a directory of your own".into(),
         )),
-        Ok(m) if !m.is_dir() => Err(RestoreError::OutputUnsafe(path.to_owned(), "not a directory".into())),
+        Ok(m) if !m.is_dir() => Err(RestoreError::OutputUnsafe(
+            path.to_owned(),
+            "not a directory".into(),
+        )),
         Ok(m) if m.uid() != rustix::process::geteuid().as_raw() => Err(RestoreError::OutputUnsafe(
             path.to_owned(),
-            format!("owned by user {}, not by you: restore into a directory of your own", m.uid()),
+            format!(
+                "owned by user {}, not by you: restore into a directory of your own",
+                m.uid()
+            ),
         )),
-        Ok(_) if existing == Existing::Refuse
-            && std::fs::read_dir(path).map_err(io_at(path))?.next().is_some() =>
+        Ok(_)
+            if existing == Existing::Refuse
+                && std::fs::read_dir(path)
+                    .map_err(io_at(path))?
+                    .next()
+                    .is_some() =>
         {
             Err(RestoreError::OutputExists(path.to_owned()))
         }
@@ -267,7 +282,12 @@ impl OutTree {
 
     /// Whether a file already restored (a resumed restore) has exactly the
     /// content `matches` says.
-    pub fn already(&self, place: &Place, size: u64, matches: impl FnOnce(&mut File) -> bool) -> bool {
+    pub fn already(
+        &self,
+        place: &Place,
+        size: u64,
+        matches: impl FnOnce(&mut File) -> bool,
+    ) -> bool {
         if self.existing != Existing::Resume {
             return false;
         }
@@ -372,7 +392,8 @@ impl NewFile {
         let path = self.place.path.clone();
         self.file.flush().map_err(io_at(&path))?;
         let f = self.file.get_ref();
-        rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(e.mode & 0o777)).map_err(errno_at(&path))?;
+        rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(e.mode & 0o777))
+            .map_err(errno_at(&path))?;
         rustix::fs::futimens(f.as_fd(), &timestamps(e.mtime)).map_err(errno_at(&path))?;
         let flags = if overwrite {
             RenameFlags::empty()
