@@ -76,6 +76,15 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// Whether `s` holds a character that would not show on a terminal as
+/// itself: a control, format or separator character (what [`escape`]
+/// escapes, the backslash aside). Names that people read and compare (a
+/// vault's name, a sealer's label) are refused with such characters where
+/// they are parsed, so that every screen shows them the same way.
+pub fn has_hidden_characters(s: &str) -> bool {
+    s.chars().any(|c| c != '\\' && needs_escape(c))
+}
+
 /// Bytes that should be UTF-8 text (a file name, a label): valid UTF-8 is
 /// escaped as [`escape`] does, and each byte that is not valid UTF-8 is
 /// written as `\xNN`.
@@ -108,7 +117,10 @@ mod tests {
 
     #[test]
     fn controls_are_escaped_and_letters_are_not() {
-        assert_eq!(escape("Harju maakond, Tõnis Õun"), "Harju maakond, Tõnis Õun");
+        assert_eq!(
+            escape("Harju maakond, Tõnis Õun"),
+            "Harju maakond, Tõnis Õun"
+        );
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
         assert_eq!(escape("a\x1b[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(escape("x\ny\rz\t"), "x\\u{a}y\\u{d}z\\u{9}");
@@ -121,6 +133,16 @@ mod tests {
         // An escaped string reads back one way: the literal text of an
         // escape is itself escaped.
         assert_ne!(escape("\\u{1b}"), escape("\x1b"));
+    }
+
+    #[test]
+    fn hidden_characters_are_found() {
+        assert!(!has_hidden_characters(
+            "Rahvastikuregister, Tõnis Õun \\ 2026"
+        ));
+        for s in ["a\x1b[2J", "a\u{202e}b", "tab\there", "a\u{2028}", "\u{85}"] {
+            assert!(has_hidden_characters(s), "{s:?}");
+        }
     }
 
     #[test]

@@ -35,8 +35,7 @@ use sq::types::{Features, KeyFlags, RevocationStatus, SymmetricAlgorithm};
 use sq::{Cert, KeyHandle};
 use zeroize::Zeroizing;
 
-/// How often [`decrypt`] asks for a passphrase before giving up.
-pub const PASSPHRASE_ATTEMPTS: usize = 3;
+use super::PASSPHRASE_ATTEMPTS;
 
 /// Upper bound on the plaintext [`decrypt`] returns. Shares are well under
 /// 1 KiB; the bound stops a hostile (e.g. compressed) message from making
@@ -221,7 +220,8 @@ impl Certificate {
     }
 
     /// The primary user id under the standard policy, else the first valid
-    /// one, for display only (user ids are not authenticated here).
+    /// one, for display only (user ids are not authenticated here, so the
+    /// text comes escaped, see `untrusted`).
     pub fn primary_user_id(&self) -> Option<String> {
         let policy = StandardPolicy::new();
         let vc = self.cert.with_policy(&policy, None).ok()?;
@@ -230,7 +230,7 @@ impl Certificate {
             .ok()
             .map(|u| u.userid().value().to_vec())
             .or_else(|| vc.userids().next().map(|u| u.userid().value().to_vec()))?;
-        Some(String::from_utf8_lossy(&uid).into_owned())
+        Some(crate::untrusted::escape_bytes(&uid))
     }
 
     /// Checks validity now and returns the keys to encrypt to. Re-run at
@@ -587,7 +587,12 @@ fn prompt_for(cert: &Cert, key: &Key<SecretParts, UnspecifiedRole>, attempt: usi
     let uid = cert
         .userids()
         .next()
-        .map(|u| format!(" \"{}\"", String::from_utf8_lossy(u.userid().value())))
+        .map(|u| {
+            format!(
+                " \"{}\"",
+                crate::untrusted::escape_bytes(u.userid().value())
+            )
+        })
         .unwrap_or_default();
     let mut prompt = format!(
         "Passphrase for OpenPGP key {}{} (encryption key {})",
