@@ -10,6 +10,7 @@ use seif::descriptor::Descriptor;
 use seif::report::{self, Failure};
 use seif::sealed::open::{OpenError, OpenOptions, Opened, Opener};
 use seif::sealer::SealerPublicKey;
+use seif::untrusted::Shown;
 use seif::wrap::{WrapError, load_identity_file};
 
 use crate::files::{io_failure, load_vault, open_input, refuse_terminal_stdout};
@@ -182,7 +183,10 @@ fn write_stdout(
 
 fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
     let by = match (&opened.signed_by, vault) {
-        (Some(s), Some(v)) => format!("sealed by '{}' ({s})", v.sealer_label(s).unwrap_or("?")),
+        (Some(s), Some(v)) => format!(
+            "sealed by '{}' ({s})",
+            Shown(v.sealer_label(s).unwrap_or("?"))
+        ),
         (Some(s), None) => {
             format!("sealed by {s} (not judged: pass --vault to check it is accepted)")
         }
@@ -195,7 +199,7 @@ fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
             .metadata
             .name
             .as_ref()
-            .map_or(String::new(), |n| format!(" (originally '{n}')")),
+            .map_or(String::new(), |n| format!(" (originally '{}')", Shown(n))),
     )
 }
 
@@ -211,7 +215,7 @@ pub fn check_against_vault(
         return Err(Failure::integrity(format!(
             "{name} is sealed to another vault (vault id {}), not to '{}'",
             seif::encoding::to_hex(&header.vault_id),
-            vault.body().name
+            Shown(&vault.body().name)
         )));
     }
     match header.sealer {
