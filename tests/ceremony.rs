@@ -1112,34 +1112,24 @@ fn the_ceremony_has_no_network_code() {
     }
 }
 
-/// The ceremony process turns off core dumps before it reads a share.
+/// The ceremony process turns off core dumps before it reads a share:
+/// started with core dumps allowed (`ulimit -c unlimited`), it has lowered
+/// both core limits to 0 and made itself not dumpable by the time it waits
+/// for the share on stdin.
 #[test]
 fn core_dumps_are_off_while_a_share_is_read() {
     let v = age_vault(2, 2);
-    let mut child = ceremony()
-        .arg("verify-share")
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // It is now waiting for the share on stdin.
-    let limits = (0..100)
-        .find_map(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            let l = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).ok()?;
-            let line = l
-                .lines()
-                .find(|l| l.starts_with("Max core file size"))?
-                .to_owned();
-            let soft_is_zero = line.split_whitespace().nth(4) == Some("0");
-            soft_is_zero.then_some(line)
-        })
-        .expect("core dumps were not turned off");
-    assert!(limits.contains(" 0 "), "{limits}");
+    readable_by_all(v.dir.path());
+    let mut child = spawn_with_core_dumps_allowed(
+        &ceremony_bin(),
+        &[
+            "verify-share".into(),
+            "--vault".into(),
+            v.vault_json.clone().into(),
+            "-".into(),
+        ],
+    );
+    assert_hardened(child.id(), "seif-ceremony");
     drop(child.stdin.take());
     let _ = child.wait();
 }
