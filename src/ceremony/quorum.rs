@@ -71,7 +71,7 @@ pub fn check_share<'d>(
         return Err(format!(
             "{who}: belongs to another vault ({}…), not to '{}'",
             &to_hex(&s.vault_id)[..16],
-            descriptor.body().name
+            crate::untrusted::Shown(&descriptor.body().name)
         ));
     }
     let set_id = to_hex(&s.set_id);

@@ -64,8 +64,8 @@ pub enum CustodyError {
     #[cfg(feature = "openpgp")]
     #[error(transparent)]
     OpenPgp(#[from] openpgp::PgpError),
-    /// age failed.
-    #[error("the age-encrypted share could not be opened: {0}")]
+    /// age failed (its message may quote the file: shown escaped).
+    #[error("the age-encrypted share could not be opened: {}", crate::untrusted::escape(.0))]
     Age(String),
     /// The passphrase layer failed.
     #[error(transparent)]

@@ -155,13 +155,15 @@ fn describe_recipients(recipients: &[String]) -> String {
 
 /// Renders a sequoia error with its whole cause chain; sequoia's top-level
 /// messages alone ("Malformed OpenPGP message") rarely say what is wrong.
+/// An error and its causes, one line, escaped: Sequoia's messages can
+/// quote the file (a user id, a packet's contents).
 fn chain(e: &sq::anyhow::Error) -> String {
     let mut out = String::new();
     for (i, cause) in e.chain().enumerate() {
         if i > 0 {
             out.push_str(": ");
         }
-        out.push_str(&cause.to_string());
+        out.push_str(&crate::untrusted::escape(&cause.to_string()));
     }
     out
 }
@@ -463,7 +465,7 @@ fn classify(e: &(dyn std::error::Error + Send + Sync + 'static)) -> PgpError {
     let mut text = Vec::new();
     let mut manipulated = false;
     while let Some(c) = cause {
-        text.push(c.to_string());
+        text.push(crate::untrusted::escape(&c.to_string()).into_owned());
         if let Some(sq::Error::ManipulatedMessage) = c.downcast_ref::<sq::Error>() {
             manipulated = true;
         }
