@@ -152,20 +152,36 @@ pub fn protect(
     if !long_enough(passphrase) {
         return Err(PassphraseError::TooShort);
     }
+    seal(
+        plaintext,
+        custodian,
+        passphrase,
+        &random_array(),
+        &random_array(),
+    )
+}
+
+/// [`protect`] with a given salt and nonce (the test vector of FORMAT.md
+/// 5.4 is made this way).
+fn seal(
+    plaintext: &[u8],
+    custodian: &str,
+    passphrase: &SecretString,
+    salt: &[u8; 16],
+    nonce: &[u8; 24],
+) -> Result<Vec<u8>, PassphraseError> {
     let p = Params {
         memory: MEMORY_KIB,
         passes: PASSES,
         lanes: LANES,
     };
-    let salt: [u8; 16] = random_array();
-    let nonce: [u8; 24] = random_array();
-    let key = derive_key(passphrase, &salt, &p)?;
-    let head = header_text(custodian, &p, &salt, &nonce);
+    let key = derive_key(passphrase, salt, &p)?;
+    let head = header_text(custodian, &p, salt, nonce);
     let mut buf = Zeroizing::new(plaintext.to_vec());
     let aead = XChaCha20Poly1305::new(<&Key>::from(&*key));
     let tag = aead
         .encrypt_inout_detached(
-            &XNonce::from(nonce),
+            &XNonce::from(*nonce),
             head.as_bytes(),
             buf.as_mut_slice().into(),
         )
@@ -307,6 +323,38 @@ pub fn unprotect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The FORMAT.md 5.4 vector: the share of custodian `alice` from the
+    /// Shamir vector of 5.5, under the passphrase below (NFC), with salt
+    /// 00..0f and nonce 10..27.
+    fn format_md_vector() -> Vec<u8> {
+        let share = "seif share v1\nvault: 0279ab54debb06b7daf96ea7d39bade282ba9cf444b1da9977b9c3f84678640e\nset: 00112233445566778899aabbccddeeff\ngeneration: 1\nindex: 1\nthreshold: 2\ncount: 3\ncustodian: alice\nvalue: fe89cd3033ab80299f9bdd6f75f6f0b37dedef303c05e00db240300651a2186c\n";
+        let salt: [u8; 16] = std::array::from_fn(|i| i as u8);
+        let nonce: [u8; 24] = std::array::from_fn(|i| 0x10 + i as u8);
+        seal(
+            share.as_bytes(),
+            "alice",
+            &SecretString::from("k\u{f5}ik on h\u{e4}sti, T\u{f5}nis"),
+            &salt,
+            &nonce,
+        )
+        .unwrap()
+    }
+
+    /// FORMAT.md states exactly what this code writes for its vector (on
+    /// failure, the message shows the file to put in FORMAT.md 5.4).
+    #[test]
+    fn format_md_states_the_passphrase_share_vector() {
+        let spec = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("FORMAT.md"),
+        )
+        .unwrap();
+        let file = String::from_utf8(format_md_vector()).unwrap();
+        assert!(
+            spec.contains(&format!("```text\n{file}```")),
+            "FORMAT.md does not state this vector:\n{file}"
+        );
+    }
 
     #[test]
     fn round_trip_wrong_passphrase_and_tampering() {
