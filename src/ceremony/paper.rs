@@ -307,25 +307,41 @@ impl Paper {
             self.line(&format!("{:indent$}{label}", ""));
             " ".repeat(column)
         };
-        let words = text.split(' ').flat_map(|w| groups(w, width));
+        // A word too long for the value column but not for a line of its
+        // own (a key) gets a line of its own, under its label.
+        let alone = WIDTH - indent - 4;
         let mut line = String::new();
-        for w in words {
-            let needed = if line.is_empty() {
-                w.chars().count()
-            } else {
-                line.chars().count() + 1 + w.chars().count()
-            };
-            if needed > width && !line.is_empty() {
-                self.line(&format!("{first}{line}"));
+        for word in text.split(' ') {
+            let n = word.chars().count();
+            if n > width && n <= alone {
+                if !line.is_empty() || !first.trim().is_empty() {
+                    self.line(&format!("{first}{line}"));
+                }
+                self.line(&format!("{:w$}{word}", "", w = indent + 4));
                 first = " ".repeat(column);
                 line.clear();
+                continue;
             }
-            if !line.is_empty() {
-                line.push(' ');
+            for w in groups(word, width) {
+                let needed = if line.is_empty() {
+                    w.chars().count()
+                } else {
+                    line.chars().count() + 1 + w.chars().count()
+                };
+                if needed > width && !line.is_empty() {
+                    self.line(&format!("{first}{line}"));
+                    first = " ".repeat(column);
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(&w);
             }
-            line.push_str(&w);
         }
-        self.line(&format!("{first}{line}"));
+        if !line.is_empty() || !first.trim().is_empty() {
+            self.line(&format!("{first}{line}"));
+        }
     }
 
     /// A 64-digit hash (or any hex id), grouped by four, eight groups a line.
@@ -371,19 +387,26 @@ mod tests {
         for line in p.out.lines() {
             assert!(line.chars().count() <= WIDTH, "{line}");
         }
+        // A word that fits a line of its own is never cut.
+        assert!(p.out.contains(&format!("\n      {hex}\n")), "{}", p.out);
+        // One longer than a line is cut only between groups of four.
+        assert!(p.out.contains(" xxxx xxxx "), "{}", p.out);
         assert!(
-            p.out.contains("0123 4567 89ab cdef 0123 4567 89ab cdef\n"),
+            !p.out
+                .lines()
+                .any(|l| l.split(' ').any(|w| w.starts_with('x') && w.len() != 4))
+        );
+        // Hashes: eight groups a line.
+        assert!(
+            p.out.contains("head            0123 4567 89ab cdef 0123 4567 89ab cdef\n                0123 4567 89ab cdef 0123 4567 89ab cdef\n"),
             "{}",
             p.out
         );
-        // No group of a hash is ever cut.
-        for line in p.out.lines().filter(|l| l.contains("0123")) {
-            for word in line
-                .split_whitespace()
-                .filter(|w| w.starts_with("0123") || w.starts_with("89ab"))
-            {
-                assert_eq!(word.len(), 4, "{line}");
-            }
-        }
+        assert!(
+            p.out
+                .contains("\n      a label longer than its column\n                      value\n"),
+            "{}",
+            p.out
+        );
     }
 }
