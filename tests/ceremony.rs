@@ -1402,3 +1402,71 @@ fn a_threshold_equal_to_the_custodians_is_warned_about() {
         stderr(&o)
     );
 }
+
+/// `open --store` honours --force (it was hard-coded off): without it an
+/// existing output is refused before any share is asked for; with it the
+/// restored tree replaces the old one.
+#[test]
+fn opening_snapshots_honours_force() {
+    let v = age_vault(3, 2);
+    let tree = v.dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("f"), content(10_000, 1)).unwrap();
+    let store = v.dir.path().join("store");
+    ok(&run(seif()
+        .args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(&store)
+        .arg(&tree)));
+    let out = v.dir.path().join("out");
+    let open = |force: bool| {
+        let mut c = ceremony();
+        c.arg("open")
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[0, 1]))
+            .arg("--store")
+            .arg(&store)
+            .arg("--out")
+            .arg(&out)
+            .arg("latest");
+        if force {
+            c.arg("--force");
+        }
+        run(&mut c)
+    };
+    ok(&open(false));
+    let id = entries(&out).pop().unwrap();
+    let restored = out.join(&id).join("tree/f");
+    std::fs::write(&restored, b"changed since").unwrap();
+    std::fs::write(out.join(&id).join("stray"), b"not from the snapshot").unwrap();
+    let entries_before = seif::ceremony::log::CeremonyLog::open(&v.vault_dir.join("ceremony.log"))
+        .unwrap()
+        .entries()
+        .len();
+    fails_with(
+        &open(false),
+        1,
+        &format!("{} already exists", out.join(&id).display()),
+    );
+    assert_eq!(
+        seif::ceremony::log::CeremonyLog::open(&v.vault_dir.join("ceremony.log"))
+            .unwrap()
+            .entries()
+            .len(),
+        entries_before,
+        "refused before any share was asked for: nothing logged"
+    );
+    ok(&open(true));
+    assert_eq!(std::fs::read(&restored).unwrap(), content(10_000, 1));
+    assert!(
+        !out.join(&id).join("stray").exists(),
+        "the tree was replaced"
+    );
+    assert_eq!(entries(&out), vec![id], "nothing left beside it");
+}
