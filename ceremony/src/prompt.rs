@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::io::Read;
 
 use seif::custody::passphrase::{self, MIN_PASSPHRASE_CHARS, PASSPHRASE_FILE_MAX};
-use seif::custody::{CustodyError, Passphrases};
+use seif::custody::{CustodyError, PASSPHRASE_ATTEMPTS, Passphrases};
 use seif::report::Failure;
 use zeroize::Zeroizing;
 
@@ -69,7 +69,7 @@ impl Passphrases for Prompter {
         if let Some(p) = self.read_file(label)? {
             return Ok(p);
         }
-        for _ in 0..3 {
+        for _ in 0..PASSPHRASE_ATTEMPTS {
             let a = self.ask(&format!("New passphrase for custodian '{label}' (at least {MIN_PASSPHRASE_CHARS} characters): "))?;
             if !passphrase::long_enough(&a) {
                 eprintln!("seif-ceremony: that passphrase is too short; try again");

@@ -284,6 +284,97 @@ mod tests {
         Vault::attach_log(&path, Descriptor::load(&path).unwrap(), &dir.join(LOG_FILE))
     }
 
+    /// A pending set with acknowledgements from its threshold becomes
+    /// active at the next step that holds the key: one new revision, one
+    /// `activate` entry carrying it; then nothing more is due.
+    #[test]
+    fn a_verified_pending_set_is_activated_once() {
+        use crate::descriptor::{Custodian, Protection, ShareSet};
+        use crate::encoding::to_hex;
+        use crate::shares::{self, SplitParams};
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut v, keys) = vault(dir.path());
+        // The same secret is not needed: only the commitments and ack
+        // checks of the pending set matter here.
+        let params = SplitParams {
+            vault_id: v.descriptor.vault_id(),
+            set_id: [9; 16],
+            generation: 1,
+            threshold: 2,
+            custodians: vec!["p".into(), "q".into(), "r".into()],
+        };
+        let new = shares::split(&VaultSecret::generate(), &params).unwrap();
+        let set = ShareSet {
+            id: to_hex(&params.set_id),
+            generation: 1,
+            status: SetStatus::Pending,
+            threshold: 2,
+            custodians: new
+                .iter()
+                .map(|s| Custodian {
+                    index: s.index,
+                    label: s.custodian.clone(),
+                    protection: Protection::Passphrase,
+                    key: None,
+                    commitment: to_hex(&s.commitment()),
+                    ack_check: to_hex(&shares::ack_check(&s.ack_token())),
+                })
+                .collect(),
+        };
+        let next = v
+            .descriptor
+            .revise(&keys, |b| b.share_sets.push(set.clone()))
+            .unwrap();
+        let draft = Draft {
+            event: "reshare".into(),
+            participants: vec![],
+            details: json!({}),
+        };
+        v.log.append(&next, draft, Some(&keys)).unwrap();
+        write_descriptor(&v.path, &next).unwrap();
+        v.descriptor = next;
+        assert_eq!(
+            v.activate_if_due(&keys, &[]).unwrap(),
+            None,
+            "no acknowledgement yet"
+        );
+        for s in &new[..2] {
+            let draft = Draft {
+                event: "verify-share".into(),
+                participants: vec![Participant {
+                    set: set.id.clone(),
+                    index: s.index,
+                    label: s.custodian.clone(),
+                    key: None,
+                }],
+                details: json!({"share_set": set.id, "index": s.index, "custodian": s.custodian, "ack_token": to_hex(&s.ack_token())}),
+            };
+            v.record(None, draft).unwrap();
+        }
+        let old = v.descriptor.active_set().id.clone();
+        let done = v.activate_if_due(&keys, &[]).unwrap().expect("due");
+        assert_eq!(
+            done,
+            Activated {
+                active: set.id.clone(),
+                retired: old.clone(),
+                revision: 3
+            }
+        );
+        assert_eq!(v.descriptor.active_set().id, set.id);
+        assert_eq!(
+            v.descriptor.share_set(&old).unwrap().status,
+            SetStatus::Retired
+        );
+        let last = v.log.entries().last().unwrap();
+        assert_eq!(last.body.event, "activate");
+        assert_eq!(last.body.details["acknowledged_indices"], json!([1, 2]));
+        assert_eq!(v.activate_if_due(&keys, &[]).unwrap(), None, "once");
+        let (again, _) = reload(dir.path()).unwrap();
+        assert_eq!(again.descriptor.fingerprint(), v.descriptor.fingerprint());
+    }
+
     #[test]
     fn a_revision_is_logged_with_its_document_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
