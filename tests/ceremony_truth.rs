@@ -678,3 +678,39 @@ fn the_key_check_refuses_a_wrong_secret_with_valid_commitments() {
         "the reconstructed vault key does not match vault.json (key check failed): refusing to go on"
     );
 }
+
+/// A share file that asks Argon2id for minutes of work per attempt (4 GiB,
+/// 64 passes, 64 lanes) is refused at once, before anything is derived,
+/// with the bounds seif accepts.
+#[test]
+fn a_share_asking_for_minutes_of_argon2_is_refused_at_once() {
+    let (dir, vault_dir, files) = passphrase_vault();
+    let planted = dir.path().join("heavy.share.pass");
+    let real = std::fs::read_to_string(vault_dir.join("shares/bob.share.pass")).unwrap();
+    std::fs::write(
+        &planted,
+        real.replace("m=65536 t=3 p=4", "m=4194304 t=64 p=64"),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let o = run(ceremony()
+        .arg("verify-share")
+        .arg("--vault")
+        .arg(vault_dir.join("vault.json"))
+        .arg("--passphrase-file")
+        .arg(format!("bob={}", files[1].1.display()))
+        .arg(&planted));
+    fails_with(
+        &o,
+        3,
+        &format!(
+            "seif-ceremony: error: share {}: the Argon2id parameters m=4194304 t=64 p=64 are outside what seif accepts (m 65536..1048576 KiB, t 3..10, p 4..16)",
+            planted.display()
+        ),
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
