@@ -30,6 +30,9 @@ use common::*;
 /// died there.
 #[track_caller]
 fn kill(cmd: &mut Command, point: &str) -> Output {
+    if !cfg!(debug_assertions) {
+        panic!("kill points exist only in debug builds: run these tests without --release");
+    }
     let o = run(cmd.env(seif::killpoint::ENV, point));
     let name = point.split('#').next().unwrap();
     assert_eq!(
