@@ -66,6 +66,12 @@ fn invalid(msg: impl Into<String>) -> DescriptorError {
     DescriptorError::Invalid(msg.into())
 }
 
+/// A parser's complaint, which may quote the file (an unknown field's
+/// name), escaped for display.
+fn malformed(e: serde_json::Error) -> DescriptorError {
+    DescriptorError::Malformed(crate::untrusted::escape(&e.to_string()).into_owned())
+}
+
 /// How a custodian's share is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -336,8 +342,7 @@ impl Descriptor {
 
     /// Parses and verifies a descriptor.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DescriptorError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| DescriptorError::Malformed(e.to_string()))?;
+        let value: Value = serde_json::from_slice(bytes).map_err(malformed)?;
         Self::from_value(value)
     }
 
@@ -355,10 +360,11 @@ impl Descriptor {
         if let Some(Value::String(f)) = body_value.get("format")
             && f != FORMAT_V1
         {
-            return Err(DescriptorError::UnknownFormat(f.clone()));
+            return Err(DescriptorError::UnknownFormat(
+                crate::untrusted::escape(f).into_owned(),
+            ));
         }
-        let body: DescriptorBody = serde_json::from_value(body_value.clone())
-            .map_err(|e| DescriptorError::Malformed(e.to_string()))?;
+        let body: DescriptorBody = serde_json::from_value(body_value.clone()).map_err(malformed)?;
         let signing_key = validate(&body)?;
         signed::verify(&signing_key, DOMAIN_DESCRIPTOR, &body_value, &signature)
             .map_err(|_| DescriptorError::BadSignature)?;
@@ -445,10 +451,16 @@ impl Descriptor {
     }
 }
 
-fn check_label(what: &str, s: &str) -> Result<(), DescriptorError> {
-    if s.is_empty() || s.len() > MAX_LABEL || s.chars().any(char::is_control) {
+/// The rule for names people read (the vault's name, a sealer's label):
+/// 1 to [`MAX_LABEL`] bytes, and nothing that would not show on a screen as
+/// itself (control, format or separator characters). Custodian labels
+/// follow the stricter rule of `--custodian` ([`crate::custody::check_label`]),
+/// which also names their share files.
+fn check_name(what: &str, s: &str) -> Result<(), DescriptorError> {
+    if s.is_empty() || s.len() > MAX_LABEL || crate::untrusted::has_hidden_characters(s) {
         return Err(invalid(format!(
-            "{what} '{s}' must be 1 to {MAX_LABEL} bytes with no control characters"
+            "{what} '{}' must be 1 to {MAX_LABEL} bytes with no control or invisible formatting characters",
+            crate::untrusted::escape(s)
         )));
     }
     Ok(())
@@ -461,7 +473,7 @@ fn key_from_hex(what: &str, s: &str) -> Result<VerifyingKey, DescriptorError> {
 
 /// Every rule that serde's types cannot say; returns the current signing key.
 fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
-    check_label("the vault name", &body.name)?;
+    check_name("the vault name", &body.name)?;
     from_hex::<32>(&body.vault_id).map_err(|_| invalid("vault_id is not 64 hex digits"))?;
     if let Some(p) = &body.previous {
         from_hex::<32>(p).map_err(|_| invalid("previous is not 64 hex digits"))?;
@@ -524,8 +536,8 @@ fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
     for s in &body.sealers {
         s.key
             .parse::<SealerPublicKey>()
-            .map_err(|e| invalid(e.to_string()))?;
-        check_label("the sealer label", &s.label)?;
+            .map_err(|e| invalid(crate::untrusted::escape(&e.to_string())))?;
+        check_name("the sealer label", &s.label)?;
         if !seen.insert(&s.key) {
             return Err(invalid(format!("sealer {} is listed twice", s.key)));
         }
@@ -538,7 +550,7 @@ fn check_recipients(recipients: &[String]) -> Result<(), DescriptorError> {
         return Err(invalid("a generation has no age recipient"));
     }
     for r in recipients {
-        parse_recipient(r).map_err(|e| invalid(e.to_string()))?;
+        parse_recipient(r).map_err(|e| invalid(crate::untrusted::escape(&e.to_string())))?;
     }
     Ok(())
 }
@@ -590,7 +602,7 @@ fn validate_share_sets(body: &DescriptorBody) -> Result<(), DescriptorError> {
                     set.id
                 )));
             }
-            check_label("the custodian label", &c.label)?;
+            crate::custody::check_label(&c.label).map_err(|e| invalid(e.to_string()))?;
             if !labels.insert(&c.label) {
                 return Err(invalid(format!(
                     "custodian label '{}' is used twice",
@@ -605,7 +617,27 @@ fn validate_share_sets(body: &DescriptorBody) -> Result<(), DescriptorError> {
                         c.label
                     )));
                 }
-                (_, Some(k)) => {
+                (protection, Some(k)) => {
+                    let well_formed = match protection {
+                        Protection::Openpgp => {
+                            matches!(k.len(), 40 | 64)
+                                && k.bytes()
+                                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+                        }
+                        _ => parse_recipient(k).is_ok(),
+                    };
+                    if !well_formed {
+                        return Err(invalid(format!(
+                            "custodian '{}': '{}' is not {}",
+                            c.label,
+                            crate::untrusted::escape(k),
+                            if *protection == Protection::Openpgp {
+                                "an OpenPGP fingerprint (40 or 64 upper-case hex digits)"
+                            } else {
+                                "an age recipient (age1…)"
+                            }
+                        )));
+                    }
                     if !keys.insert(k) {
                         return Err(invalid(format!("two custodians share the key {k}")));
                     }
@@ -710,6 +742,59 @@ pub(crate) mod tests {
         assert_eq!(d3.vault_id(), d1.vault_id());
         assert!(d3.key_check(&new_keys.public()));
         assert!(d2.revise(&new_keys, |_| {}).is_err());
+    }
+
+    /// One label rule: a custodian label that a share file may not carry
+    /// (`--custodian`'s rule) is refused in vault.json too; names people
+    /// read may not hide characters; refusals quote them escaped.
+    #[test]
+    fn labels_and_names_follow_one_rule_each() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        for label in ["a b", "c\u{202e}1", "x/y", ".hidden", &"l".repeat(65)] {
+            let mut set = test_set(3, 2);
+            set.custodians[0].label = label.to_owned();
+            let e = Descriptor::genesis("v", &keys, set, vec![]).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("must be 1 to 64 of A-Z a-z 0-9 . _ -"),
+                "{label:?}: {e}"
+            );
+            assert!(
+                crate::shares::Share::from_text(&format!("seif share v1\nvault: {}\nset: {}\ngeneration: 1\nindex: 1\nthreshold: 2\ncount: 3\ncustodian: {label}\nvalue: {}\n", "00".repeat(32), "00".repeat(16), "00".repeat(32))).is_err(),
+                "a share refuses {label:?} too"
+            );
+        }
+        for name in ["Rahvastikuregister\x1b[2J", "x\u{202e}gpj.exe", "a\nb"] {
+            let e = Descriptor::genesis(name, &keys, test_set(3, 2), vec![]).unwrap_err();
+            let shown = e.to_string();
+            assert!(
+                shown.contains("no control or invisible formatting characters"),
+                "{shown}"
+            );
+            assert!(
+                !crate::untrusted::has_hidden_characters(&shown),
+                "{shown:?}"
+            );
+        }
+        assert!(
+            Descriptor::genesis(
+                "Rahvastikuregister, Tõnis Õun",
+                &keys,
+                test_set(3, 2),
+                vec![]
+            )
+            .is_ok()
+        );
+        let mut bad_key = test_set(3, 2);
+        bad_key.custodians[0].protection = Protection::Age;
+        bad_key.custodians[0].key = Some("age1\x1b[2J".into());
+        let e = Descriptor::genesis("v", &keys, bad_key, vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("custodian 'c1': 'age1\\u{1b}[2J' is not an age recipient (age1…)"),
+            "{e}"
+        );
     }
 
     #[test]

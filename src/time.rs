@@ -29,6 +29,32 @@ pub fn now_rfc3339() -> String {
     rfc3339(unix_now())
 }
 
+/// Whether `s` is an RFC 3339 UTC time exactly as [`rfc3339`] writes it
+/// (`2026-11-27T11:38:21Z`), with a month, day and time of day in range.
+pub fn is_rfc3339_utc(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r.clone())?
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| s[r].parse().ok())?
+    };
+    let shape = b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z';
+    shape
+        && digits(0..4).is_some()
+        && digits(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && digits(8..10).is_some_and(|d| (1..=31).contains(&d))
+        && digits(11..13).is_some_and(|h| h < 24)
+        && digits(14..16).is_some_and(|m| m < 60)
+        && digits(17..19).is_some_and(|s| s < 60)
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -53,5 +79,20 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_779_501), "2026-11-27T11:38:21Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn only_what_rfc3339_writes_is_a_time() {
+        assert!(is_rfc3339_utc(&rfc3339(1_795_779_501)));
+        for bad in [
+            "2026-11-27T11:38:21",
+            "2026-11-27 11:38:21Z",
+            "2026-13-27T11:38:21Z",
+            "2026-11-27T11:38:21+00:00",
+            "2026-11-27T11:38:2\u{1b}Z",
+            "+026-11-27T11:38:21Z",
+        ] {
+            assert!(!is_rfc3339_utc(bad), "{bad}");
+        }
     }
 }

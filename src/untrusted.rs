@@ -76,6 +76,15 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// Whether `s` holds a character that would not show on a terminal as
+/// itself: a control, format or separator character (what [`escape`]
+/// escapes, the backslash aside). Names that people read and compare (a
+/// vault's name, a sealer's label) are refused with such characters where
+/// they are parsed, so that every screen shows them the same way.
+pub fn has_hidden_characters(s: &str) -> bool {
+    s.chars().any(|c| c != '\\' && needs_escape(c))
+}
+
 /// Bytes that should be UTF-8 text (a file name, a label): valid UTF-8 is
 /// escaped as [`escape`] does, and each byte that is not valid UTF-8 is
 /// written as `\xNN`.
@@ -156,6 +165,16 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&doc).unwrap()
         );
         assert!(safe.contains("Tõnis"));
+    }
+
+    #[test]
+    fn hidden_characters_are_found() {
+        assert!(!has_hidden_characters(
+            "Rahvastikuregister, Tõnis Õun \\ 2026"
+        ));
+        for s in ["a\x1b[2J", "a\u{202e}b", "tab\there", "a\u{2028}", "\u{85}"] {
+            assert!(has_hidden_characters(s), "{s:?}");
+        }
     }
 
     #[test]

@@ -4,42 +4,28 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
-/// The core-dump limit of a running process, from /proc.
-fn core_limit_is_zero(pid: u32) -> bool {
-    (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::read_to_string(format!("/proc/{pid}/limits"))
-            .ok()
-            .and_then(|l| {
-                l.lines()
-                    .find(|l| l.starts_with("Max core file size"))
-                    .map(|l| l.split_whitespace().nth(4) == Some("0"))
-            })
-            .unwrap_or(false)
-    })
-}
-
+/// `seif open` holds an identity while it waits for the sealed file on
+/// stdin. Started with core dumps allowed (`ulimit -c unlimited`), it must
+/// have lowered both core limits to 0 and made itself not dumpable
+/// (`PR_SET_DUMPABLE` 0) by then.
 #[test]
 fn seif_open_runs_without_core_dumps() {
     let v = test_vault("hardening");
-    // `seif open -` waits for the sealed file on stdin, holding the identity.
-    let mut child = seif()
-        .args(["open", "--identity"])
-        .arg(&v.identity)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        core_limit_is_zero(child.id()),
-        "seif open keeps core dumps on"
+    readable_by_all(v.dir.path());
+    let mut child = spawn_with_core_dumps_allowed(
+        std::path::Path::new(env!("CARGO_BIN_EXE_seif")),
+        &[
+            "open".into(),
+            "--identity".into(),
+            v.identity.clone().into(),
+            "-".into(),
+        ],
     );
+    assert_hardened(child.id(), "seif");
     drop(child.stdin.take());
     let _ = child.wait();
 }

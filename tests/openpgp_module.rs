@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use secrecy::SecretString;
+use seif::custody::PASSPHRASE_ATTEMPTS;
 use seif::custody::openpgp::{
-    Certificate, KeyPrompt, PASSPHRASE_ATTEMPTS, PgpError, decrypt, generate_key,
-    looks_like_message,
+    Certificate, KeyPrompt, PgpError, decrypt, generate_key, looks_like_message,
 };
 use std::io::Write;
 

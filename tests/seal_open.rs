@@ -83,9 +83,58 @@ fn round_trips_file_to_file_at_chunk_boundaries() {
             assert_eq!(std::fs::read(&out).unwrap(), data, "len {len} pad {pad}");
             assert_eq!(
                 std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
-                0o640
+                0o600,
+                "the owner's bits of the recorded 0640"
             );
         }
+    }
+}
+
+/// `seif open -o` never makes plaintext more readable than the umask
+/// allows, nor (unless --keep-mode) more readable than 0600, whatever mode
+/// the sealed file records (a 0666 file, or a 0755 script).
+#[test]
+fn opened_plaintext_obeys_the_umask_and_stays_private() {
+    let v = test_vault("modes");
+    let dir = v.dir.path();
+    let sealed_with = |mode: u32| {
+        let input = dir.join(format!("in-{mode:o}"));
+        std::fs::write(&input, b"private").unwrap();
+        std::fs::set_permissions(&input, std::fs::Permissions::from_mode(mode)).unwrap();
+        let sealed = dir.join(format!("sealed-{mode:o}"));
+        seal_file(&v, &input, &sealed, false);
+        sealed
+    };
+    let (rw, script) = (sealed_with(0o666), sealed_with(0o755));
+    for (sealed, umask, keep, expected) in [
+        (&rw, "077", false, 0o600),
+        (&rw, "022", false, 0o600),
+        (&rw, "077", true, 0o600),
+        (&rw, "022", true, 0o644),
+        (&rw, "000", true, 0o666),
+        (&rw, "277", false, 0o400),
+        (&script, "022", false, 0o700),
+        (&script, "022", true, 0o755),
+    ] {
+        let out = dir.join(format!("out-{umask}-{keep}-{}", expected));
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_seif"))
+            .args(["open", "--identity"])
+            .arg(&v.identity)
+            .arg("-o")
+            .arg(&out);
+        if keep {
+            cmd.arg("--keep-mode");
+        }
+        ok(&run(cmd.arg(sealed)));
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o7777,
+            expected,
+            "umask {umask}, --keep-mode {keep}, sealed {}",
+            sealed.display()
+        );
     }
 }
 

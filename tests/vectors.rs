@@ -283,3 +283,263 @@ fn shares_to_plaintext_from_the_spec_alone() {
         .args(&decrypted[..2]));
     fails_with(&o, 3, "2 shares, 3 needed");
 }
+
+/// FORMAT.md's text, and its fenced blocks (` ```text `, ` ```json `) in order.
+fn format_md() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("FORMAT.md")).unwrap()
+}
+
+fn fenced_blocks(doc: &str, lang: &str) -> Vec<String> {
+    let open = format!("```{lang}\n");
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while let Some(i) = rest.find(&open) {
+        let body = &rest[i + open.len()..];
+        let end = body.find("```").expect("a closed block");
+        out.push(body[..end].to_owned());
+        rest = &body[end + 3..];
+    }
+    out
+}
+
+/// The text of FORMAT.md from `heading` to the next heading of its level.
+fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let start = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("FORMAT.md has no {heading}"));
+    let level = heading.split(' ').next().unwrap();
+    let rest = &doc[start + heading.len()..];
+    let end = rest.find(&format!("\n{level} ")).unwrap_or(rest.len());
+    &doc[start..start + heading.len() + end]
+}
+
+fn test_secret() -> seif::secrets::VaultSecret {
+    seif::secrets::VaultSecret::from_bytes(zeroize::Zeroizing::new(std::array::from_fn(|i| {
+        i as u8
+    })))
+}
+
+/// FORMAT.md's canonical JSON vector: the naive form canonicalizes to the
+/// stated bytes (non-ASCII raw), with the stated hash and signature; the
+/// ASCII-escaped form has the stated other hash and fails the signature.
+#[test]
+fn format_md_canonical_json_vector_holds() {
+    let doc = format_md();
+    let intro = &doc[..doc.find("## 1. ").unwrap()];
+    let naive = &fenced_blocks(intro, "json")[0];
+    let stated = fenced_blocks(intro, "text")[0]
+        .trim_end_matches('\n')
+        .to_owned();
+    let value: serde_json::Value = serde_json::from_str(naive).unwrap();
+    let canonical = seif::signed::canonical_json(&value).unwrap();
+    assert_eq!(String::from_utf8(canonical.clone()).unwrap(), stated);
+    assert_eq!(canonical.len(), 146);
+    let hash = hex::encode(Sha256::digest(&canonical));
+    assert!(
+        intro.contains(&format!("| SHA-256 of the canonical form | `{hash}` |")),
+        "{hash}"
+    );
+    let keys = seif::keys::VaultKeys::derive(&test_secret());
+    let sig = seif::signed::sign(keys.signing_key(), "seif/v1/vault-descriptor", &value).unwrap();
+    assert!(intro.contains(&format!("`{sig}`")), "{sig}");
+    // The same record with non-ASCII escaped: other bytes, no signature.
+    let ascii: String = stated
+        .chars()
+        .flat_map(|c| {
+            if c.is_ascii() {
+                vec![c.to_string()]
+            } else {
+                let mut units = [0u16; 2];
+                c.encode_utf16(&mut units)
+                    .iter()
+                    .map(|u| format!("\\u{u:04x}"))
+                    .collect()
+            }
+        })
+        .collect();
+    let ascii_hash = hex::encode(Sha256::digest(ascii.as_bytes()));
+    assert!(
+        intro.contains(&format!("whose SHA-256 is\n`{ascii_hash}`")),
+        "{ascii_hash}"
+    );
+    let mut message = b"seif/v1/vault-descriptor\0".to_vec();
+    message.extend_from_slice(ascii.as_bytes());
+    let signature =
+        ed25519_dalek::Signature::from_bytes(&hex::decode(&sig).unwrap().try_into().unwrap());
+    assert!(
+        keys.public()
+            .signing_key
+            .verify_strict(&message, &signature)
+            .is_err()
+    );
+}
+
+/// FORMAT.md 5.5: the three shares parse, their commitments and
+/// acknowledgement checks are the stated ones, and any two give the test
+/// vault secret (and so the keys of section 1.1).
+#[test]
+fn format_md_shamir_vector_holds() {
+    let doc = format_md();
+    let s55 = section(&doc, "### 5.5 Shamir test vector");
+    let shares: Vec<seif::shares::Share> = fenced_blocks(s55, "text")
+        .iter()
+        .map(|t| seif::shares::Share::from_text(t).unwrap())
+        .collect();
+    assert_eq!(shares.len(), 3);
+    for s in &shares {
+        let row = format!(
+            "| {} | `{}` | `{}` |",
+            s.index,
+            hex::encode(s.commitment()),
+            hex::encode(seif::shares::ack_check(&s.ack_token()))
+        );
+        assert!(s55.contains(&row), "FORMAT.md 5.5 lacks {row}");
+    }
+    let secret = test_secret();
+    for pair in [[0, 1], [0, 2], [1, 2]] {
+        let got = seif::shares::combine(&[&shares[pair[0]], &shares[pair[1]]]).unwrap();
+        assert!(got.ct_eq(&secret), "shares {pair:?}");
+    }
+    // One share alone is refused, not interpolated.
+    assert!(seif::shares::combine(&[&shares[0]]).is_err());
+}
+
+/// FORMAT.md 5.4: the passphrase-protected vector opens, with the
+/// passphrase typed in NFC or NFD, to alice's share of 5.5.
+#[test]
+fn format_md_passphrase_share_vector_opens() {
+    let doc = format_md();
+    let s54 = section(&doc, "### 5.4 Passphrase-protected share");
+    let file = fenced_blocks(s54, "text")
+        .into_iter()
+        .find(|b| b.starts_with("seif passphrase-protected share v1\ncustodian: alice\n"))
+        .expect("the 5.4 vector");
+    let alice = fenced_blocks(section(&doc, "### 5.5 Shamir test vector"), "text")
+        .into_iter()
+        .next()
+        .unwrap();
+    for typed in [
+        "k\u{f5}ik on h\u{e4}sti, T\u{f5}nis",
+        "ko\u{303}ik on ha\u{308}sti, To\u{303}nis",
+    ] {
+        let plain = seif::custody::passphrase::unprotect(
+            file.as_bytes(),
+            &secrecy::SecretString::from(typed.to_owned()),
+        )
+        .unwrap();
+        assert_eq!(std::str::from_utf8(&plain).unwrap(), alice);
+    }
+    assert!(
+        seif::custody::passphrase::unprotect(
+            file.as_bytes(),
+            &secrecy::SecretString::from("koik on hasti, Tonis".to_owned())
+        )
+        .is_err()
+    );
+}
+
+/// FORMAT.md Appendix A is enough to open a wrapped data key as seif
+/// writes it (grease stanza and all), with primitives only: X25519, HKDF,
+/// HMAC, ChaCha20-Poly1305, base64.
+#[test]
+fn format_md_appendix_a_opens_a_wrapped_key() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use chacha20poly1305::aead::{AeadInOut, KeyInit};
+    use hkdf::Hkdf;
+    use hmac::Mac;
+
+    let hkdf = |ikm: &[u8], salt: &[u8], info: &[u8]| -> [u8; 32] {
+        let mut out = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(salt), ikm)
+            .expand(info, &mut out)
+            .unwrap();
+        out
+    };
+    let open = |key: &[u8; 32], nonce: [u8; 12], sealed: &[u8]| -> Option<Vec<u8>> {
+        let (ct, tag) = sealed.split_at(sealed.len().checked_sub(16)?);
+        let mut buf = ct.to_vec();
+        chacha20poly1305::ChaCha20Poly1305::new(key.into())
+            .decrypt_inout_detached(
+                &nonce.into(),
+                b"",
+                buf.as_mut_slice().into(),
+                <&chacha20poly1305::Tag>::try_from(tag).ok()?,
+            )
+            .ok()?;
+        Some(buf)
+    };
+    // The vault identity of section 1 for the test secret.
+    let secret = hkdf(
+        &std::array::from_fn::<u8, 32, _>(|i| i as u8),
+        &[],
+        b"seif/v1/vault/age-x25519-identity",
+    );
+    let public = x25519_dalek::x25519(secret, x25519_dalek::X25519_BASEPOINT_BYTES);
+    let keys = seif::keys::VaultKeys::derive(&test_secret());
+    let mut greased = 0;
+    for _ in 0..16 {
+        let data_key = seif::secrets::DataKey::generate();
+        let file = seif::wrap::wrap(
+            &data_key,
+            std::slice::from_ref(&keys.public().age_recipient),
+        )
+        .unwrap();
+        // Header: lines up to "--- MAC".
+        let mac_at = file.windows(5).position(|w| w == b"\n--- ").unwrap() + 1;
+        let header_end = mac_at + file[mac_at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        let text = std::str::from_utf8(&file[..header_end]).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("age-encryption.org/v1"));
+        let mut stanzas: Vec<(Vec<String>, Vec<u8>)> = Vec::new();
+        let mut line = lines.next().unwrap();
+        while let Some(args) = line.strip_prefix("-> ") {
+            let mut body = String::new();
+            loop {
+                let l = lines.next().unwrap();
+                body.push_str(l);
+                if l.len() < 64 {
+                    break;
+                }
+            }
+            stanzas.push((
+                args.split(' ').map(str::to_owned).collect(),
+                STANDARD_NO_PAD.decode(&body).unwrap(),
+            ));
+            line = lines.next().unwrap();
+        }
+        let mac = STANDARD_NO_PAD
+            .decode(line.strip_prefix("--- ").unwrap())
+            .unwrap();
+        // Unknown stanzas (the grease) are skipped; the X25519 one opens.
+        greased += usize::from(stanzas.iter().any(|(a, _)| a[0] != "X25519"));
+        let file_key = stanzas
+            .iter()
+            .filter(|(a, _)| a[0] == "X25519" && a.len() == 2)
+            .find_map(|(a, body)| {
+                let share: [u8; 32] = STANDARD_NO_PAD.decode(&a[1]).ok()?.try_into().ok()?;
+                let z = x25519_dalek::x25519(secret, share);
+                assert_ne!(z, [0u8; 32]);
+                let mut salt = share.to_vec();
+                salt.extend_from_slice(&public);
+                let wrap_key = hkdf(&z, &salt, b"age-encryption.org/v1/X25519");
+                open(&wrap_key, [0; 12], body)
+            })
+            .expect("the X25519 stanza opens");
+        assert_eq!(file_key.len(), 16);
+        let mut h = hmac::Hmac::<Sha256>::new_from_slice(&hkdf(&file_key, &[], b"header")).unwrap();
+        h.update(&file[..mac_at + 3]);
+        h.verify_slice(&mac).expect("the header MAC");
+        // Payload: a 16-byte nonce, then one final chunk.
+        let nonce = &file[header_end..header_end + 16];
+        let payload_key = hkdf(&file_key, nonce, b"payload");
+        let mut chunk_nonce = [0u8; 12];
+        chunk_nonce[11] = 1;
+        let plain = open(&payload_key, chunk_nonce, &file[header_end + 16..]).expect("the payload");
+        assert_eq!(&plain[..], &data_key.expose()[..]);
+    }
+    assert!(
+        greased > 0,
+        "no grease stanza in 16 files: the skip rule was not exercised"
+    );
+}

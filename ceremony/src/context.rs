@@ -5,11 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE, effective_active_set};
+use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE, LogError};
 use seif::ceremony::quorum::{self, Presented, Quorum, QuorumError};
+pub use seif::ceremony::vault::Vault;
+use seif::ceremony::vault::VaultError;
 use seif::custody::{Identities, open_share, read_share_bytes};
-use seif::descriptor::{Descriptor, DescriptorError, SetStatus};
+use seif::descriptor::{Descriptor, DescriptorError};
 use seif::report::{self, Failure};
+use seif::untrusted::Shown;
 use serde_json::json;
 
 use crate::TOOL;
@@ -46,18 +49,11 @@ pub struct ShareArgs {
     pub passphrase_files: Vec<String>,
 }
 
-pub struct Vault {
-    pub path: PathBuf,
-    pub descriptor: Descriptor,
-    pub log: CeremonyLog,
-}
-
 pub fn load_descriptor(path: &Path) -> Result<Descriptor, Failure> {
     Descriptor::load(path).map_err(|e| match e {
         DescriptorError::Io(e) => Failure::error(format!("cannot read {}: {e}", path.display())),
-        e @ (DescriptorError::BadSignature | DescriptorError::BrokenKeyChain(_)) => Failure::integrity(format!("{}: {e}", path.display()))
-            .hint("take vault.json from the ceremony records and compare its vault id with the one the witnesses recorded"),
-        // A vault.json that does not even parse was damaged or tampered with.
+        // A vault.json that is forged, or does not even parse, was damaged
+        // or tampered with.
         other => Failure::integrity(format!("{}: {other}", path.display()))
             .hint("take vault.json from the ceremony records and compare its vault id with the one the witnesses recorded"),
     })
@@ -98,38 +94,52 @@ pub fn print_vault_line(d: &Descriptor) {
     let b = d.body();
     println!(
         "vault '{}', fingerprint {} (vault.json revision {}, key generation {})",
-        b.name,
+        Shown(&b.name),
         seif::descriptor::format_fingerprint(&b.vault_id),
         b.revision,
         b.generation
     );
 }
 
-/// Loads vault.json and its log, and checks the log against the vault.
+/// Loads vault.json and its log, and checks them against each other. A
+/// step that was interrupted after it was logged and before it wrote
+/// vault.json is completed here, and said so.
 pub fn load_vault(args: &VaultArgs) -> Result<Vault, Failure> {
     let descriptor = load_descriptor(&args.vault)?;
     check_expected(args, &descriptor)?;
     print_vault_line(&descriptor);
-    let path = log_path(args);
-    let log = CeremonyLog::open(&path).map_err(|e| {
-        Failure::integrity(format!("ceremony log: {e}")).hint(
-            "pass the vault's ceremony log with --log, or restore it from the ceremony records",
-        )
-    })?;
-    let problems = log.verify(&descriptor);
-    if !problems.is_empty() {
-        return Err(Failure::integrity(format!(
-            "the ceremony log {} does not verify: {}",
-            path.display(),
+    let (vault, completed) =
+        Vault::attach_log(&args.vault, descriptor, &log_path(args)).map_err(vault_failure)?;
+    if let Some(c) = completed {
+        report::note(
+            TOOL,
+            &format!(
+                "the step of log entry {} ({}) was interrupted before it wrote vault.json; vault.json revision {} was written from the log, completing it",
+                c.entry, c.event, c.revision
+            ),
+        );
+    }
+    Ok(vault)
+}
+
+/// A person's message for a vault that cannot be loaded or changed.
+pub fn vault_failure(e: VaultError) -> Failure {
+    match e {
+        VaultError::Log(LogError::Io { path, source }) => {
+            Failure::error(format!("ceremony log {}: {source}", path.display())).hint(
+                "pass the vault's ceremony log with --log, or restore it from the ceremony records",
+            )
+        }
+        VaultError::Log(e) => Failure::integrity(format!("ceremony log: {e}"))
+            .hint("restore the log from the ceremony records"),
+        VaultError::DoesNotVerify { log, problems } => Failure::integrity(format!(
+            "the ceremony log {} does not verify against vault.json: {}",
+            log.display(),
             problems.join("; ")
         ))
-        .hint("run `seif-ceremony log verify` and restore the log from the ceremony records"));
+        .hint("run `seif-ceremony log verify`, and take vault.json and the log from the ceremony records"),
+        other => Failure::error(other.to_string()),
     }
-    Ok(Vault {
-        path: args.vault.clone(),
-        descriptor,
-        log,
-    })
 }
 
 /// Reads the presented shares. Returns the decrypted ones and a named
@@ -204,7 +214,7 @@ pub fn reconstruct(
                 "key check passed: {} shares of set {} reconstructed the vault key of '{}' (generation {})",
                 q.participants.len(),
                 q.set_id,
-                vault.descriptor.body().name,
+                Shown(&vault.descriptor.body().name),
                 vault.descriptor.body().generation
             );
             Ok((q, problems))
@@ -215,7 +225,7 @@ pub fn reconstruct(
                 participants: vec![],
                 details: json!({ "step": step, "reason": e.to_string(), "problems": problems }),
             };
-            let logged = vault.log.append(&vault.descriptor, draft, None);
+            let logged = vault.record(None, draft);
             let f = match &e {
                 QuorumError::NotEnough { .. } => Failure::refused(format!("refused: {e}")),
                 _ => Failure::integrity(format!("refused: {e}")),
@@ -239,50 +249,16 @@ pub fn reconstruct(
 /// If a pending share set has been verified by its threshold of custodians,
 /// records the switch in vault.json (a new revision) and the log.
 pub fn finalize_activation(vault: &mut Vault, quorum: &Quorum) -> Result<(), Failure> {
-    let active = effective_active_set(&vault.descriptor, &vault.log)
-        .id
-        .clone();
-    if active == vault.descriptor.active_set().id {
-        return Ok(());
+    if let Some(a) = vault
+        .activate_if_due(&quorum.keys, &quorum.participants)
+        .map_err(vault_failure)?
+    {
+        println!(
+            "share set {} was verified by its custodians and is now active; set {} is retired (vault.json revision {})",
+            a.active, a.retired, a.revision
+        );
     }
-    let retired = vault.descriptor.active_set().id.clone();
-    let acks: Vec<u8> = vault
-        .log
-        .acks(vault.descriptor.share_set(&active).expect("known"))
-        .into_iter()
-        .collect();
-    let next = vault
-        .descriptor
-        .revise(&quorum.keys, |b| {
-            for s in &mut b.share_sets {
-                if s.id == active {
-                    s.status = SetStatus::Active;
-                } else if s.status == SetStatus::Active {
-                    s.status = SetStatus::Retired;
-                }
-            }
-        })
-        .map_err(|e| Failure::error(format!("cannot revise vault.json: {e}")))?;
-    write_descriptor(&vault.path, &next)?;
-    vault.descriptor = next;
-    record(
-        vault,
-        quorum,
-        &[],
-        "activate",
-        json!({ "share_set": active, "retired": retired, "acknowledged_indices": acks }),
-    )?;
-    println!(
-        "share set {active} was verified by its custodians and is now active; set {retired} is retired (vault.json revision {})",
-        vault.descriptor.body().revision
-    );
     Ok(())
-}
-
-/// Replaces vault.json atomically.
-pub fn write_descriptor(path: &Path, d: &Descriptor) -> Result<(), Failure> {
-    seif::atomic::write_file(path, d.to_json_pretty().as_bytes(), 0o644, true)
-        .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Appends a signed entry for this step.
@@ -306,8 +282,7 @@ pub fn record(
         details,
     };
     vault
-        .log
-        .append(&vault.descriptor, draft, Some(&quorum.keys))
+        .record(Some(&quorum.keys), draft)
         .map_err(|e| Failure::error(format!("cannot append to the ceremony log: {e}")))?;
     Ok(())
 }

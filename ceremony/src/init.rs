@@ -181,7 +181,11 @@ pub fn custodian_summary(set: &ShareSet) -> serde_json::Value {
 /// The summary the witnesses read.
 pub fn print_new_vault(d: &Descriptor, out: &std::path::Path, files: &[(String, Vec<u8>)]) {
     let b = d.body();
-    println!("vault '{}' written to {}", b.name, out.display());
+    println!(
+        "vault '{}' written to {}",
+        seif::untrusted::Shown(&b.name),
+        out.display()
+    );
     println!();
     println!("  VAULT FINGERPRINT (witnesses: record it; it is the vault id)");
     println!("    {}", format_fingerprint(&b.vault_id));
@@ -192,7 +196,7 @@ pub fn print_new_vault(d: &Descriptor, out: &std::path::Path, files: &[(String, 
     } else {
         println!("  sealers:");
         for s in &b.sealers {
-            println!("    {}  {}", s.key, s.label);
+            println!("    {}  {}", s.key, seif::untrusted::Shown(&s.label));
         }
     }
     println!(

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use seif::ceremony::log::CeremonyLog;
-use seif::descriptor::format_fingerprint;
+use seif::ceremony::paper::{self, Verdict};
 use seif::report::Failure;
+use seif::untrusted::Shown;
 
 use crate::context::load_descriptor;
 
@@ -13,7 +14,8 @@ use crate::context::load_descriptor;
 pub enum LogCommand {
     /// Check the log's hash chain and the vault key's signatures.
     Verify(VerifyArgs),
-    /// Render the log for paper, with lines for the witnesses' signatures.
+    /// Render the log for paper (80 columns, no folding needed), with lines
+    /// for the signatures of every role present.
     Print(PrintArgs),
 }
 
@@ -59,22 +61,54 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             eprintln!("seif-ceremony: {}: {p}", args.log.display());
         }
         return Err(Failure::integrity(format!(
-            "{}: {} problem(s): the log was altered or forged",
+            "{}: {} problem(s): the log was altered or forged, or does not belong with {}",
             args.log.display(),
-            problems.len()
+            problems.len(),
+            args.vault.display()
         )));
     }
     if let Some(head) = &args.head {
-        match log.entries().iter().position(|e| &e.hash == head) {
-            Some(i) => println!(
-                "the recorded head is entry {} ({} entries were added after it)",
-                i + 1,
-                log.entries().len() - i - 1
-            ),
+        let head: String = head
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match log.entries().iter().position(|e| e.hash == head) {
+            Some(i) => {
+                let after = &log.entries()[i + 1..];
+                println!(
+                    "the recorded head is entry {} ({} entries were added after it)",
+                    i + 1,
+                    after.len()
+                );
+                if !after.is_empty() {
+                    println!(
+                        "entries after the recorded head are not covered by it (not witnessed at the ceremony that recorded it); check each was made at this ceremony:"
+                    );
+                }
+                for e in after {
+                    println!(
+                        "  entry {} {} {}: {}",
+                        e.body.seq,
+                        e.body.time,
+                        e.body.event,
+                        match e.signature {
+                            Some(_) => format!(
+                                "signed by the vault key (generation {})",
+                                e.body.generation
+                            ),
+                            None =>
+                                "NOT SIGNED (anyone able to write the file could have written it)"
+                                    .into(),
+                        }
+                    );
+                }
+            }
             None => {
                 return Err(Failure::integrity(format!(
-                    "{}: the recorded head {head} is not in the log: entries were removed, or the log was replaced",
-                    args.log.display()
+                    "{}: the recorded head {} is not in the log: entries were removed, or the log was replaced",
+                    args.log.display(),
+                    Shown(&head)
                 )));
             }
         }
@@ -85,115 +119,41 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         .filter(|e| e.signature.is_some())
         .count();
     println!(
-        "ok: {} entries ({signed} signed by the vault key, {} unsigned custodian checks or refusals), chain intact, head {}",
+        "ok: {} entries ({signed} signed by the vault key, {} NOT signed: custodian checks or refusals), chain intact, vault.json revision {} as the log records, head {}",
         log.entries().len(),
         log.entries().len() - signed,
+        descriptor.body().revision,
         log.head().unwrap_or("-")
     );
     Ok(())
 }
 
 fn print(args: PrintArgs) -> Result<(), Failure> {
-    use std::fmt::Write as _;
     let log = open(&args.log)?;
     let verdict = match &args.vault {
         Some(v) => {
             let d = load_descriptor(v)?;
             let problems = log.verify(&d);
             if problems.is_empty() {
-                format!(
-                    "VERIFIED against {} (vault '{}')",
-                    v.display(),
-                    d.body().name
-                )
+                Verdict::Verified {
+                    vault_path: v.display().to_string(),
+                    name: d.body().name.clone(),
+                    revision: d.body().revision,
+                }
             } else {
-                format!(
-                    "DOES NOT VERIFY against {}: {}",
-                    v.display(),
-                    problems.join("; ")
-                )
-            }
-        }
-        None => "hash chain intact; signatures not checked (pass --vault)".into(),
-    };
-    let rule = "=".repeat(78);
-    let mut out = String::new();
-    let w = &mut out;
-    let _ = writeln!(w, "{rule}\nSEIF CEREMONY LOG\n{rule}");
-    let _ = writeln!(w, "file:     {}", args.log.display());
-    if let Some(first) = log.entries().first() {
-        let _ = writeln!(w, "vault id: {}", format_fingerprint(&first.body.vault_id));
-    }
-    let _ = writeln!(w, "entries:  {}", log.entries().len());
-    let _ = writeln!(w, "head:     {}", log.head().unwrap_or("-"));
-    let _ = writeln!(w, "status:   {verdict}\n");
-    for e in log.entries() {
-        let b = &e.body;
-        let signer = if e.signature.is_some() {
-            format!("signed by the vault key, generation {}", b.generation)
-        } else {
-            "unsigned".into()
-        };
-        let _ = writeln!(w, "{}", "-".repeat(78));
-        let _ = writeln!(
-            w,
-            "#{}  {}  {}  ({signer})",
-            b.seq,
-            b.time,
-            b.event.to_uppercase()
-        );
-        let _ = writeln!(w, "    tool:        {}", b.tool);
-        let _ = writeln!(w, "    descriptor:  {}", b.descriptor);
-        for p in &b.participants {
-            let _ = writeln!(
-                w,
-                "    custodian:   index {} {} ({}), set {}",
-                p.index,
-                p.label,
-                p.key.as_deref().unwrap_or("passphrase"),
-                p.set
-            );
-        }
-        if let serde_json::Value::Object(map) = &b.details {
-            for (k, v) in map {
-                for line in wrap(&format!("{k}: {v}"), 74) {
-                    let _ = writeln!(w, "    {line}");
+                Verdict::Problems {
+                    vault_path: v.display().to_string(),
+                    problems,
                 }
             }
         }
-        let _ = writeln!(w, "    entry hash:  {}\n", e.hash);
-        let _ = writeln!(
-            w,
-            "    Witness: ____________________________   Witness: ____________________________\n"
-        );
-    }
-    let _ = writeln!(
-        w,
-        "{rule}\nWe attest that this printout is a true record of the ceremony.\n"
-    );
-    for role in [
-        "Ceremony administrator",
-        "Internal auditor",
-        "Witness",
-        "Witness",
-    ] {
-        let _ = writeln!(
-            w,
-            "{role:<23} ______________________  Date: ____________  Signature: ______________"
-        );
-    }
-    write_stdout(&out)
-}
-
-/// Cuts a line into pieces of at most `width` characters for paper; the
-/// pieces after the first are indented.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = vec![chars.iter().take(width).collect::<String>()];
-    for piece in chars[chars.len().min(width)..].chunks(width - 2) {
-        out.push(format!("  {}", piece.iter().collect::<String>()));
-    }
-    out
+        None => Verdict::ChainOnly,
+    };
+    write_stdout(&paper::render(
+        &log,
+        &args.log.display().to_string(),
+        &verdict,
+    ))
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.

@@ -4,17 +4,19 @@
 //! the laptop).
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use seif::atomic::AtomicFile;
 use seif::ceremony::grant::{Grant, Target};
+use seif::ceremony::precheck::{self, Refused, output_path};
 use seif::descriptor::Descriptor;
 use seif::encoding::to_hex;
 use seif::report::{self, Failure};
 use seif::sealed::open::{OpenOptions, Opener};
 use seif::snapshot::record::Record;
+use seif::untrusted::{Shown, escape};
 use serde_json::json;
 
 use crate::TOOL;
@@ -75,69 +77,9 @@ pub struct GrantArgs {
     inputs: Vec<PathBuf>,
 }
 
-/// A sealed input, checked before any share is asked for.
-pub struct Input {
-    pub path: PathBuf,
-    pub name: String,
-    pub header: seif::sealed::Header,
-}
-
-/// Reads every input's header and refuses, before the custodians present
-/// their shares, any that is not this vault's or not from an accepted sealer.
-pub fn precheck_inputs(
-    descriptor: &Descriptor,
-    inputs: &[PathBuf],
-    allow_unsigned: bool,
-) -> Result<Vec<Input>, Failure> {
-    let mut out = Vec::new();
-    let mut problems = Vec::new();
-    for path in inputs {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        let header = match File::open(path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| Opener::new(f).map_err(|e| e.to_string()))
-        {
-            Ok(o) => o.header().clone(),
-            Err(e) => {
-                problems.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        if header.vault_id != descriptor.vault_id() {
-            problems.push(format!(
-                "{}: sealed to another vault ({}…)",
-                path.display(),
-                &to_hex(&header.vault_id)[..16]
-            ));
-        } else {
-            match header.sealer {
-                Some(s) if !descriptor.accepts_sealer(&s) => problems.push(format!("{}: sealed by {s}, a sealer the vault does not accept", path.display())),
-                None if !allow_unsigned => problems.push(format!("{}: unsigned (anyone holding vault.json could have made it); pass --allow-unsigned if you know its origin", path.display())),
-                _ => out.push(Input { path: path.clone(), name, header }),
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Failure::refused(format!(
-            "refused before asking for shares: {}",
-            problems.join("; ")
-        )));
-    }
-    Ok(out)
-}
-
-/// `dump.seif` opens to `dump`; a grant for it is `dump.seif.grant`.
-fn output_path(dir: &Path, input: &Input, suffix: &str) -> PathBuf {
-    if !suffix.is_empty() {
-        return dir.join(format!("{}{suffix}", input.name));
-    }
-    match input.name.strip_suffix(".seif") {
-        Some(stem) if !stem.is_empty() => dir.join(stem),
-        _ => dir.join(format!("{}.opened", input.name)),
-    }
+/// A refusal before any share is asked for.
+pub fn refused(r: Refused) -> Failure {
+    Failure::refused(r.to_string())
 }
 
 /// Checks the outputs before any share is asked for. Nothing is created
@@ -150,7 +92,7 @@ fn prepare_out(dir: &Path, outputs: &[PathBuf], force: bool) -> Result<(), Failu
         )));
     }
     for o in outputs {
-        if !force && o.exists() {
+        if !force && o.symlink_metadata().is_ok() {
             return Err(Failure::error(format!("{} already exists", o.display()))
                 .hint("choose another --out, or pass --force"));
         }
@@ -158,63 +100,97 @@ fn prepare_out(dir: &Path, outputs: &[PathBuf], force: bool) -> Result<(), Failu
     Ok(())
 }
 
-/// Snapshots named on the command line, checked before any share is asked
-/// for: they must be this vault's, sealed by a sealer it accepts.
+fn create_out(dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::error(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// Loads a local store and the snapshots named in `inputs`, checked before
+/// any share is asked for (see `precheck::snapshots`).
 pub fn precheck_snapshots(
     descriptor: &Descriptor,
     store: &Path,
-    specs: &[PathBuf],
+    inputs: &[PathBuf],
 ) -> Result<(Box<dyn seif::store::Store>, Vec<Record>), Failure> {
     let s = seif::store::open(
         &store.display().to_string(),
         &seif::store::S3Options::default(),
     )
-    .map_err(|e| Failure::error(format!("store {}: {e}", store.display())))?;
-    let (records, problems) =
-        seif::snapshot::load_records(s.as_ref()).map_err(|e| Failure::error(e.to_string()))?;
+    .map_err(|e| {
+        Failure::error(format!(
+            "store {}: {}",
+            store.display(),
+            Shown(&e.to_string())
+        ))
+    })?;
+    let (records, problems) = seif::snapshot::load_records(s.as_ref())
+        .map_err(|e| Failure::error(escape(&e.to_string()).into_owned()))?;
     for (k, e) in &problems {
-        report::warn(TOOL, &format!("{}: {k}: {e}", store.display()));
+        report::warn(
+            TOOL,
+            &format!("{}: {}: {}", store.display(), Shown(k), Shown(e)),
+        );
     }
-    let mut out = Vec::new();
-    let mut refused = Vec::new();
-    // `all` names every snapshot in the store, oldest first.
-    let found: Vec<(String, Result<&Record, String>)> = specs
-        .iter()
-        .flat_map(|spec| {
-            let spec = spec.display().to_string();
-            if spec == "all" {
-                seif::snapshot::verify::ordered(&records)
-                    .into_iter()
-                    .map(|r| (r.hash.to_hex(), Ok(r)))
-                    .collect::<Vec<_>>()
-            } else {
-                let r = seif::snapshot::find(&records, &spec);
-                vec![(spec, r)]
-            }
-        })
-        .collect();
-    for (spec, found) in found {
-        match found {
-            Err(e) => refused.push(format!("{spec}: {e}")),
-            Ok(r) if r.body.vault_id.0 != descriptor.vault_id() => refused.push(format!(
-                "snapshot {}: belongs to another vault",
-                r.body.snapshot_id
-            )),
-            Ok(r) if !descriptor.accepts_sealer(&r.sealer) => refused.push(format!(
-                "snapshot {}: sealed by {}, a sealer the vault does not accept",
-                r.body.snapshot_id,
-                seif::untrusted::escape(&r.body.sealer)
-            )),
-            Ok(r) => out.push(r.clone()),
+    let specs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    let picked = precheck::snapshots(descriptor, &records, &specs).map_err(refused)?;
+    Ok((s, picked))
+}
+
+/// Writes a small output (a grant) atomically once the step is logged, with
+/// named kill points after its temporary file and after its rename.
+fn write_output(path: &Path, bytes: &[u8], force: bool, step: &str) -> std::io::Result<()> {
+    let mut f = AtomicFile::create(path, force)?;
+    f.write_all(bytes)?;
+    f.flush()?;
+    f.file().sync_all()?;
+    seif::killpoint::reached(&format!("{step}:temp-written"));
+    f.commit(0o644)?;
+    seif::killpoint::reached(&format!("{step}:committed"));
+    Ok(())
+}
+
+/// A snapshot restored into a hidden directory beside its output, renamed
+/// into place only once the step is logged.
+struct StagedTree {
+    staging: PathBuf,
+    out: PathBuf,
+}
+
+impl StagedTree {
+    fn new(out: &Path) -> Self {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tag = seif::encoding::to_hex(&seif::secrets::random_array::<6>());
+        StagedTree {
+            staging: out.with_file_name(format!(".{name}.seif-tmp-{tag}")),
+            out: out.to_owned(),
         }
     }
-    if !refused.is_empty() {
-        return Err(Failure::refused(format!(
-            "refused before asking for shares: {}",
-            refused.join("; ")
-        )));
+
+    /// Moves the tree into place; with `force`, an existing output is set
+    /// aside first and removed after.
+    fn commit(self, force: bool) -> std::io::Result<()> {
+        let aside = (force && self.out.symlink_metadata().is_ok()).then(|| {
+            let tag = seif::encoding::to_hex(&seif::secrets::random_array::<6>());
+            self.out.with_file_name(format!(
+                ".{}.seif-old-{tag}",
+                self.out.file_name().unwrap_or_default().to_string_lossy()
+            ))
+        });
+        if let Some(aside) = &aside {
+            std::fs::rename(&self.out, aside)?;
+        }
+        std::fs::rename(&self.staging, &self.out)?;
+        if let Some(parent) = self.out.parent() {
+            seif::atomic::sync_dir(parent)?;
+        }
+        if let Some(aside) = aside {
+            std::fs::remove_dir_all(&aside).or_else(|_| std::fs::remove_file(&aside))?;
+        }
+        Ok(())
     }
-    Ok((s, out))
 }
 
 fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
@@ -224,14 +200,18 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
         .iter()
         .map(|r| args.out.join(r.body.snapshot_id.to_hex()))
         .collect();
-    prepare_out(&args.out, &outputs, false)?;
+    prepare_out(&args.out, &outputs, args.force)?;
     let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
     finalize_activation(&mut vault, &quorum)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
+    create_out(&args.out)?;
+    // Each snapshot is restored into a hidden directory first; none
+    // appears under its name before the step is in the log.
     let mut results = Vec::new();
+    let mut staged = Vec::new();
+    let mut lines = Vec::new();
     let mut failures = 0;
     for (r, out) in records.iter().zip(&outputs) {
+        let tree = StagedTree::new(out);
         let ids: [&dyn age::Identity; 1] = [quorum.keys.age_identity()];
         let outcome = seif::snapshot::read::open_snapshot(
             store.as_ref(),
@@ -245,7 +225,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
                 r,
                 &tables,
                 &keys,
-                out,
+                &tree.staging,
                 &[],
                 seif::snapshot::restore::RestoreOptions::default(),
                 &Default::default(),
@@ -254,18 +234,24 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
         });
         match outcome {
             Ok(s) => {
-                println!(
+                seif::killpoint::reached("open:restored");
+                lines.push(format!(
                     "restored snapshot {} -> {} ({} files, {} bytes, each checked)",
                     r.body.snapshot_id,
                     out.display(),
                     s.files,
                     s.bytes
-                );
+                ));
                 results.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "output": out.display().to_string(), "files": s.files, "bytes": s.bytes, "outcome": "opened"}));
+                staged.push(tree);
             }
             Err(e) => {
                 failures += 1;
-                report::warn(TOOL, &format!("snapshot {}: {e}", r.body.snapshot_id));
+                let _ = std::fs::remove_dir_all(&tree.staging);
+                report::warn(
+                    TOOL,
+                    &format!("snapshot {}: {}", r.body.snapshot_id, Shown(&e)),
+                );
                 results.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "outcome": format!("failed: {e}")}));
             }
         }
@@ -277,6 +263,18 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
         "open",
         json!({ "store": store.describe(), "snapshots": results }),
     )?;
+    seif::killpoint::reached("open:logged");
+    for (tree, line) in staged.into_iter().zip(&lines) {
+        let out = tree.out.clone();
+        tree.commit(args.force).map_err(|e| {
+            Failure::error(format!(
+                "cannot move the restored tree to {}: {e}",
+                out.display()
+            ))
+        })?;
+        seif::killpoint::reached("open:committed");
+        println!("{line}");
+    }
     print_log_head(&vault.log);
     if failures > 0 {
         return Err(Failure::integrity(format!(
@@ -297,44 +295,40 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
     prepare_out(&args.out, &outputs, args.force)?;
     let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
     finalize_activation(&mut vault, &quorum)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
+    // Every grant is made before anything is written or logged.
+    let mut grants = Vec::new();
     let mut granted = Vec::new();
     for (r, out) in records.iter().zip(&outputs) {
         // A snapshot that reuses earlier snapshots' packs needs their keys
-        // too: one file holds a grant for each.
+        // too: its grant file holds a grant for each.
         let ids: [&dyn age::Identity; 1] = [quorum.keys.age_identity()];
         let (tables, keys) = seif::snapshot::read::open_snapshot(
             store.as_ref(),
             r,
             &seif::snapshot::read::Identities(&ids),
         )
-        .map_err(|e| Failure::integrity(e.to_string()))?;
-        let mut text = String::new();
+        .map_err(|e| Failure::integrity(escape(&e.to_string()).into_owned()))?;
+        let mut grant = String::new();
         for sid in tables.key_holders(r.body.snapshot_id) {
             let target = Target::Snapshot {
                 snapshot_id: sid.to_hex(),
             };
-            let grant = Grant::issue(
-                &vault.descriptor,
-                &quorum.keys,
-                target,
-                &keys[&sid],
-                &args.to,
-            )
-            .map_err(|e| Failure::error(e.to_string()))?;
-            text.push_str(&grant.to_json_pretty());
-            text.push('\n');
+            let g = Grant::issue(&vault.descriptor, &quorum.keys, target, &keys[&sid], &args.to)
+                .map_err(|e| Failure::error(e.to_string()))?;
+            grant.push_str(&g.to_json_pretty());
+            grant.push('\n');
         }
-        seif::atomic::write_file(out, text.as_bytes(), 0o644, args.force)
-            .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
-        println!(
-            "granted snapshot {} to {} -> {}",
-            r.body.snapshot_id,
-            args.to,
-            out.display()
-        );
         granted.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "grant": out.display().to_string()}));
+        grants.push((
+            out,
+            grant,
+            format!(
+                "granted snapshot {} to {} -> {}",
+                r.body.snapshot_id,
+                args.to,
+                out.display()
+            ),
+        ));
     }
     record(
         &mut vault,
@@ -343,6 +337,13 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
         "grant",
         json!({ "recipient": args.to, "store": store.describe(), "snapshots": granted }),
     )?;
+    seif::killpoint::reached("grant:logged");
+    create_out(&args.out)?;
+    for (out, grant, line) in grants {
+        write_output(out, grant.as_bytes(), args.force, "grant")
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
+        println!("{line}");
+    }
     println!(
         "the recovery team restores with: seif restore --identity THEIR_KEY --grant SNAPSHOT.grant --vault vault.json --store STORE --out DIR SNAPSHOT"
     );
@@ -355,7 +356,8 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
         return open_snapshots(args, &dir);
     }
     let mut vault = load_vault(&args.vault)?;
-    let inputs = precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?;
+    let inputs = precheck::sealed_files(&vault.descriptor, &args.inputs, args.allow_unsigned)
+        .map_err(refused)?;
     let outputs: Vec<PathBuf> = inputs
         .iter()
         .map(|i| output_path(&args.out, i, ""))
@@ -363,13 +365,16 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
     prepare_out(&args.out, &outputs, args.force)?;
     let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
     finalize_activation(&mut vault, &quorum)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
+    create_out(&args.out)?;
     let identity = quorum.keys.age_identity();
+    // Each input is decrypted and authenticated into a temporary file
+    // beside its output; none appears under its name before the step is
+    // in the log.
     let mut results = Vec::new();
+    let mut staged = Vec::new();
     let mut failures = 0;
     for (input, out_path) in inputs.iter().zip(&outputs) {
-        let outcome = (|| -> Result<(u64, Option<String>), String> {
+        let outcome = (|| -> Result<(AtomicFile, u64, Option<String>), String> {
             let opener = Opener::new(File::open(&input.path).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
             let key = opener.unwrap_key(&[identity]).map_err(|e| e.to_string())?;
@@ -379,29 +384,35 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
                 let opened = opener
                     .decrypt_to(&key, &mut w, &OpenOptions::default())
                     .map_err(|e| e.to_string())?;
-                std::io::Write::flush(&mut w).map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())?;
                 opened
             };
-            out.commit(0o600).map_err(|e| e.to_string())?;
-            Ok((opened.content_len, opened.metadata.name))
+            out.file().sync_all().map_err(|e| e.to_string())?;
+            Ok((out, opened.content_len, opened.metadata.name))
         })();
         match outcome {
-            Ok((len, original)) => {
-                println!(
+            Ok((file, len, original)) => {
+                seif::killpoint::reached("open:temp-written");
+                let line = format!(
                     "opened {} -> {} ({len} bytes{})",
                     input.path.display(),
                     out_path.display(),
                     original
-                        .as_ref()
-                        .map_or(String::new(), |n| format!(", originally '{n}'"))
+                        .as_deref()
+                        .map_or(String::new(), |n| format!(", originally '{}'", Shown(n)))
                 );
                 results.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "sealer": input.header.sealer.map(|s| s.to_string()), "output": out_path.display().to_string(), "bytes": len, "outcome": "opened"}));
+                staged.push((file, out_path, line));
             }
             Err(e) => {
                 failures += 1;
                 report::warn(
                     TOOL,
-                    &format!("{}: {e}; nothing was written for it", input.path.display()),
+                    &format!(
+                        "{}: {}; nothing was written for it",
+                        input.path.display(),
+                        Shown(&e)
+                    ),
                 );
                 results.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "outcome": format!("failed: {e}")}));
             }
@@ -414,6 +425,13 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
         "open",
         json!({ "inputs": results }),
     )?;
+    seif::killpoint::reached("open:logged");
+    for (file, out_path, line) in staged {
+        file.commit(0o600)
+            .map_err(|e| Failure::error(format!("cannot finish {}: {e}", out_path.display())))?;
+        seif::killpoint::reached("open:committed");
+        println!("{line}");
+    }
     print_log_head(&vault.log);
     if failures > 0 {
         return Err(Failure::integrity(format!(
@@ -430,7 +448,8 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         return grant_snapshots(args, &dir);
     }
     let mut vault = load_vault(&args.vault)?;
-    let inputs = precheck_inputs(&vault.descriptor, &args.inputs, args.allow_unsigned)?;
+    let inputs = precheck::sealed_files(&vault.descriptor, &args.inputs, args.allow_unsigned)
+        .map_err(refused)?;
     let outputs: Vec<PathBuf> = inputs
         .iter()
         .map(|i| output_path(&args.out, i, ".grant"))
@@ -438,8 +457,8 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
     prepare_out(&args.out, &outputs, args.force)?;
     let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
     finalize_activation(&mut vault, &quorum)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Failure::error(format!("cannot create {}: {e}", args.out.display())))?;
+    // Every grant is made before anything is written or logged.
+    let mut grants = Vec::new();
     let mut granted = Vec::new();
     for (input, out_path) in inputs.iter().zip(&outputs) {
         let key = seif::wrap::unwrap(
@@ -454,20 +473,17 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         };
         let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &key, &args.to)
             .map_err(|e| Failure::error(e.to_string()))?;
-        seif::atomic::write_file(
-            out_path,
-            grant.to_json_pretty().as_bytes(),
-            0o644,
-            args.force,
-        )
-        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out_path.display())))?;
-        println!(
-            "granted {} to {} -> {}",
-            input.path.display(),
-            args.to,
-            out_path.display()
-        );
         granted.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "grant": out_path.display().to_string()}));
+        grants.push((
+            out_path,
+            grant,
+            format!(
+                "granted {} to {} -> {}",
+                input.path.display(),
+                args.to,
+                out_path.display()
+            ),
+        ));
     }
     record(
         &mut vault,
@@ -476,6 +492,18 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         "grant",
         json!({ "recipient": args.to, "inputs": granted }),
     )?;
+    seif::killpoint::reached("grant:logged");
+    create_out(&args.out)?;
+    for (out_path, grant, line) in grants {
+        write_output(
+            out_path,
+            grant.to_json_pretty().as_bytes(),
+            args.force,
+            "grant",
+        )
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out_path.display())))?;
+        println!("{line}");
+    }
     println!(
         "the recovery team opens each file with: seif open --identity THEIR_KEY --grant FILE.grant --vault vault.json -o OUTPUT FILE"
     );

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
-use seif::custody::passphrase::MIN_PASSPHRASE_CHARS;
-use seif::custody::{CustodyError, Passphrases};
+use std::io::Read;
+
+use seif::custody::passphrase::{self, MIN_PASSPHRASE_CHARS, PASSPHRASE_FILE_MAX};
+use seif::custody::{CustodyError, PASSPHRASE_ATTEMPTS, Passphrases};
 use seif::report::Failure;
 use zeroize::Zeroizing;
 
@@ -34,18 +36,27 @@ impl Prompter {
         Ok(Prompter { files })
     }
 
+    /// A passphrase file is read as the prompt reads a typed line (see
+    /// `passphrase::from_file_text`): both give the library the same text.
     fn read_file(&self, key: &str) -> Result<Option<SecretString>, CustodyError> {
         let Some(path) = self.files.get(key) else {
             return Ok(None);
         };
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| CustodyError::NoPassphrase(format!("{}: {e}", path.display())))?,
-        );
-        let line = text.lines().next().unwrap_or("");
-        Ok(Some(SecretString::from(line.to_owned())))
+        let mut bytes = Zeroizing::new(Vec::new());
+        std::fs::File::open(path)
+            .and_then(|f| {
+                f.take(PASSPHRASE_FILE_MAX as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(|e| CustodyError::NoPassphrase(format!("{}: {e}", path.display())))?;
+        passphrase::from_file_text(&bytes)
+            .map(Some)
+            .map_err(|e| CustodyError::NoPassphrase(format!("{}: {e}", path.display())))
     }
 
+    /// Asks at the terminal. What a prompt quotes from a file is safe to
+    /// show by then: a custodian label has passed `--custodian`'s rule, and
+    /// an OpenPGP user id comes escaped from the library.
     fn ask(&self, prompt: &str) -> Result<SecretString, CustodyError> {
         rpassword::prompt_password(prompt)
             .map(SecretString::from)
@@ -58,9 +69,9 @@ impl Passphrases for Prompter {
         if let Some(p) = self.read_file(label)? {
             return Ok(p);
         }
-        for _ in 0..3 {
+        for _ in 0..PASSPHRASE_ATTEMPTS {
             let a = self.ask(&format!("New passphrase for custodian '{label}' (at least {MIN_PASSPHRASE_CHARS} characters): "))?;
-            if a.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS {
+            if !passphrase::long_enough(&a) {
                 eprintln!("seif-ceremony: that passphrase is too short; try again");
                 continue;
             }

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::TOOL;
 use crate::context::{ShareArgs, Vault, VaultArgs, finalize_activation, load_vault, reconstruct};
 use crate::init::{ceremony_failure, custodian_summary, parse_custodians, print_set_summary};
-use crate::open::{precheck_inputs, precheck_snapshots};
+use crate::open::{precheck_snapshots, refused};
 use crate::prompt::Prompter;
 
 #[derive(Args)]
@@ -174,7 +174,9 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             snapshot_args[0].display()
         )));
     }
-    let inputs = precheck_inputs(&vault.descriptor, &file_args, args.allow_unsigned)?;
+    let inputs =
+        seif::ceremony::precheck::sealed_files(&vault.descriptor, &file_args, args.allow_unsigned)
+            .map_err(refused)?;
     let snapshots = match &args.store {
         None => None,
         Some(dir) => Some(precheck_snapshots(&vault.descriptor, dir, &snapshot_args)?),
@@ -272,6 +274,7 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             for input in &inputs {
                 let to = dir.join(&input.name);
                 rewrap_file(&input.path, &to, &quorum.keys, &recipients).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
+                seif::killpoint::reached("rotate:file-rewrapped");
                 rotated.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "output": format!("rotated/{}", input.name)}));
                 lines.push(format!("  re-wrapped and checked {} -> {}", input.path.display(), args.out.join("rotated").join(&input.name).display()));
             }
@@ -285,6 +288,7 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
                 let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(key, vault_id, *sid, generation, &recipients)
                     .map_err(|e| other(sid.to_hex(), e.to_string()))?;
                 store.put(&env.store_key(), &env.to_bytes()).map_err(|e| other(store.describe(), e.to_string()))?;
+                seif::killpoint::reached("rotate:key-added");
                 rotated.push(json!({"snapshot": sid, "record": via, "key": env.store_key()}));
                 lines.push(format!("  snapshot {sid}: key for generation {generation} added as {}/{}", store.describe(), env.store_key()));
             }

@@ -3,14 +3,15 @@
 //! every `open` then judge signatures by it.
 
 use clap::{Args, Subcommand};
+use seif::ceremony::log::Draft;
 use seif::descriptor::SealerEntry;
 use seif::report::Failure;
 use seif::sealer::SealerPublicKey;
 use serde_json::json;
 
 use crate::context::{
-    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct, record,
-    write_descriptor,
+    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct,
+    vault_failure,
 };
 
 #[derive(Subcommand)]
@@ -53,10 +54,15 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
     if !add && !present {
         return Err(Failure::error(format!("the vault does not list {key_s}")));
     }
-    let label = args
-        .label
-        .clone()
-        .unwrap_or_else(|| format!("sealer-{}", vault.descriptor.body().sealers.len() + 1));
+    let label = match (add, &args.label) {
+        (true, Some(l)) => l.clone(),
+        (true, None) => format!("sealer-{}", vault.descriptor.body().sealers.len() + 1),
+        (false, _) => vault
+            .descriptor
+            .sealer_label(&key)
+            .unwrap_or_default()
+            .to_owned(),
+    };
     let (quorum, rejected) = reconstruct(
         &mut vault,
         &args.shares,
@@ -76,11 +82,20 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
             }
         })
         .map_err(|e| Failure::error(e.to_string()))?;
-    write_descriptor(&vault.path, &next)?;
-    vault.descriptor = next;
     let event = if add { "sealers-add" } else { "sealers-remove" };
-    let details = json!({"sealer": key_s, "label": label, "descriptor_revision": vault.descriptor.body().revision});
-    record(&mut vault, &quorum, &rejected, event, details)?;
+    let mut details = json!({"sealer": key_s, "label": label});
+    if !rejected.is_empty() {
+        details["rejected_shares"] = json!(rejected);
+    }
+    let draft = Draft {
+        event: event.into(),
+        participants: quorum.participants.clone(),
+        details,
+    };
+    // Logged (with the whole new vault.json) before vault.json is written.
+    vault
+        .revise(next, &quorum.keys, draft)
+        .map_err(vault_failure)?;
     println!(
         "{} {key_s}; {} is now revision {} (revision hash {}); hand it to the pipelines and hosts",
         if add {

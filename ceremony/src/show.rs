@@ -5,6 +5,7 @@ use clap::Args;
 use seif::ceremony::log::{CeremonyLog, effective_status};
 use seif::descriptor::format_fingerprint;
 use seif::report::Failure;
+use seif::untrusted::Shown;
 
 use crate::context::{VaultArgs, check_expected, load_descriptor, log_path};
 
@@ -17,9 +18,17 @@ pub struct ShowArgs {
 pub fn run(args: ShowArgs) -> Result<(), Failure> {
     let d = load_descriptor(&args.vault.vault)?;
     check_expected(&args.vault, &d)?;
-    let log = CeremonyLog::open(&log_path(&args.vault)).ok();
+    let path = log_path(&args.vault);
+    let log = if path.exists() {
+        Some(CeremonyLog::open(&path).map_err(|e| {
+            Failure::integrity(format!("ceremony log: {e}"))
+                .hint("restore the log from the ceremony records")
+        })?)
+    } else {
+        None
+    };
     let b = d.body();
-    println!("vault '{}'", b.name);
+    println!("vault '{}'", Shown(&b.name));
     println!("  VAULT FINGERPRINT  {}", format_fingerprint(&b.vault_id));
     println!(
         "  vault.json         revision {}, updated {}, revision hash {}",
@@ -61,7 +70,7 @@ pub fn run(args: ShowArgs) -> Result<(), Failure> {
         println!("  sealers            none");
     }
     for s in &b.sealers {
-        println!("  sealer             {}  {}", s.key, s.label);
+        println!("  sealer             {}  {}", s.key, Shown(&s.label));
     }
     match &log {
         Some(l) => println!(
@@ -70,6 +79,19 @@ pub fn run(args: ShowArgs) -> Result<(), Failure> {
             l.head().unwrap_or("-")
         ),
         None => println!("  ceremony log       not found beside vault.json (pass --log)"),
+    }
+    // The witnesses compare what vault.json says; it must also be the
+    // revision the log records.
+    if let Some(l) = &log {
+        let problems = l.cross_check(&d);
+        if !problems.is_empty() {
+            return Err(Failure::integrity(format!(
+                "{} and its ceremony log disagree: {}",
+                args.vault.vault.display(),
+                problems.join("; ")
+            ))
+            .hint("take vault.json and the log from the ceremony records; stop the ceremony if they disagree"));
+        }
     }
     Ok(())
 }

@@ -6,18 +6,18 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seif::ceremony::log::{
-    CeremonyLog, Draft, Participant, effective_active_set, effective_status,
-};
+use seif::ceremony::log::{Draft, Participant, effective_active_set, effective_status};
 use seif::ceremony::quorum::{Presented, check_share};
+use seif::ceremony::vault::Vault;
 use seif::custody::{Identities, open_share, read_share_bytes};
 use seif::descriptor::{SetStatus, format_fingerprint};
 use seif::encoding::to_hex;
 use seif::report::{self, Failure};
+use seif::untrusted::Shown;
 use serde_json::json;
 
 use crate::TOOL;
-use crate::context::{VaultArgs, load_descriptor, log_path};
+use crate::context::{VaultArgs, load_descriptor, log_path, vault_failure};
 use crate::prompt::Prompter;
 
 #[derive(Args)]
@@ -39,6 +39,29 @@ pub struct VerifyShareArgs {
 
 pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
     let descriptor = load_descriptor(&args.vault.vault)?;
+    // The log, when the check is to be recorded, is checked against
+    // vault.json before the share is opened: an old vault.json is refused
+    // before anyone types a passphrase.
+    let path = log_path(&args.vault);
+    let mut vault = None;
+    let descriptor = if args.no_log || !path.exists() {
+        descriptor
+    } else {
+        let (v, completed) =
+            Vault::attach_log(&args.vault.vault, descriptor, &path).map_err(vault_failure)?;
+        if let Some(c) = completed {
+            report::note(
+                TOOL,
+                &format!(
+                    "the step of log entry {} ({}) was interrupted before it wrote vault.json; vault.json revision {} was written from the log, completing it",
+                    c.entry, c.event, c.revision
+                ),
+            );
+        }
+        let d = v.descriptor.clone();
+        vault = Some(v);
+        d
+    };
     let mut ids = Identities::default();
     for path in &args.identities {
         ids.add_file(path)
@@ -64,7 +87,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
     let (set, custodian) = check_share(&descriptor, &presented).map_err(Failure::integrity)?;
     let b = descriptor.body();
     println!("share {} is good:", presented.source);
-    println!("  vault:       '{}'", b.name);
+    println!("  vault:       '{}'", Shown(&b.name));
     println!("  fingerprint: {}", format_fingerprint(&b.vault_id));
     println!(
         "  share set:   {} ({}), key generation {}",
@@ -81,11 +104,10 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
     println!("  custodian:   {}", custodian.label);
     println!("  it matches its commitment in vault.json (the share itself is not shown)");
 
-    let path = log_path(&args.vault);
     if args.no_log {
         return Ok(());
     }
-    if !path.exists() {
+    let Some(mut vault) = vault else {
         report::warn(
             TOOL,
             &format!(
@@ -94,9 +116,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
             ),
         );
         return Ok(());
-    }
-    let mut log =
-        CeremonyLog::open(&path).map_err(|e| Failure::integrity(format!("ceremony log: {e}")))?;
+    };
     let token = presented.share.ack_token();
     let draft = Draft {
         event: "verify-share".into(),
@@ -108,8 +128,11 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
         }],
         details: json!({ "share_set": set.id, "index": custodian.index, "custodian": custodian.label, "ack_token": to_hex(&token) }),
     };
-    log.append(&descriptor, draft, None)
+    seif::killpoint::reached("verify-share:checked");
+    vault
+        .record(None, draft)
         .map_err(|e| Failure::error(format!("cannot record the check: {e}")))?;
+    let log = &vault.log;
     let acks = log.acks(set).len();
     println!(
         "recorded in {} (entry {}, head {})",
@@ -118,7 +141,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
         log.head().unwrap_or("-")
     );
     if set.status == SetStatus::Pending {
-        if effective_status(&descriptor, &log, set) == SetStatus::Active {
+        if effective_status(&descriptor, log, set) == SetStatus::Active {
             println!(
                 "{acks} of {} custodians of the pending set have verified their shares: it is now ACTIVE and set {} is retired for every step; vault.json records the switch at the next step that brings the key back",
                 set.custodians.len(),
@@ -128,7 +151,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
             println!(
                 "{acks} of the {} verifications needed before this set becomes active (set {} stays active until then)",
                 set.threshold,
-                effective_active_set(&descriptor, &log).id
+                effective_active_set(&descriptor, log).id
             );
         }
     }

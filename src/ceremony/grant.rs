@@ -139,7 +139,8 @@ impl Grant {
 
     /// Parses a grant file.
     pub fn from_json(bytes: &[u8]) -> Result<Self, GrantError> {
-        let bad = |m: String| GrantError::Malformed(m);
+        // Messages may quote the file (serde names an unknown field): escaped.
+        let bad = |m: String| GrantError::Malformed(crate::untrusted::escape(&m).into_owned());
         let value: Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         let Value::Object(mut doc) = value else {
             return Err(bad("not a JSON object".into()));
@@ -206,8 +207,15 @@ impl Grant {
         };
         if !same {
             return Err(GrantError::WrongTarget(match &self.body.target {
-                Target::SealedFile { name, .. } => format!("another sealed file ('{name}')"),
-                Target::Snapshot { snapshot_id } => format!("another snapshot ({snapshot_id})"),
+                Target::SealedFile { name, .. } => {
+                    format!("another sealed file ('{}')", crate::untrusted::Shown(name))
+                }
+                Target::Snapshot { snapshot_id } => {
+                    format!(
+                        "another snapshot ({})",
+                        crate::untrusted::Shown(snapshot_id)
+                    )
+                }
             }));
         }
         if self.body.commitment != to_hex(commitment) {

@@ -12,6 +12,20 @@
 //! breaks the chain. Cutting off the tail cannot be seen from the file alone:
 //! the witnesses record the head hash on paper after each ceremony, and
 //! `log verify --head` checks against it.
+//!
+//! Every entry names the vault.json revision in effect after its step (its
+//! number and its revision hash), so the log and vault.json check each
+//! other: a vault.json older than the newest revision the log records (put
+//! back after a `sealers remove`, say) is refused, and so is one newer than
+//! the log (a step that was not logged, or a log whose tail was cut off).
+//! A step that changes vault.json in place logs the whole new vault.json
+//! first and writes the file second; if it is killed in between, the next
+//! step completes it from the log ([`CeremonyLog::pending_revision`]).
+//!
+//! Unsigned entries can be written by anyone who can write the file, so
+//! every field is checked for its shape when read (labels by
+//! `--custodian`'s rule, times, hashes, field names), and nothing of an
+//! entry reaches a screen or paper except through `untrusted::escape`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -32,6 +46,36 @@ pub const DOMAIN_LOG: &str = "seif/v1/ceremony-log";
 pub const LOG_FILE: &str = "ceremony.log";
 /// Events recorded without the vault key (so unsigned).
 pub const UNSIGNED_EVENTS: &[&str] = &["verify-share", "refused"];
+/// Every event a log may hold.
+pub const EVENTS: &[&str] = &[
+    "init",
+    "verify-share",
+    "open",
+    "grant",
+    "reshare",
+    "activate",
+    "rotate",
+    "sealers-add",
+    "sealers-remove",
+    "refused",
+];
+/// Events whose step makes a new vault.json revision (exactly one).
+pub const REVISING_EVENTS: &[&str] = &[
+    "init",
+    "activate",
+    "reshare",
+    "rotate",
+    "sealers-add",
+    "sealers-remove",
+];
+/// The detail that carries the whole new vault.json document, in entries of
+/// steps that revise vault.json in place (logged before the file is
+/// written).
+pub const VAULT_JSON_DETAIL: &str = "vault_json";
+/// The longest `tool` field.
+const TOOL_MAX: usize = 64;
+/// The deepest nesting of `details`.
+const DETAILS_DEPTH_MAX: usize = 8;
 /// The longest line read.
 const LINE_MAX: usize = 1024 * 1024;
 
@@ -92,8 +136,10 @@ pub struct EntryBody {
     pub vault_id: String,
     /// The key generation whose key signs this entry (or would have).
     pub generation: u32,
-    /// The fingerprint of the descriptor revision in effect after this step.
+    /// The revision hash of the vault.json in effect after this step.
     pub descriptor: String,
+    /// Its revision number.
+    pub descriptor_revision: u64,
     /// What happened: `init`, `verify-share`, `open`, `grant`, `reshare`,
     /// `activate`, `rotate`, `sealers-add`, `sealers-remove`, `refused`.
     pub event: String,
@@ -190,8 +236,10 @@ impl CeremonyLog {
             if line.len() > LINE_MAX {
                 return Err(bad("the line is too long".into()));
             }
-            let value: Value =
-                serde_json::from_slice(line).map_err(|e| bad(format!("not JSON ({e})")))?;
+            let escaped =
+                |e: serde_json::Error| crate::untrusted::escape(&e.to_string()).into_owned();
+            let value: Value = serde_json::from_slice(line)
+                .map_err(|e| bad(format!("not JSON ({})", escaped(e))))?;
             let Value::Object(mut doc) = value else {
                 return Err(bad("not a JSON object".into()));
             };
@@ -215,7 +263,8 @@ impl CeremonyLog {
                 ));
             }
             let body: EntryBody =
-                serde_json::from_value(body_value.clone()).map_err(|e| bad(e.to_string()))?;
+                serde_json::from_value(body_value.clone()).map_err(|e| bad(escaped(e)))?;
+            check_shape(&body).map_err(bad)?;
             let expected_prev = entries.last().map(|e| e.hash.clone());
             if body.seq != i as u64 + 1 {
                 return Err(bad(format!(
@@ -281,6 +330,7 @@ impl CeremonyLog {
             vault_id: descriptor.body().vault_id.clone(),
             generation: descriptor.body().generation,
             descriptor: descriptor.fingerprint(),
+            descriptor_revision: descriptor.body().revision,
             event: draft.event,
             participants: draft.participants,
             details: draft.details,
@@ -297,7 +347,9 @@ impl CeremonyLog {
             .append(true)
             .open(&self.path)
             .map_err(io)?;
+        crate::killpoint::reached("log:before-append");
         f.write_all(&line).and_then(|_| f.sync_all()).map_err(io)?;
+        crate::killpoint::reached("log:appended");
         if self.entries.is_empty()
             && let Some(dir) = self.path.parent()
         {
@@ -328,8 +380,11 @@ impl CeremonyLog {
 
     /// Verifies every entry against the vault descriptor: the chain (checked
     /// on reading), each signature under the key of its generation, that
-    /// only `verify-share` and `refused` entries are unsigned, and that every
-    /// logged acknowledgement is genuine. Returns the problems found.
+    /// only `verify-share` and `refused` entries are unsigned, that every
+    /// logged acknowledgement is genuine and names its custodian as
+    /// vault.json does, and that the vault.json revisions the entries record
+    /// follow each other and end at `descriptor` (see [`cross_check`]).
+    /// Returns the problems found.
     pub fn verify(&self, descriptor: &Descriptor) -> Vec<String> {
         let body = descriptor.body();
         let mut keys = BTreeMap::new();
@@ -352,7 +407,10 @@ impl CeremonyLog {
                 (None, false) => problems.push(format!(
                     "{at}: unsigned, but this step is always signed by the vault key"
                 )),
-                (Some(sig), _) => {
+                (Some(_), true) => problems.push(format!(
+                    "{at}: signed, but this step is never signed by the vault key"
+                )),
+                (Some(sig), false) => {
                     let key = keys
                         .get(&e.body.generation)
                         .and_then(|k| signed::verifying_key_from_hex(k));
@@ -371,6 +429,11 @@ impl CeremonyLog {
                     }
                 }
             }
+            if e.body.event == "refused" && !e.body.participants.is_empty() {
+                problems.push(format!(
+                    "{at}: names participants, but a refusal records none"
+                ));
+            }
             if e.body.event == "verify-share" {
                 let set = e
                     .body
@@ -382,15 +445,218 @@ impl CeremonyLog {
                     None => problems.push(format!(
                         "{at}: acknowledges a share set vault.json does not know"
                     )),
-                    Some(set) => {
-                        if valid_ack(e, set).is_none() {
-                            problems.push(format!("{at}: its acknowledgement token does not match the share's ack_check: forged"));
+                    Some(set) => match valid_ack(e, set) {
+                        None => problems.push(format!("{at}: its acknowledgement token does not match the share's ack_check: forged")),
+                        Some(index) => {
+                            let c = &set.custodians[usize::from(index) - 1];
+                            let named = Participant {
+                                set: set.id.clone(),
+                                index,
+                                label: c.label.clone(),
+                                key: c.key.clone(),
+                            };
+                            if e.body.participants != [named]
+                                || e.body.details.get("custodian").and_then(Value::as_str)
+                                    != Some(c.label.as_str())
+                            {
+                                problems.push(format!(
+                                    "{at}: it does not name custodian {index} of set {} as vault.json does",
+                                    set.id
+                                ));
+                            }
                         }
-                    }
+                    },
                 }
             }
         }
+        problems.extend(self.cross_check(descriptor));
         problems
+    }
+
+    /// The vault.json revisions the log records, checked against each other
+    /// and against `descriptor`: the log starts at revision 1 (`init`); a
+    /// revision changes only by one, and only in a signed entry of a step
+    /// that makes one ([`REVISING_EVENTS`]); one revision number has one
+    /// revision hash; an entry that carries the whole new vault.json
+    /// carries the revision it records; and `descriptor` is the last
+    /// revision recorded, neither older (rolled back, an old copy) nor
+    /// newer (a step that was not logged, a log cut short).
+    pub fn cross_check(&self, descriptor: &Descriptor) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut last: Option<&Entry> = None;
+        for e in &self.entries {
+            let at = format!("entry {} ({})", e.body.seq, e.body.event);
+            let (rev, revising) = (
+                e.body.descriptor_revision,
+                REVISING_EVENTS.contains(&e.body.event.as_str()),
+            );
+            match last {
+                None if e.body.event != "init" || rev != 1 => problems.push(format!(
+                    "{at}: the log does not start with the vault's init (vault.json revision 1)"
+                )),
+                None => {}
+                Some(p) => {
+                    let prev = p.body.descriptor_revision;
+                    let step = format!("vault.json revision {rev}");
+                    if rev < prev {
+                        problems.push(format!(
+                            "{at}: records {step}, older than revision {prev} of entry {}: entries are out of order or forged",
+                            p.body.seq
+                        ));
+                    } else if rev == prev && e.body.descriptor != p.body.descriptor {
+                        problems.push(format!(
+                            "{at}: records {step} with another revision hash than entry {}: two different vault.json files carry one revision number",
+                            p.body.seq
+                        ));
+                    } else if rev == prev && revising {
+                        problems.push(format!(
+                            "{at}: this step makes a new vault.json revision, but it records revision {rev} again"
+                        ));
+                    } else if rev > prev && !(revising && rev == prev + 1) {
+                        problems.push(format!(
+                            "{at}: records {step} after revision {prev} of entry {}: a step that changed vault.json is missing from the log",
+                            p.body.seq
+                        ));
+                    }
+                }
+            }
+            if let Some(doc) = e.body.details.get(VAULT_JSON_DETAIL) {
+                match logged_descriptor(doc) {
+                    Some(d)
+                        if d.fingerprint() == e.body.descriptor
+                            && d.body().revision == rev
+                            && d.body().vault_id == e.body.vault_id => {}
+                    _ => problems.push(format!(
+                        "{at}: the vault.json it carries is not the revision it records"
+                    )),
+                }
+            }
+            last = Some(e);
+        }
+        let Some(last) = last else {
+            return problems;
+        };
+        let (have, have_hash) = (descriptor.body().revision, descriptor.fingerprint());
+        let (logged, logged_hash) = (last.body.descriptor_revision, &last.body.descriptor);
+        let entry = format!("entry {}, {}", last.body.seq, last.body.event);
+        if have < logged {
+            if self.pending_revision(descriptor).is_some() {
+                problems.push(format!(
+                    "vault.json is revision {have}, but the ceremony log records revision {logged} ({entry}): that step was interrupted after it was logged and before it wrote vault.json; the next ceremony step on this vault completes it from the log"
+                ));
+            } else {
+                problems.push(format!(
+                    "vault.json is revision {have}, older than revision {logged} that the ceremony log records ({entry}): it was rolled back or is an old copy; use vault.json revision {logged} (revision hash {logged_hash})"
+                ));
+            }
+        } else if have == logged && &have_hash != logged_hash {
+            problems.push(format!(
+                "vault.json revision {have} has revision hash {have_hash}, but the ceremony log records revision {logged} with revision hash {logged_hash} ({entry}): it was replaced"
+            ));
+        } else if have > logged {
+            problems.push(format!(
+                "vault.json is revision {have}, newer than revision {logged}, the last the ceremony log records ({entry}): a step that changed vault.json is missing from the log, or the log's last entries were cut off"
+            ));
+        }
+        problems
+    }
+
+    /// The vault.json revision a step logged and then did not write, when
+    /// it was interrupted in between: the log's last entry is a signed step
+    /// that revises vault.json in place, carries the whole new document
+    /// (valid, signed by the vault's current key), and that document is
+    /// the revision right after `descriptor`. The caller writes it to
+    /// vault.json; that completes the step.
+    pub fn pending_revision(&self, descriptor: &Descriptor) -> Option<Descriptor> {
+        let last = self.entries.last()?;
+        let doc = last.body.details.get(VAULT_JSON_DETAIL)?;
+        let sig = last.signature.as_deref()?;
+        let key = descriptor.signing_key();
+        signed::verify(key, DOMAIN_LOG, &last.body_value, sig).ok()?;
+        let next = logged_descriptor(doc)?;
+        let b = next.body();
+        (b.vault_id == descriptor.body().vault_id
+            && b.revision == descriptor.body().revision + 1
+            && b.previous.as_deref() == Some(descriptor.fingerprint().as_str())
+            && next.signing_key() == key
+            && next.fingerprint() == last.body.descriptor
+            && last.body.descriptor_revision == b.revision)
+            .then_some(next)
+    }
+}
+
+/// A vault.json carried in an entry, if it is a valid one.
+fn logged_descriptor(doc: &Value) -> Option<Descriptor> {
+    Descriptor::from_json(&serde_json::to_vec(doc).ok()?).ok()
+}
+
+/// The shape of every field of an entry, checked when it is read (an
+/// unsigned entry could have been written by anyone).
+fn check_shape(b: &EntryBody) -> Result<(), String> {
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    };
+    if !crate::time::is_rfc3339_utc(&b.time) {
+        return Err("the time is not an RFC 3339 UTC time (2026-11-27T11:38:21Z)".into());
+    }
+    if b.tool.is_empty()
+        || b.tool.len() > TOOL_MAX
+        || !b.tool.bytes().all(|c| (0x20..0x7f).contains(&c))
+    {
+        return Err(format!(
+            "the tool is not 1 to {TOOL_MAX} printable ASCII characters"
+        ));
+    }
+    if !hex(&b.vault_id, 64) || !hex(&b.descriptor, 64) {
+        return Err("the vault id or vault.json revision hash is not 64 hex digits".into());
+    }
+    if !EVENTS.contains(&b.event.as_str()) {
+        return Err("the event is not one a ceremony step records".into());
+    }
+    for p in &b.participants {
+        if !hex(&p.set, 32) {
+            return Err("a participant's share set is not 32 hex digits".into());
+        }
+        crate::custody::check_label(&p.label)
+            .map_err(|_| "a participant's label breaks the custodian label rule".to_owned())?;
+        if p.key.as_ref().is_some_and(|k| {
+            k.is_empty() || k.len() > 128 || !k.bytes().all(|c| c.is_ascii_alphanumeric())
+        }) {
+            return Err("a participant's key is not a fingerprint or an age recipient".into());
+        }
+    }
+    if !b.details.is_object() {
+        return Err("the details are not a JSON object".into());
+    }
+    check_detail_names(&b.details, 0)
+}
+
+/// Field names in `details` are short snake_case ASCII, at most
+/// [`DETAILS_DEPTH_MAX`] levels deep: they are printed as labels.
+fn check_detail_names(v: &Value, depth: usize) -> Result<(), String> {
+    if depth > DETAILS_DEPTH_MAX {
+        return Err("the details are nested too deeply".into());
+    }
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let ok = !k.is_empty()
+                    && k.len() <= 64
+                    && k.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+                if !ok {
+                    return Err("a field name in the details is not snake_case ASCII".into());
+                }
+                check_detail_names(v, depth + 1)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|v| check_detail_names(v, depth + 1)),
+        _ => Ok(()),
     }
 }
 

@@ -5,7 +5,10 @@
 pub mod airgap;
 pub mod grant;
 pub mod log;
+pub mod paper;
+pub mod precheck;
 pub mod quorum;
+pub mod vault;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -175,6 +178,10 @@ pub fn create_vault(
 /// ceremony log (made by `write_log` in the staging directory). Everything
 /// is staged in a hidden sibling directory and renamed into place at the
 /// end, so a killed ceremony leaves either the whole directory or none.
+///
+/// Named kill points ([`crate::killpoint`]): `vault-dir:shares-staged`,
+/// `vault-dir:descriptor-staged`, `vault-dir:staged` (log written, before
+/// the rename) and `vault-dir:renamed`.
 pub fn write_vault_dir(
     dir: &Path,
     descriptor: &Descriptor,
@@ -210,17 +217,21 @@ pub fn write_vault_dir(
         let path = shares_dir.join(file);
         crate::atomic::write_file(&path, bytes, 0o600, false).map_err(io(&path))?;
     }
+    crate::killpoint::reached("vault-dir:shares-staged");
     let vault = staging.path().join(VAULT_FILE);
     crate::atomic::write_file(&vault, descriptor.to_json_pretty().as_bytes(), 0o644, false)
         .map_err(io(&vault))?;
+    crate::killpoint::reached("vault-dir:descriptor-staged");
     write_log(staging.path())?;
     crate::atomic::sync_dir(&shares_dir).map_err(io(&shares_dir))?;
     let staged = staging.keep();
     std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(io(&staged))?;
+    crate::killpoint::reached("vault-dir:staged");
     if let Err(e) = std::fs::rename(&staged, dir) {
         let _ = std::fs::remove_dir_all(&staged);
         return Err(io(dir)(e));
     }
+    crate::killpoint::reached("vault-dir:renamed");
     crate::atomic::sync_dir(&parent).map_err(io(&parent))
 }

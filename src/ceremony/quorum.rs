@@ -71,7 +71,7 @@ pub fn check_share<'d>(
         return Err(format!(
             "{who}: belongs to another vault ({}…), not to '{}'",
             &to_hex(&s.vault_id)[..16],
-            descriptor.body().name
+            crate::untrusted::Shown(&descriptor.body().name)
         ));
     }
     let set_id = to_hex(&s.set_id);
@@ -197,4 +197,63 @@ pub fn reconstruct(
         participants,
         set_id: active.id.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptor::{Custodian, Protection};
+    use crate::shares::SplitParams;
+
+    /// Shares of another secret, with commitments the vault key signed:
+    /// each passes every check alone, they combine, and the key check
+    /// refuses the result.
+    #[test]
+    fn a_wrong_secret_behind_valid_commitments_fails_the_key_check() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let vault_id = crate::descriptor::vault_id_of(&keys.public().signing_key);
+        let params = SplitParams {
+            vault_id,
+            set_id: [5; 16],
+            generation: 1,
+            threshold: 2,
+            custodians: vec!["a".into(), "b".into(), "c".into()],
+        };
+        let wrong = shares::split(&VaultSecret::generate(), &params).unwrap();
+        let set = ShareSet {
+            id: to_hex(&params.set_id),
+            generation: 1,
+            status: SetStatus::Active,
+            threshold: 2,
+            custodians: wrong
+                .iter()
+                .map(|s| Custodian {
+                    index: s.index,
+                    label: s.custodian.clone(),
+                    protection: Protection::Passphrase,
+                    key: None,
+                    commitment: to_hex(&s.commitment()),
+                    ack_check: to_hex(&shares::ack_check(&s.ack_token())),
+                })
+                .collect(),
+        };
+        let d = Descriptor::genesis("v", &keys, set, vec![]).unwrap();
+        let log = CeremonyLog::new(std::path::Path::new("unused.log"));
+        let presented: Vec<Presented> = wrong
+            .into_iter()
+            .take(2)
+            .map(|share| Presented {
+                source: share.custodian.clone(),
+                share,
+            })
+            .collect();
+        let mut problems = Vec::new();
+        let good = assess(&d, &log, presented, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(good.len(), 2);
+        assert!(matches!(
+            reconstruct(&d, &log, &good),
+            Err(QuorumError::KeyCheckFailed)
+        ));
+    }
 }

@@ -64,8 +64,8 @@ pub enum CustodyError {
     #[cfg(feature = "openpgp")]
     #[error(transparent)]
     OpenPgp(#[from] openpgp::PgpError),
-    /// age failed.
-    #[error("the age-encrypted share could not be opened: {0}")]
+    /// age failed (its message may quote the file: shown escaped).
+    #[error("the age-encrypted share could not be opened: {}", crate::untrusted::escape(.0))]
     Age(String),
     /// The passphrase layer failed.
     #[error(transparent)]
@@ -114,7 +114,9 @@ pub fn check_label(label: &str) -> Result<(), CustodyError> {
     if ok {
         Ok(())
     } else {
-        Err(CustodyError::BadLabel(label.into()))
+        Err(CustodyError::BadLabel(
+            crate::untrusted::escape(label).into_owned(),
+        ))
     }
 }
 
@@ -349,13 +351,16 @@ pub fn open_share(
     let text: Zeroizing<Vec<u8>> = match sniff(bytes).ok_or(CustodyError::UnknownFormat)? {
         ShareFileKind::Plain => Zeroizing::new(bytes.to_vec()),
         ShareFileKind::Passphrase => {
-            let label = passphrase::custodian_of(bytes).unwrap_or_else(|| "?".into());
+            // Parsed (label checked, KDF parameters bounded) before anyone
+            // is asked for a passphrase.
+            let parsed = passphrase::parse(bytes)?;
+            let label = parsed.custodian;
             let mut attempt = 1;
             loop {
-                let Some(pass) = passphrases.share_passphrase(&label, attempt)? else {
+                let Some(pass) = passphrases.share_passphrase(label, attempt)? else {
                     return Err(passphrase::PassphraseError::WrongPassphrase.into());
                 };
-                match passphrase::unprotect(bytes, &pass) {
+                match parsed.open(&pass) {
                     Ok(t) => break t,
                     Err(passphrase::PassphraseError::WrongPassphrase)
                         if attempt < PASSPHRASE_ATTEMPTS =>

@@ -35,8 +35,7 @@ use sq::types::{Features, KeyFlags, RevocationStatus, SymmetricAlgorithm};
 use sq::{Cert, KeyHandle};
 use zeroize::Zeroizing;
 
-/// How often [`decrypt`] asks for a passphrase before giving up.
-pub const PASSPHRASE_ATTEMPTS: usize = 3;
+use super::PASSPHRASE_ATTEMPTS;
 
 /// Upper bound on the plaintext [`decrypt`] returns. Shares are well under
 /// 1 KiB; the bound stops a hostile (e.g. compressed) message from making
@@ -156,13 +155,15 @@ fn describe_recipients(recipients: &[String]) -> String {
 
 /// Renders a sequoia error with its whole cause chain; sequoia's top-level
 /// messages alone ("Malformed OpenPGP message") rarely say what is wrong.
+/// An error and its causes, one line, escaped: Sequoia's messages can
+/// quote the file (a user id, a packet's contents).
 fn chain(e: &sq::anyhow::Error) -> String {
     let mut out = String::new();
     for (i, cause) in e.chain().enumerate() {
         if i > 0 {
             out.push_str(": ");
         }
-        out.push_str(&cause.to_string());
+        out.push_str(&crate::untrusted::escape(&cause.to_string()));
     }
     out
 }
@@ -221,7 +222,8 @@ impl Certificate {
     }
 
     /// The primary user id under the standard policy, else the first valid
-    /// one, for display only (user ids are not authenticated here).
+    /// one, for display only (user ids are not authenticated here, so the
+    /// text comes escaped, see `untrusted`).
     pub fn primary_user_id(&self) -> Option<String> {
         let policy = StandardPolicy::new();
         let vc = self.cert.with_policy(&policy, None).ok()?;
@@ -230,7 +232,7 @@ impl Certificate {
             .ok()
             .map(|u| u.userid().value().to_vec())
             .or_else(|| vc.userids().next().map(|u| u.userid().value().to_vec()))?;
-        Some(String::from_utf8_lossy(&uid).into_owned())
+        Some(crate::untrusted::escape_bytes(&uid))
     }
 
     /// Checks validity now and returns the keys to encrypt to. Re-run at
@@ -463,7 +465,7 @@ fn classify(e: &(dyn std::error::Error + Send + Sync + 'static)) -> PgpError {
     let mut text = Vec::new();
     let mut manipulated = false;
     while let Some(c) = cause {
-        text.push(c.to_string());
+        text.push(crate::untrusted::escape(&c.to_string()).into_owned());
         if let Some(sq::Error::ManipulatedMessage) = c.downcast_ref::<sq::Error>() {
             manipulated = true;
         }
@@ -587,7 +589,12 @@ fn prompt_for(cert: &Cert, key: &Key<SecretParts, UnspecifiedRole>, attempt: usi
     let uid = cert
         .userids()
         .next()
-        .map(|u| format!(" \"{}\"", String::from_utf8_lossy(u.userid().value())))
+        .map(|u| {
+            format!(
+                " \"{}\"",
+                crate::untrusted::escape_bytes(u.userid().value())
+            )
+        })
         .unwrap_or_default();
     let mut prompt = format!(
         "Passphrase for OpenPGP key {}{} (encryption key {})",

@@ -271,7 +271,9 @@ impl Metadata {
 
     /// Parses the metadata JSON; strict about fields and bounds.
     pub fn decode(json: &[u8]) -> Result<Self, String> {
-        let m: Metadata = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        // serde's complaint can quote the file (an unknown field's name).
+        let m: Metadata = serde_json::from_slice(json)
+            .map_err(|e| crate::untrusted::escape(&e.to_string()).into_owned())?;
         m.validate()?;
         Ok(m)
     }
@@ -292,7 +294,10 @@ impl Metadata {
                 || name == ".."
                 || name.contains('\0'))
         {
-            return Err(format!("file name {name:?} is not a plain file name"));
+            return Err(format!(
+                "file name '{}' is not a plain file name",
+                crate::untrusted::escape(name)
+            ));
         }
         Ok(())
     }
@@ -384,5 +389,25 @@ mod tests {
         assert!(Metadata::decode(br#"{"extra":1}"#).is_err());
         assert!(Metadata::decode(br#"{"mode":65535}"#).is_err());
         assert_eq!(Metadata::decode(b"{}").unwrap(), Metadata::default());
+    }
+
+    /// A refusal quotes what the file says (a field's name, a file name)
+    /// escaped: it is printed to a terminal.
+    #[test]
+    fn metadata_refusals_quote_the_file_escaped() {
+        for (json, shown) in [
+            (
+                &br#"{"\u001b]0;x\u0007":1}"#[..],
+                "unknown field `\\u{1b}]0;x\\u{7}`",
+            ),
+            (
+                br#"{"name":"a/\u001b[2J"}"#,
+                "file name 'a/\\u{1b}[2J' is not a plain file name",
+            ),
+        ] {
+            let e = Metadata::decode(json).unwrap_err();
+            assert!(e.contains(shown), "{e}");
+            assert!(!e.chars().any(char::is_control), "{e:?}");
+        }
     }
 }

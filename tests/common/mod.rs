@@ -264,3 +264,133 @@ pub fn age_vault(n: usize, t: usize) -> AgeVault {
         dir,
     }
 }
+
+/// Makes a test directory readable by every user, so that a child started
+/// as another user (see [`spawn_with_core_dumps_allowed`]) can read it.
+pub fn readable_by_all(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walk(dir) {
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        let add = if meta.is_dir() { 0o055 } else { 0o044 };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode | add)).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].is_dir() && !out[i].is_symlink() {
+            for e in std::fs::read_dir(&out[i]).unwrap() {
+                out.push(e.unwrap().path());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The uid a child runs as for the hardening tests: the test's own, unless
+/// that is root, whose /proc files look the same dumpable or not; then
+/// `nobody`.
+fn hardening_uid() -> Option<u32> {
+    (rustix::process::geteuid().is_root()).then_some(65534)
+}
+
+/// Starts `bin args…` the way a careless system would: with core dumps
+/// allowed (`ulimit -c unlimited` in the shell that execs it), and, when
+/// the test runs as root, as `nobody` (see [`assert_hardened`]). Panics,
+/// rather than proving nothing, if this machine cannot raise the limit.
+pub fn spawn_with_core_dumps_allowed(
+    bin: &Path,
+    args: &[std::ffi::OsString],
+) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let shell = |script: &str| {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        if let Some(uid) = hardening_uid() {
+            c.uid(uid).gid(uid);
+        }
+        c
+    };
+    let probe = shell("ulimit -c unlimited && ulimit -c").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "unlimited",
+        "this machine does not let a process raise its core limit ({}): the test could not show that seif lowers it",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    shell("ulimit -c unlimited && exec \"$0\" \"$@\"")
+        .arg(bin)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What /proc says about a process's hardening.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Hardening {
+    /// The program running (`comm`).
+    pub comm: String,
+    /// The soft and hard core limits, as /proc/PID/limits writes them.
+    pub core_limit: (String, String),
+    /// Whether the process is dumpable. Linux gives the files of
+    /// /proc/PID to root when a process is not dumpable (proc(5)), so for a
+    /// process that runs as another user, owner root means not dumpable.
+    pub dumpable: bool,
+}
+
+pub fn hardening_of(pid: u32) -> Option<Hardening> {
+    use std::os::unix::fs::MetadataExt;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))?;
+    let mut words = line.split_whitespace().skip(4);
+    let core_limit = (words.next()?.to_owned(), words.next()?.to_owned());
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let uid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    assert_ne!(uid, 0, "the child must not run as root for this check");
+    let owner = std::fs::metadata(format!("/proc/{pid}/status")).ok()?.uid();
+    Some(Hardening {
+        comm: comm.trim().to_owned(),
+        core_limit,
+        dumpable: owner == uid,
+    })
+}
+
+/// Waits (up to 5 s) until `pid` runs `comm` with core dumps off (soft and
+/// hard limit 0) and not dumpable, and panics with what /proc last said
+/// otherwise.
+#[track_caller]
+pub fn assert_hardened(pid: u32, comm: &str) {
+    let want = Hardening {
+        comm: comm.to_owned(),
+        core_limit: ("0".into(), "0".into()),
+        dumpable: false,
+    };
+    let mut last = None;
+    for _ in 0..250 {
+        last = hardening_of(pid);
+        if last.as_ref() == Some(&want) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{comm} is not hardened: /proc says {last:?}, expected {want:?}");
+}

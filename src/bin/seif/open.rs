@@ -10,6 +10,7 @@ use seif::descriptor::Descriptor;
 use seif::report::{self, Failure};
 use seif::sealed::open::{OpenError, OpenOptions, Opened, Opener};
 use seif::sealer::SealerPublicKey;
+use seif::untrusted::Shown;
 use seif::wrap::{WrapError, load_identity_file};
 
 use crate::files::{io_failure, load_vault, open_input, refuse_terminal_stdout};
@@ -19,7 +20,9 @@ pub const OPEN_AFTER_HELP: &str = concat!(
 Writing to a file (-o OUT): nothing appears under OUT unless the whole input
 authenticated, chunk by chunk, trailer and signature included. The plaintext
 is written to a hidden temporary file beside OUT (mode 0600) and renamed at
-the end; on any failure it is removed.
+the end; on any failure it is removed. OUT is private to you (the owner's
+bits of the mode recorded in the sealed file, at most 0600 or 0700 for an
+executable); --keep-mode gives it the recorded mode. The umask applies.
 
 Writing to stdout (no -o, or -o -): each chunk is written only after it
 authenticates, but a truncated or altered file is only known to be bad when
@@ -51,6 +54,12 @@ pub struct OpenArgs {
     /// Where to write the plaintext; `-` or omitted writes stdout.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Give OUT the permission bits recorded in the sealed file, limited by
+    /// the umask. Without it, OUT is private to you whatever the sealed
+    /// file says: the owner's bits only (at most 0600, 0700 for an
+    /// executable), also limited by the umask.
+    #[arg(long)]
+    keep_mode: bool,
     /// Replace OUT if it exists.
     #[arg(long)]
     force: bool,
@@ -64,6 +73,8 @@ pub struct OpenArgs {
 pub fn open(args: OpenArgs) -> Result<(), Failure> {
     seif::hardening::disable_core_dumps()
         .map_err(|e| Failure::error(format!("cannot disable core dumps: {e}")))?;
+    // Read before any thread starts (reading the umask sets it).
+    let umask = process_umask();
     let mut identities = Vec::new();
     for path in &args.identity {
         identities.extend(
@@ -126,9 +137,7 @@ pub fn open(args: OpenArgs) -> Result<(), Failure> {
                     .set_modified(t)
                     .map_err(|e| io_failure(path, "cannot set the time of", &e))?;
             }
-            // Permission bits only: set-id bits from a sealed file are not
-            // honoured.
-            let mode = opened.metadata.mode.map_or(0o600, |m| m & 0o777);
+            let mode = output_mode(opened.metadata.mode, args.keep_mode, umask);
             out.commit(mode)
                 .map_err(|e| io_failure(path, "cannot finish", &e))?;
             opened
@@ -136,6 +145,27 @@ pub fn open(args: OpenArgs) -> Result<(), Failure> {
     };
     report::note(crate::TOOL, &describe(&name, &opened, vault.as_ref()));
     Ok(())
+}
+
+/// The mode of a plaintext written to a file. Permission bits only (set-id
+/// and sticky bits from a sealed file are never honoured), never more than
+/// the umask allows, and, unless `keep` (`--keep-mode`), the owner's bits
+/// only: plaintext is never readable by others unless asked for.
+fn output_mode(recorded: Option<u32>, keep: bool, umask: u32) -> u32 {
+    let bits = match recorded {
+        Some(m) if keep => m & 0o777,
+        Some(m) => m & 0o700,
+        None => 0o600,
+    };
+    bits & !umask
+}
+
+/// The process's umask.
+fn process_umask() -> u32 {
+    use rustix::fs::Mode;
+    let old = rustix::process::umask(Mode::from_raw_mode(0o077));
+    rustix::process::umask(old);
+    old.as_raw_mode()
 }
 
 /// Unwraps the data key from a ceremony's grant: the grant must be for this
@@ -182,7 +212,10 @@ fn write_stdout(
 
 fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
     let by = match (&opened.signed_by, vault) {
-        (Some(s), Some(v)) => format!("sealed by '{}' ({s})", v.sealer_label(s).unwrap_or("?")),
+        (Some(s), Some(v)) => format!(
+            "sealed by '{}' ({s})",
+            Shown(v.sealer_label(s).unwrap_or("?"))
+        ),
         (Some(s), None) => {
             format!("sealed by {s} (not judged: pass --vault to check it is accepted)")
         }
@@ -195,7 +228,7 @@ fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
             .metadata
             .name
             .as_ref()
-            .map_or(String::new(), |n| format!(" (originally '{n}')")),
+            .map_or(String::new(), |n| format!(" (originally '{}')", Shown(n))),
     )
 }
 
@@ -211,7 +244,7 @@ pub fn check_against_vault(
         return Err(Failure::integrity(format!(
             "{name} is sealed to another vault (vault id {}), not to '{}'",
             seif::encoding::to_hex(&header.vault_id),
-            vault.body().name
+            Shown(&vault.body().name)
         )));
     }
     match header.sealer {

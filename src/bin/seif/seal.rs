@@ -53,7 +53,7 @@ pub fn seal(args: SealArgs) -> Result<(), Failure> {
             if !vault.accepts_sealer(&key.public()) {
                 return Err(Failure::refused(format!(
                     "the vault '{}' does not accept the sealer {} ({})",
-                    vault.body().name,
+                    seif::untrusted::Shown(&vault.body().name),
                     key.public(),
                     path.display()
                 ))
@@ -238,7 +238,11 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
     } else {
         let vault_line = match (&vault, vault_matches) {
             (Some(v), Some(true)) => {
-                format!("matches {} ('{}')", show_path(&args.vault), v.body().name)
+                format!(
+                    "matches {} ('{}')",
+                    show_path(&args.vault),
+                    seif::untrusted::Shown(&v.body().name)
+                )
             }
             (Some(_), _) => format!("DOES NOT MATCH {}", show_path(&args.vault)),
             (None, _) => "not checked (pass --vault)".into(),
@@ -249,7 +253,8 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
                 "{s} ({}), signature {sig_word}",
                 v.sealer_label(s)
                     .map_or("NOT accepted by the vault".to_owned(), |l| format!(
-                        "accepted as '{l}'"
+                        "accepted as '{}'",
+                        seif::untrusted::Shown(l)
                     ))
             ),
             (Some(s), None) => format!("{s}, signature {sig_word}"),
