@@ -108,7 +108,10 @@ mod tests {
 
     #[test]
     fn controls_are_escaped_and_letters_are_not() {
-        assert_eq!(escape("Harju maakond, Tõnis Õun"), "Harju maakond, Tõnis Õun");
+        assert_eq!(
+            escape("Harju maakond, Tõnis Õun"),
+            "Harju maakond, Tõnis Õun"
+        );
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
         assert_eq!(escape("a\x1b[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(escape("x\ny\rz\t"), "x\\u{a}y\\u{d}z\\u{9}");
