@@ -624,3 +624,12 @@ fn the_documents_constant_hashes_hold() {
         extract(b"info_hash", HPKE_INFO)
     );
 }
+
+/// seif keeps identities as `Box<dyn age::Identity + Send + Sync>` (the
+/// identity file loader) and unwraps on several threads.
+#[test]
+fn keys_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<HybridIdentity>();
+    send_sync::<HybridRecipient>();
+}
