@@ -23,6 +23,13 @@ ensure_test_tools() {
     python3 -m pip install -q --disable-pip-version-check pynacl 2>/dev/null \
       || python3 -m pip install -q --disable-pip-version-check --break-system-packages pynacl
   fi
+  # tests/spec/pq_unwrap.py: ML-KEM-768 (and X25519, ChaCha20-Poly1305) from
+  # pyca/cryptography; 48.0 has ML-KEM (earlier releases may not).
+  if ! python3 -c 'from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey' 2>/dev/null; then
+    say "installing cryptography >= 48 (pip), for ML-KEM"
+    python3 -m pip install -q --disable-pip-version-check 'cryptography>=48' 2>/dev/null \
+      || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'cryptography>=48'
+  fi
 }
 
 start_garage() {

@@ -14,6 +14,7 @@
 //! - [`sealer`]: the export pipelines' signing keys.
 //! - [`stream`]: the chunked XChaCha20-Poly1305 STREAM construction.
 //! - [`wrap`]: data keys wrapped to age recipients, and the key commitment.
+//! - [`pq`]: age's hybrid post-quantum recipient (`mlkem768x25519`, X-Wing).
 //! - [`sealed`]: the sealed-file format (`seif seal` / `seif open`).
 //! - [`padme`]: Padmé padding of lengths.
 //! - [`atomic`]: output files that appear only when complete.
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod killpoint;
 pub mod padme;
 pub mod pipeline;
+pub mod pq;
 pub mod report;
 pub mod sealed;
 pub mod sealer;

@@ -1,0 +1,125 @@
+//! The cost of the hybrid post-quantum recipient (`seif::pq`): one wrap and
+//! one unwrap of a 32-byte data key through the `age` crate, in µs, beside
+//! the classic X25519 recipient, and the size of a stanza and of a whole
+//! wrapped key. Prints the machine first. A measurement, not a test: nothing
+//! here asserts a time.
+//!
+//! `cargo run --release --example pq_bench -- [ITERATIONS]` (default 2000).
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use seif::pq::HybridIdentity;
+
+fn wrap(recipient: &dyn age::Recipient, key: &[u8; 32]) -> Vec<u8> {
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient)).unwrap();
+    let mut out = Vec::with_capacity(2048);
+    let mut w = encryptor.wrap_output(&mut out).unwrap();
+    w.write_all(key).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+fn unwrap(file: &[u8], identity: &dyn age::Identity) -> Vec<u8> {
+    let d = age::Decryptor::new_buffered(file).unwrap();
+    let mut r = d.decrypt(std::iter::once(identity)).unwrap();
+    let mut out = Vec::with_capacity(32);
+    r.read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Median of `n` timed runs of `f`, in µs.
+fn median_us(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[n / 2]
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().expect("ITERATIONS is a number"))
+        .unwrap_or(2000);
+    println!(
+        "machine: {} ({} logical CPUs), {} build",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let key = [0x42u8; 32];
+
+    let pq = HybridIdentity::generate();
+    let pq_recipient = pq.to_public();
+    let classic = age::x25519::Identity::generate();
+    let classic_recipient = classic.to_public();
+
+    let pq_file = wrap(&pq_recipient, &key);
+    let classic_file = wrap(&classic_recipient, &key);
+    assert_eq!(unwrap(&pq_file, &pq), key);
+    assert_eq!(unwrap(&classic_file, &classic), key);
+
+    // Warm up, then measure.
+    for _ in 0..n / 10 {
+        std::hint::black_box(wrap(&pq_recipient, &key));
+        std::hint::black_box(unwrap(&pq_file, &pq));
+    }
+    let pq_wrap = median_us(n, || {
+        std::hint::black_box(wrap(&pq_recipient, &key));
+    });
+    let pq_unwrap = median_us(n, || {
+        std::hint::black_box(unwrap(&pq_file, &pq));
+    });
+    let classic_wrap = median_us(n, || {
+        std::hint::black_box(wrap(&classic_recipient, &key));
+    });
+    let classic_unwrap = median_us(n, || {
+        std::hint::black_box(unwrap(&classic_file, &classic));
+    });
+    let from_seed = median_us(n, || {
+        std::hint::black_box(HybridIdentity::from_seed(&zeroize::Zeroizing::new(
+            [7u8; 32],
+        )));
+    });
+
+    // The stanza's size in the header: "-> mlkem768x25519 " + 1494 base64
+    // characters + "\n", then the 43-character body and its "\n".
+    let stanza = "-> mlkem768x25519 ".len() + 1494 + 1 + 43 + 1;
+    println!("iterations: {n} (median)");
+    println!(
+        "mlkem768x25519: wrap {pq_wrap:.1} µs, unwrap {pq_unwrap:.1} µs, identity from seed {from_seed:.1} µs"
+    );
+    println!("X25519 (classic): wrap {classic_wrap:.1} µs, unwrap {classic_unwrap:.1} µs");
+    // The age crate adds a random "grease" stanza to some files; the
+    // smallest of a few wraps has none.
+    let smallest = |r: &dyn age::Recipient| (0..50).map(|_| wrap(r, &key).len()).min().unwrap();
+    println!(
+        "stanza: {stanza} bytes in the header (1120-byte encapsulated key + 32-byte body, base64)"
+    );
+    println!(
+        "a wrapped 32-byte data key (an age file, without grease): {} bytes (classic X25519: {} bytes)",
+        smallest(&pq_recipient),
+        smallest(&classic_recipient)
+    );
+}
