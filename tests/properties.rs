@@ -168,7 +168,7 @@ proptest! {
                 prop_assert!(w.push(&e).is_err(), "the writer stored a path its reader refuses: {path:?}");
             }
             Ok(()) => {
-                prop_assert!(w.push(&e).unwrap().is_none());
+                prop_assert!(w.push(&e).unwrap().is_empty());
                 let (first, last, totals) = w.finish().unwrap();
                 prop_assert!(last.is_none());
                 let mut r = Reader::new(sid);

@@ -49,8 +49,9 @@ fn killed_at(mut c: Command, point: &str) {
 }
 
 fn verify_ok(v: &TestVault, store: &Path) {
+    // A store a killed first push left holds objects but no record yet.
     ok(&run(seif()
-        .args(["verify", "--vault"])
+        .args(["verify", "--allow-empty", "--vault"])
         .arg(&v.vault_json)
         .arg("--store")
         .arg(store)));

@@ -342,10 +342,10 @@ impl Writer {
         }
     }
 
-    /// Adds an entry; returns a full part's plaintext when one is ready
-    /// (always a part after the first). Refuses, naming the path, an entry
-    /// the reader would refuse.
-    pub fn push(&mut self, entry: &Entry) -> Result<Option<Vec<u8>>, String> {
+    /// Adds an entry; returns the parts it filled, if any (always parts
+    /// after the first: a file of many chunks may fill several). Refuses,
+    /// naming the path, an entry the reader would refuse.
+    pub fn push(&mut self, entry: &Entry) -> Result<Vec<Vec<u8>>, String> {
         entry.validate()?;
         self.order.check(entry)?;
         let chunks = entry.chunks.as_deref().unwrap_or(&[]);
@@ -354,24 +354,33 @@ impl Writer {
             chunks: entry.chunks.as_ref().map(|_| first.to_vec()),
             ..entry.clone()
         };
-        let mut lines =
+        let mut full = Vec::new();
+        let l =
             line(&head).map_err(|m| format!("{}: {m}", crate::untrusted::escape(&entry.path)))?;
+        self.add_line(&l, &mut full);
         for more in rest.chunks(CHUNKS_PER_LINE) {
-            lines.extend(line(&More {
+            let l = line(&More {
                 more: more.to_vec(),
-            })?);
+            })?;
+            self.add_line(&l, &mut full);
         }
         self.totals.add(entry);
-        self.part.extend_from_slice(&lines);
+        Ok(full)
+    }
+
+    /// Appends a line, cutting the part once it is full (the first part is
+    /// held back for the totals).
+    fn add_line(&mut self, l: &[u8], full: &mut Vec<Vec<u8>>) {
+        self.part.extend_from_slice(l);
         if self.part.len() < PART_SIZE {
-            return Ok(None);
+            return;
         }
-        let full = std::mem::replace(&mut self.part, Vec::with_capacity(PART_SIZE + LINE_MAX));
+        let part = std::mem::replace(&mut self.part, Vec::with_capacity(PART_SIZE + LINE_MAX));
         if self.first.is_none() {
-            self.first = Some(full);
-            return Ok(None);
+            self.first = Some(part);
+        } else {
+            full.push(part);
         }
-        Ok(Some(full))
     }
 
     /// Ends the manifest. Returns the first part (to be stored first, in
@@ -576,9 +585,7 @@ mod tests {
         let mut w = Writer::new(SnapshotId([9; 16]));
         let mut later = Vec::new();
         for e in entries {
-            if let Some(p) = w.push(e).unwrap() {
-                later.push(p);
-            }
+            later.extend(w.push(e).unwrap());
         }
         let (first, last, _) = w.finish().unwrap();
         let mut parts = vec![first];
@@ -607,6 +614,9 @@ mod tests {
         }
         // 5,000 chunks: 20 lines, none longer than the limit.
         entries.push(file("e", 5_000_000));
+        // 200,000 chunks: some 20 MB of lines, cut into parts of at most
+        // the reader's limit.
+        entries.push(file("f", 200_000_000));
         let parts = write(&entries);
         assert!(parts.len() > 1);
         assert!(

@@ -49,14 +49,14 @@ impl<'a> ManifestSink<'a> {
     /// Adds an entry. The writer refuses, naming the path, what its reader
     /// would refuse.
     pub fn push(&mut self, entry: &Entry) -> Result<(), PushError> {
-        let part = self
+        let parts = self
             .writer
             .push(entry)
             .map_err(|why| PushError::Unrepresentable {
                 path: entry.path.clone().into(),
                 why,
             })?;
-        if let Some(part) = part {
+        for part in parts {
             let r = self.store(part)?;
             self.later.push(r);
         }
