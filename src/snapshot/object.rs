@@ -315,6 +315,18 @@ pub fn open_chunks(
 mod tests {
     use super::*;
 
+    /// FORMAT.md §8.1 states the object key of a fixed data key and salt.
+    #[test]
+    fn format_md_states_the_object_key_vector() {
+        let key = DataKey::from_bytes(Zeroizing::new(core::array::from_fn(|i| i as u8)));
+        let derived = crate::encoding::to_hex(&object_key(&key, &[0x42; 32])[..]);
+        let spec = include_str!("../../FORMAT.md");
+        assert!(
+            spec.contains(&format!("object key `{derived}`")),
+            "FORMAT.md §8.1 does not state the object key {derived}"
+        );
+    }
+
     #[test]
     fn seal_open_and_ranges() {
         let key = DataKey::generate();
