@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 fn test_vault() -> VaultKeys {
-    VaultKeys::derive(&VaultSecret::from_bytes(Zeroizing::new(core::array::from_fn(|i| i as u8))))
+    VaultKeys::derive(&VaultSecret::from_bytes(Zeroizing::new(
+        core::array::from_fn(|i| i as u8),
+    )))
 }
 
 fn pseudo(len: usize, seed: u64) -> Vec<u8> {
@@ -44,10 +46,17 @@ fn listing(root: &Path) -> Vec<String> {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root.parent().unwrap()).unwrap().display().to_string();
+            let rel = p
+                .strip_prefix(root.parent().unwrap())
+                .unwrap()
+                .display()
+                .to_string();
             let mode = m.mode() & 0o777;
             if m.file_type().is_symlink() {
-                out.push(format!("symlink {rel} {mode:o} {}", std::fs::read_link(&p).unwrap().display()));
+                out.push(format!(
+                    "symlink {rel} {mode:o} {}",
+                    std::fs::read_link(&p).unwrap().display()
+                ));
             } else if m.is_dir() {
                 stack.push(p.clone());
                 out.push(format!("dir {rel} {mode:o} -"));
@@ -96,7 +105,11 @@ fn main() {
     )
     .unwrap();
     std::fs::write(dir.join("vault.json"), vault.to_json_pretty()).unwrap();
-    std::fs::write(dir.join("identity.txt"), format!("{}\n", keys.age_identity_text().as_str())).unwrap();
+    std::fs::write(
+        dir.join("identity.txt"),
+        format!("{}\n", keys.age_identity_text().as_str()),
+    )
+    .unwrap();
 
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("register");
@@ -108,15 +121,35 @@ fn main() {
     std::fs::write(tree.join("empty"), b"").unwrap();
     std::os::unix::fs::symlink("county/people.csv", tree.join("latest")).unwrap();
     let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    for f in ["notes.txt", "county/people.csv", "county/same.bin", "county/gone.txt", "empty"] {
-        std::fs::File::options().write(true).open(tree.join(f)).unwrap().set_modified(old).unwrap();
+    for f in [
+        "notes.txt",
+        "county/people.csv",
+        "county/same.bin",
+        "county/gone.txt",
+        "empty",
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(tree.join(f))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
     }
     let store_dir = dir.join("store");
-    let store: Box<dyn Store> = seif::store::open(store_dir.to_str().unwrap(), &Default::default()).unwrap();
+    let store: Box<dyn Store> =
+        seif::store::open(store_dir.to_str().unwrap(), &Default::default()).unwrap();
     let stores = [store];
     let options = PushOptions::new(work.path().join("state"));
     let mut expected = String::new();
-    let first = push(&vault, &sealer, &stores, std::slice::from_ref(&tree), &options, &Counters::default()).unwrap();
+    let first = push(
+        &vault,
+        &sealer,
+        &stores,
+        std::slice::from_ref(&tree),
+        &options,
+        &Counters::default(),
+    )
+    .unwrap();
     expected += &format!("snapshot {}\n", first.snapshot_id.unwrap());
     for l in listing(&tree) {
         expected += &format!("{l}\n");
@@ -128,9 +161,21 @@ fn main() {
     std::fs::write(tree.join("county/people.csv"), people).unwrap();
     std::fs::write(tree.join("county/new.txt"), b"added in the second").unwrap();
     std::fs::remove_file(tree.join("county/gone.txt")).unwrap();
-    let second = push(&vault, &sealer, &stores, std::slice::from_ref(&tree), &options, &Counters::default()).unwrap();
+    let second = push(
+        &vault,
+        &sealer,
+        &stores,
+        std::slice::from_ref(&tree),
+        &options,
+        &Counters::default(),
+    )
+    .unwrap();
     let r = &second.records[0].1;
-    assert!(r.body.summary.bases == 1, "the second snapshot reuses the first's packs: {:?}", r.body.summary);
+    assert!(
+        r.body.summary.bases == 1,
+        "the second snapshot reuses the first's packs: {:?}",
+        r.body.summary
+    );
     expected += &format!("snapshot {}\n", second.snapshot_id.unwrap());
     for l in listing(&tree) {
         expected += &format!("{l}\n");

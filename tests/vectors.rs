@@ -554,15 +554,25 @@ fn tree_listing(root: &Path) -> Vec<String> {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root.parent().unwrap()).unwrap().display().to_string();
+            let rel = p
+                .strip_prefix(root.parent().unwrap())
+                .unwrap()
+                .display()
+                .to_string();
             let mode = m.mode() & 0o777;
             if m.file_type().is_symlink() {
-                out.push(format!("symlink {rel} {mode:o} {}", std::fs::read_link(&p).unwrap().display()));
+                out.push(format!(
+                    "symlink {rel} {mode:o} {}",
+                    std::fs::read_link(&p).unwrap().display()
+                ));
             } else if m.is_dir() {
                 stack.push(p.clone());
                 out.push(format!("dir {rel} {mode:o} -"));
             } else {
-                out.push(format!("file {rel} {mode:o} {}", hex::encode(Sha256::digest(std::fs::read(&p).unwrap()))));
+                out.push(format!(
+                    "file {rel} {mode:o} {}",
+                    hex::encode(Sha256::digest(std::fs::read(&p).unwrap()))
+                ));
             }
         }
     }
@@ -574,7 +584,10 @@ fn tree_listing(root: &Path) -> Vec<String> {
 fn snapshot_vectors() -> (std::path::PathBuf, Vec<(String, Vec<String>)>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/snapshots");
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for line in std::fs::read_to_string(dir.join("expected")).unwrap().lines() {
+    for line in std::fs::read_to_string(dir.join("expected"))
+        .unwrap()
+        .lines()
+    {
         match line.strip_prefix("snapshot ") {
             Some(id) => out.push((id.to_owned(), Vec::new())),
             None => out.last_mut().unwrap().1.push(line.to_owned()),
@@ -606,13 +619,15 @@ fn snapshot_vectors_restore_with_the_spec_reader() {
         ok(&o);
         assert_eq!(&tree_listing(&out.join("register")), want, "snapshot {id}");
     }
-    assert!(stderr(&run(std::process::Command::new("python3")
-        .arg(&script)
-        .arg(dir.join("identity.txt"))
-        .arg(dir.join("store"))
-        .arg(&snapshots[1].0)
-        .arg(work.path().join("again"))))
-    .contains("1 bases"));
+    assert!(
+        stderr(&run(std::process::Command::new("python3")
+            .arg(&script)
+            .arg(dir.join("identity.txt"))
+            .arg(dir.join("store"))
+            .arg(&snapshots[1].0)
+            .arg(work.path().join("again"))))
+        .contains("1 bases")
+    );
 }
 
 /// The same store through seif: the host's verify, and a restore of each.
@@ -620,7 +635,11 @@ fn snapshot_vectors_restore_with_the_spec_reader() {
 fn snapshot_vectors_verify_and_restore_with_seif() {
     let (dir, snapshots) = snapshot_vectors();
     let store = dir.join("store");
-    ok(&run(seif().args(["verify", "--vault"]).arg(dir.join("vault.json")).arg("--store").arg(&store)));
+    ok(&run(seif()
+        .args(["verify", "--vault"])
+        .arg(dir.join("vault.json"))
+        .arg("--store")
+        .arg(&store)));
     let work = tempfile::tempdir().unwrap();
     for (id, want) in &snapshots {
         let out = work.path().join(id);
@@ -682,6 +701,10 @@ fn fresh_incremental_pushes_restore_with_the_spec_reader() {
             .arg(&store)
             .arg(&ids[round])
             .arg(&out)));
-        assert_eq!(tree_listing(&out.join("register")), tree_listing(&tree), "round {round}");
+        assert_eq!(
+            tree_listing(&out.join("register")),
+            tree_listing(&tree),
+            "round {round}"
+        );
     }
 }

@@ -156,6 +156,14 @@ pub struct PushArgs {
     /// pipeline wrote there (only after finding out why it lost it).
     #[arg(long)]
     accept_rollback: bool,
+    /// Read back and hash every reused object this time (after an incident
+    /// at a host), not only those unchecked for a month.
+    #[arg(long)]
+    recheck_all: bool,
+    /// Bytes of reused objects a push reads back and hashes when they were
+    /// not checked for a month (e.g. 1G, 0 for none).
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    recheck_budget: String,
     /// Remove every unfinished push's journal (each holds the data key of
     /// an unfinished snapshot) and exit.
     #[arg(long, conflicts_with_all = ["full", "paths"])]
@@ -219,6 +227,20 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     options.full = args.full;
     options.check = !args.no_check;
     options.accept_rollback = args.accept_rollback;
+    options.recheck_bytes = match seif::snapshot::verify::ReadData::parse(&args.recheck_budget) {
+        Ok(seif::snapshot::verify::ReadData::Bytes(n)) => n,
+        _ if args.recheck_budget == "0" => 0,
+        _ => {
+            return Err(Failure::usage(format!(
+                "--recheck-budget '{}' is not a size (e.g. 1G, 500M, 0)",
+                escape(&args.recheck_budget)
+            )));
+        }
+    };
+    if args.recheck_all {
+        options.recheck_bytes = u64::MAX;
+        options.recheck_days = 0;
+    }
     options.uploads = args.uploads.max(1);
     if let Some(t) = args.threads {
         options.threads = t.max(1);
@@ -235,6 +257,9 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
         report::warn(crate::TOOL, &format!("skipped {}", escape(s)));
     }
     for s in &summary.set_aside {
+        report::warn(crate::TOOL, &escape(s));
+    }
+    for s in &summary.damaged {
         report::warn(crate::TOOL, &escape(s));
     }
     if let Some(id) = summary.finished_interrupted {

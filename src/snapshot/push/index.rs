@@ -35,7 +35,7 @@ use super::state::{LocalKeys, MacReader, MacWriter, StateDir};
 use crate::ids::{BlobId, Commitment, SnapshotId, VaultId};
 use crate::sealer::SealerPublicKey;
 
-const INDEX_MAGIC: &[u8; 8] = b"SEIFIDX1";
+const INDEX_MAGIC: &[u8; 8] = b"SEIFIDX2";
 const INDEX_DOMAIN: &[u8] = b"seif/v1/pipeline/index";
 /// The file list's line domain.
 pub const FILES_DOMAIN: &str = "seif/v1/pipeline/files";
@@ -67,6 +67,9 @@ pub struct KnownObject {
     pub size: u64,
     /// Whose key opens it (an index into `snapshots`).
     pub snapshot: u32,
+    /// The day (days since the Unix epoch) a push last read it back from
+    /// the stores and found it whole.
+    pub checked: u32,
 }
 
 /// Where a known chunk lies.
@@ -109,13 +112,31 @@ impl Known {
 
     /// Adds (or finds) an object.
     pub fn object(&mut self, id: BlobId, size: u64, snapshot: u32) -> u32 {
+        self.object_checked(id, size, snapshot, 0)
+    }
+
+    /// Adds (or finds) an object, last read back on day `checked`.
+    pub fn object_checked(&mut self, id: BlobId, size: u64, snapshot: u32, checked: u32) -> u32 {
         if let Some(&i) = self.by_id.get(&id) {
+            let o = &mut self.objects[i as usize];
+            o.checked = o.checked.max(checked);
             return i;
         }
         let i = self.objects.len() as u32;
-        self.objects.push(KnownObject { id, size, snapshot });
+        self.objects.push(KnownObject {
+            id,
+            size,
+            snapshot,
+            checked,
+        });
         self.by_id.insert(id, i);
         i
+    }
+
+    /// Notes that object `i` was read back whole on day `day`.
+    pub fn mark_checked(&mut self, i: u32, day: u32) {
+        let o = &mut self.objects[i as usize];
+        o.checked = o.checked.max(day);
     }
 
     /// The index of a known object.
@@ -229,6 +250,7 @@ impl Known {
                 w.put(&o.id.0)?;
                 w.put(&o.size.to_be_bytes())?;
                 w.put(&o.snapshot.to_be_bytes())?;
+                w.put(&o.checked.to_be_bytes())?;
             }
             w.put(&(chunks.len() as u64).to_be_bytes())?;
             for c in chunks {
@@ -317,10 +339,11 @@ fn read_index(
         let id = BlobId(take(32)?.try_into().expect("32"));
         let size = u64::from_be_bytes(take(8)?.try_into().expect("8"));
         let s = u32_of(take(4)?);
+        let checked = u32_of(take(4)?);
         if s as usize >= k.snapshots.len() {
             return Err("an object of an unknown snapshot".into());
         }
-        k.object(id, size, s);
+        k.object_checked(id, size, s, checked);
     }
     if k.objects.len() != n {
         return Err("an object listed twice".into());

@@ -88,6 +88,11 @@ pub struct PushOptions {
     /// Chain onto a store that no longer holds the last record this
     /// pipeline wrote there (after the operator has looked into it).
     pub accept_rollback: bool,
+    /// Bytes (per store) of reused objects a push reads back and hashes,
+    /// when they were not checked in `recheck_days` (0: none).
+    pub recheck_bytes: u64,
+    /// Days after which a reused object is read back again.
+    pub recheck_days: u32,
 }
 
 impl PushOptions {
@@ -101,6 +106,8 @@ impl PushOptions {
             full: false,
             check: true,
             accept_rollback: false,
+            recheck_bytes: 1 << 30,
+            recheck_days: presence::RECHECK_DAYS,
         }
     }
 }
@@ -142,6 +149,9 @@ pub struct PushSummary {
     pub skipped: Vec<String>,
     /// Why the index or file list was set aside, if it was.
     pub set_aside: Vec<String>,
+    /// Reused objects found damaged or swapped in a store (and so not
+    /// reused from there).
+    pub damaged: Vec<String>,
 }
 
 /// Why a push failed.
@@ -368,7 +378,8 @@ pub fn push(
     Counters::add(&counters.total_bytes, pre.bytes);
     Counters::add(&counters.total_files, pre.files);
 
-    let mut presence = Presence::scan(stores)?;
+    let mut presence =
+        Presence::scan(stores)?.with_recheck(options.recheck_bytes, options.recheck_days);
     let mut known = if options.full {
         Known::default()
     } else {
@@ -467,6 +478,12 @@ pub fn push(
     summary.reused_bytes = outcome.reused_bytes;
     summary.unchanged_files = outcome.unchanged;
     summary.copied_objects = outcome.copied;
+    summary.damaged = outcome
+        .presence
+        .damaged
+        .iter()
+        .map(|(s, id)| format!("{s}: object {id} does not hash to its name; its chunks were stored afresh (run `seif verify` there)"))
+        .collect();
     summary.skipped = outcome.skipped;
 
     // Complete in every store: the journal forgets the key.
@@ -482,8 +499,17 @@ pub fn push(
         ready: &ready,
     };
     summary.records = commit_all(&plan, &mut heads, journal, &finished, &[])?;
+    let today = outcome.presence.today();
     for (id, size, chunks) in &outcome.new_packs {
         add_pack(&mut known, me, *id, *size, chunks.iter().copied());
+        let i = known.object_index(id).expect("just added");
+        known.mark_checked(i, today);
+    }
+    for &i in &outcome.presence.rechecked {
+        let o = known.objects[i as usize];
+        if outcome.presence.everywhere(&o.id, o.size) {
+            known.mark_checked(i, today);
+        }
     }
     finish_local(&plan, &mut known, Some(&outcome.presence))?;
     Ok(summary)

@@ -22,6 +22,10 @@ use crate::snapshot::object::OBJECT_MAX;
 use crate::snapshot::record::object_key;
 use crate::store::{Store, StoreError};
 
+/// Objects not read back for this many days are read back (and hashed)
+/// when a push references them, within its budget.
+pub const RECHECK_DAYS: u32 = 30;
+
 /// What the stores hold.
 pub struct Presence {
     objects: Vec<HashMap<BlobId, u64>>,
@@ -30,6 +34,15 @@ pub struct Presence {
     usable: Vec<u8>,
     /// Objects copied from one store to another.
     pub copied: u64,
+    /// Bytes this push may still read back to check reused objects.
+    budget: u64,
+    /// Known objects read back whole in every store by this push.
+    pub rechecked: Vec<u32>,
+    /// Known objects found damaged in some store (then not referenced
+    /// from there; copied over or stored afresh).
+    pub damaged: Vec<(String, BlobId)>,
+    today: u32,
+    max_age: u32,
 }
 
 impl Presence {
@@ -66,7 +79,56 @@ impl Presence {
             envelopes,
             usable: Vec::new(),
             copied: 0,
+            budget: 0,
+            rechecked: Vec::new(),
+            damaged: Vec::new(),
+            today: (crate::time::unix_now() / 86_400) as u32,
+            max_age: RECHECK_DAYS,
         })
+    }
+
+    /// Lets this push read back up to `bytes` (per store) of reused
+    /// objects that were not checked in `days` days.
+    pub fn with_recheck(mut self, bytes: u64, days: u32) -> Self {
+        self.budget = bytes;
+        self.max_age = days;
+        self
+    }
+
+    /// Today, in days since the Unix epoch.
+    pub fn today(&self) -> u32 {
+        self.today
+    }
+
+    /// Reads `id` back from every store that lists it, and forgets it where
+    /// its bytes do not hash to its name (a host's damage or swap).
+    fn recheck(
+        &mut self,
+        stores: &[Box<dyn Store>],
+        id: BlobId,
+        size: u64,
+    ) -> Result<(), PushError> {
+        let key = object_key(&id);
+        for (i, s) in stores.iter().enumerate() {
+            if self.objects[i].get(&id) != Some(&size) {
+                continue;
+            }
+            let whole = match s.get(&key, OBJECT_MAX) {
+                Ok(b) => b.len() as u64 == size && BlobId::of(&b) == id,
+                Err(
+                    StoreError::NotFound { .. }
+                    | StoreError::TooLarge { .. }
+                    | StoreError::NotRegular { .. },
+                ) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !whole {
+                self.objects[i].remove(&id);
+                self.damaged.push((s.describe(), id));
+            }
+        }
+        self.budget = self.budget.saturating_sub(size);
+        Ok(())
     }
 
     /// Whether every store holds `id` with `size`.
@@ -104,6 +166,12 @@ impl Presence {
         }
         let o = known.objects[obj as usize];
         let snapshot = known.snapshots[o.snapshot as usize].id;
+        // Not read back for a month: read it back now (within the budget),
+        // so that a damaged or swapped object is stored afresh, not reused.
+        if o.checked.saturating_add(self.max_age) <= self.today && self.budget >= o.size {
+            self.recheck(stores, o.id, o.size)?;
+            self.rechecked.push(obj);
+        }
         let ok =
             self.ensure_envelopes(stores, snapshot)? && self.ensure_object(stores, o.id, o.size)?;
         self.usable[obj as usize] = if ok { 1 } else { 2 };
