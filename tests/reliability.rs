@@ -238,6 +238,67 @@ fn a_resumed_push_after_files_were_deleted_and_added_holds_the_tree_as_it_is() {
     assert_eq!(snapshot_of(&out.join("many")), snapshot_of(&tree));
 }
 
+/// A push to two stores killed at each of its write points, in turn: both
+/// stores verify straight after the kill, the next run completes, and the
+/// snapshot restores from each store. Killed once its data is complete,
+/// the next run stores no data again; killed after two packs, it reuses
+/// them.
+#[test]
+fn a_push_killed_at_each_write_point_leaves_valid_stores_and_completes_next_run() {
+    let v = test_vault("killed everywhere");
+    let tree = v.dir.path().join("t");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..3 {
+        std::fs::write(tree.join(format!("dump{i}")), content(9 << 20, i)).unwrap();
+    }
+    std::fs::write(tree.join("small"), b"small").unwrap();
+    // (point, the data is complete in every store when it is reached)
+    let points = [
+        ("push-before-open", false),
+        ("store-put-renamed#1", false),
+        ("push-pack-stored#1", false),
+        ("journal-written#1", false),
+        ("push-pack-journaled#2", false),
+        ("push-lists-stored", false),
+        ("push-before-ready", true),
+        ("push-ready", true),
+        ("push-heads-read", true),
+        ("push-record-stored#1", true),
+        ("push-record-stored#2", true),
+        ("push-index-saved", true),
+    ];
+    for (point, complete) in points {
+        let state = v.dir.path().join("state");
+        let (a, b) = (v.dir.path().join("a"), v.dir.path().join("b"));
+        for d in [&state, &a, &b] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        killed_at(push_cmd(&v, &[&a, &b], &[&tree]), point);
+        for s in [&a, &b] {
+            if s.exists() {
+                verify_ok(&v, s);
+            }
+        }
+        let j = pushed(&run(&mut push_cmd(&v, &[&a, &b], &[&tree])));
+        if complete {
+            assert!(
+                j["uploaded_bytes"].as_u64().unwrap() < 1 << 20,
+                "killed at {point}, the next run stored data again: {j}"
+            );
+        }
+        if point == "push-pack-journaled#2" {
+            assert!(j["resumed_packs"].as_u64().unwrap() >= 2, "{point}: {j}");
+        }
+        for s in [&a, &b] {
+            verify_ok(&v, s);
+            let out = v.dir.path().join("out");
+            let _ = std::fs::remove_dir_all(&out);
+            ok(&restore_to(&v, s, &out, &[]));
+            assert_eq!(snapshot_of(&out.join("t")), snapshot_of(&tree), "{point}");
+        }
+    }
+}
+
 // ---- 4. The journal belongs to its owner.
 
 #[test]
