@@ -88,15 +88,6 @@ fn tree_of(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-fn packs_of(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("objects"))
-        .map(|d| {
-            d.map(|s| std::fs::read_dir(s.unwrap().path()).unwrap().count())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn sample_tree(root: &Path) -> PathBuf {
     let t = root.join("registry");
     std::fs::create_dir_all(t.join("records")).unwrap();

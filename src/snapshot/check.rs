@@ -36,6 +36,10 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
+/// A chunk to read: offset and length in its pack, its SHA-256, and a
+/// path that names it (for the report).
+type ChunkRef = (u32, u32, [u8; 32], String);
+
 /// Checks one snapshot. Store failures are errors; everything the snapshot
 /// itself gets wrong is a problem in the report.
 pub fn check(
@@ -73,7 +77,7 @@ pub fn check(
     r.keys = keys.len();
     let own = &keys[&record.body.snapshot_id];
     // Chunks to read, by pack.
-    let mut by_pack: BTreeMap<u32, Vec<(u32, u32, [u8; 32], String)>> = BTreeMap::new();
+    let mut by_pack: BTreeMap<u32, Vec<ChunkRef>> = BTreeMap::new();
     let mut budget = match read_data {
         ReadData::Bytes(n) => n,
         _ => 0,
@@ -115,10 +119,10 @@ pub fn check(
         }
     }
     // A chunk named many times (deduplicated data) is read and hashed once.
-    let packs: Vec<(u32, Vec<(u32, u32, [u8; 32], String)>)> = by_pack
+    let packs: Vec<(u32, Vec<ChunkRef>)> = by_pack
         .into_iter()
         .map(|(p, mut ranges)| {
-            ranges.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            ranges.sort_by_key(|r| (r.0, r.1, r.2));
             ranges.dedup_by(|b, a| (a.0, a.1, a.2) == (b.0, b.1, b.2));
             (p, ranges)
         })

@@ -330,6 +330,10 @@ pub struct Writer {
     order: Order,
 }
 
+/// A finished manifest: its first part, its last part (if not the
+/// first), and its totals.
+pub type Ended = (Vec<u8>, Option<Vec<u8>>, Totals);
+
 impl Writer {
     /// Starts a manifest.
     pub fn new(snapshot_id: SnapshotId) -> Self {
@@ -386,7 +390,7 @@ impl Writer {
     /// Ends the manifest. Returns the first part (to be stored first, in
     /// front of every part `push` returned), the last part (if not the
     /// first), and the totals.
-    pub fn finish(mut self) -> Result<(Vec<u8>, Option<Vec<u8>>, Totals), String> {
+    pub fn finish(mut self) -> Result<Ended, String> {
         self.part.extend(line(&End { end: self.totals })?);
         let mut first = line(&Head {
             format: FORMAT.into(),

@@ -152,7 +152,7 @@ impl Known {
     /// Sorts the chunks for lookup; a fingerprint known twice keeps the
     /// first location.
     pub fn sort(&mut self) {
-        self.chunks.sort_by(|a, b| a.fp.cmp(&b.fp));
+        self.chunks.sort_by_key(|c| c.fp);
         self.chunks.dedup_by(|b, a| a.fp == b.fp);
     }
 

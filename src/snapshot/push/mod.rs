@@ -675,7 +675,7 @@ struct Outcome {
     copied: u64,
     skipped: Skipped,
     ready: Ready,
-    new_packs: Vec<(BlobId, u64, Vec<(Fingerprint, u32, u32)>)>,
+    new_packs: Vec<NewPack>,
     presence: Presence,
 }
 
@@ -951,7 +951,7 @@ impl Packer<'_> {
                 }
             } else if ft.is_file() {
                 match self.file(&item, &mut pack, &mut next_seq, emit, pool)? {
-                    FileOutcome::Done(p) => p,
+                    FileOutcome::Done(p) => *p,
                     FileOutcome::Skip => continue,
                     FileOutcome::Stopped => return Ok(()),
                 }
@@ -1040,11 +1040,11 @@ impl Packer<'_> {
             self.reused_bytes += size;
             Counters::add(&self.counters.files, 1);
             Counters::add(&self.counters.bytes, size);
-            return Ok(FileOutcome::Done(Pending {
+            return Ok(FileOutcome::Done(Box::new(Pending {
                 entry: entry(&item.meta, size),
                 chunks,
                 stat: Some(stat_of(&item.meta, size)),
-            }));
+            })));
         }
         let Some((mut file, meta)) = walk::open_file(item, &mut self.skipped)? else {
             return Ok(FileOutcome::Skip);
@@ -1102,16 +1102,20 @@ impl Packer<'_> {
         // Trusted next time only if it did not change while read and is not
         // so recent that it could change again within the same clock tick.
         let stable = size == meta.len() && meta.mtime() < self.since && meta.ctime() < self.since;
-        Ok(FileOutcome::Done(Pending {
+        Ok(FileOutcome::Done(Box::new(Pending {
             entry: entry(&meta, size),
             chunks,
             stat: stable.then(|| stat_of(&meta, size)),
-        }))
+        })))
     }
 }
 
+/// A pack stored by this push: its id, size, and the chunks it holds
+/// (fingerprint, offset, length) for the index.
+type NewPack = (BlobId, u64, Vec<(Fingerprint, u32, u32)>);
+
 enum FileOutcome {
-    Done(Pending),
+    Done(Box<Pending>),
     Skip,
     Stopped,
 }
@@ -1158,7 +1162,7 @@ struct Collector<'a> {
     tables: TableBuilder,
     files: FileListWriter,
     collected: HashMap<u32, (BlobId, u64)>,
-    new_packs: Vec<(BlobId, u64, Vec<(Fingerprint, u32, u32)>)>,
+    new_packs: Vec<NewPack>,
     uploaded: (u64, u64),
     pool: Sender<Vec<u8>>,
 }

@@ -25,6 +25,10 @@ pub struct ManifestSink<'a> {
     pub uploaded: (u64, u64),
 }
 
+/// A stored manifest: every part (id, size) in order, its totals, and
+/// what was uploaded for it (objects, bytes).
+pub type Stored = (Vec<(BlobId, u64)>, Totals, (u64, u64));
+
 impl<'a> ManifestSink<'a> {
     /// A manifest for `snapshot`.
     pub fn new(
@@ -81,7 +85,7 @@ impl<'a> ManifestSink<'a> {
 
     /// Stores the first and last parts; returns every part in order and
     /// the totals.
-    pub fn finish(mut self) -> Result<(Vec<(BlobId, u64)>, Totals, (u64, u64)), PushError> {
+    pub fn finish(mut self) -> Result<Stored, PushError> {
         let writer = std::mem::replace(&mut self.writer, manifest::Writer::new(self.snapshot));
         let (first, last, totals) = writer.finish().map_err(|why| PushError::Unrepresentable {
             path: "(the manifest)".into(),

@@ -87,7 +87,7 @@ impl Walker {
     /// Walks `roots`.
     pub fn new(roots: &[Root]) -> Self {
         Walker {
-            roots: roots.to_vec().into_iter(),
+            roots: Vec::from(roots).into_iter(),
             stack: Vec::new(),
         }
     }
