@@ -186,6 +186,10 @@ pub struct DescriptorBody {
     pub share_sets: Vec<ShareSet>,
     /// Sealers whose signatures the vault accepts.
     pub sealers: Vec<SealerEntry>,
+    /// The retention policy, set by a ceremony; absent: keep every
+    /// snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::retention::Retention>,
 }
 
 /// A verified vault descriptor.
@@ -251,6 +255,7 @@ impl Descriptor {
             key_history: vec![],
             share_sets: vec![share_set],
             sealers,
+            retention: None,
         };
         Self::sign_body(body, keys)
     }
@@ -483,6 +488,10 @@ fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
     }
     let signing_key = key_from_hex("signing_key", &body.signing_key)?;
     check_recipients(&body.recipients)?;
+    if let Some(r) = &body.retention {
+        r.check()
+            .map_err(|why| invalid(format!("the retention policy: {why}")))?;
+    }
 
     // The key chain: generation g's key endorses g+1's, back to the vault id.
     if body.generation as usize != body.key_history.len() + 1 {

@@ -35,6 +35,7 @@ pub mod padme;
 pub mod pipeline;
 pub mod pq;
 pub mod report;
+pub mod retention;
 pub mod sealed;
 pub mod sealer;
 pub mod secrets;

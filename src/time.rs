@@ -4,7 +4,18 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now.
+///
+/// Debug builds (the tests') take "now" from `SEIF_TEST_NOW` (seconds
+/// since the epoch) when it is set, so a test can push "last month" or
+/// prune "next year"; release builds never read it.
 pub fn unix_now() -> i64 {
+    #[cfg(debug_assertions)]
+    if let Some(t) = std::env::var("SEIF_TEST_NOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return t;
+    }
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
@@ -55,6 +66,37 @@ pub fn is_rfc3339_utc(s: &str) -> bool {
         && digits(17..19).is_some_and(|s| s < 60)
 }
 
+/// Parses a time as [`rfc3339`] writes it; `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    if !is_rfc3339_utc(s) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let days = days_from_civil(y, m as u32, d as u32);
+    // A day past the month's end (2026-02-30) is not a time.
+    if civil_from_days(days) != (y, m as u32, d as u32) {
+        return None;
+    }
+    Some(days * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?)
+}
+
+/// The calendar date (year, month, day) of a day counted from 1970-01-01.
+pub fn civil(days: i64) -> (i64, u32, u32) {
+    civil_from_days(days)
+}
+
+/// Howard Hinnant's civil-to-days algorithm (proleptic Gregorian calendar).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -79,6 +121,15 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_779_501), "2026-11-27T11:38:21Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn parse_inverts_format() {
+        for t in [0, 951_782_400, 1_795_779_501, -1, 4_102_444_799, 86_399] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{t}");
+        }
+        assert_eq!(parse_rfc3339("2026-02-30T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2026-02-28T00:00:00"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! keys/<snapshot id>/<sha256>     the data key wrapped to the vault (key_envelope)
 //! lists/<sha256>                  what each snapshot consists of    (list)
 //! records/<sha256>                signed snapshot records           (record)
+//! descriptors/<sha256>            copies of vault.json              (vault_copies)
 //! ```
 //!
 //! A pipeline never holds a key that opens a finished snapshot: a snapshot
@@ -26,10 +27,12 @@ pub mod key_envelope;
 pub mod list;
 pub mod manifest;
 pub mod object;
+pub mod prune;
 pub mod push;
 pub mod read;
 pub mod record;
 pub mod restore;
+pub mod vault_copies;
 pub mod verify;
 
 use std::collections::BTreeMap;

@@ -139,6 +139,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The store holds another vault's snapshots and none of this one's.
     pub other_vault: Option<VaultId>,
+    /// Snapshots expired under the vault's retention policy: not checked
+    /// (a prune may have freed their data).
+    pub expired: usize,
 }
 
 /// Finds the record a `--head` names: 64 hex digits, or a prefix of at
@@ -171,7 +174,12 @@ pub fn verify(
     }
     let mut own: BTreeMap<BlobId, Record> = BTreeMap::new();
     let mut foreign: BTreeMap<VaultId, usize> = BTreeMap::new();
+    let arrivals = super::prune::arrivals(store)?;
+    let mut dated = Vec::new();
     for (h, r) in records {
+        if r.body.vault_id == vault_id {
+            dated.push(super::prune::dated(&r, &arrivals));
+        }
         if r.body.vault_id != vault_id {
             *foreign.entry(r.body.vault_id).or_default() += 1;
         } else if !vault.accepts_sealer(&r.sealer) {
@@ -195,6 +203,12 @@ pub fn verify(
         ));
     }
     report.records = own.len();
+    // Snapshots the retention policy (in force, or any earlier one)
+    // expired: a prune may have freed their data, so it is not asked for.
+    let excused = match &vault.body().retention {
+        Some(r) => crate::retention::excused(r, &dated, crate::time::unix_now()),
+        None => BTreeSet::new(),
+    };
 
     // The chain (a graph when pushes ran at once).
     let chain = record::chain(&own);
@@ -255,6 +269,10 @@ pub fn verify(
     let mut broken_snapshots: BTreeSet<SnapshotId> = BTreeSet::new();
     for r in own.values() {
         let sid = r.body.snapshot_id;
+        if excused.contains(&r.hash) {
+            report.expired += 1;
+            continue;
+        }
         for l in &r.body.lists {
             lists_wanted.insert(l.id);
         }
@@ -509,8 +527,20 @@ pub fn verify(
     }
     report.snapshots = own
         .values()
-        .filter(|r| !broken_snapshots.contains(&r.body.snapshot_id))
+        .filter(|r| !broken_snapshots.contains(&r.body.snapshot_id) && !excused.contains(&r.hash))
         .count();
+    if report.expired > 0 {
+        let policy = vault
+            .body()
+            .retention
+            .as_ref()
+            .map(|r| r.policy.describe())
+            .unwrap_or_default();
+        report.notes.push(format!(
+            "{} snapshot(s) expired under the vault's retention policy ({policy}): not checked; their records stay, and `seif prune` frees the data only they need",
+            report.expired
+        ));
+    }
     Ok(report)
 }
 

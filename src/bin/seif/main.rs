@@ -6,6 +6,7 @@ mod demo;
 mod files;
 mod open;
 mod progress;
+mod prune;
 mod seal;
 mod sealer;
 mod snapshot;
@@ -70,6 +71,15 @@ enum Command {
     /// every chunk).
     #[command(after_help = EXIT_CODES_HELP)]
     Check(snapshot::CheckArgs),
+
+    /// Free what the vault's retention policy expires (the host; no key).
+    #[command(after_help = prune::PRUNE_AFTER_HELP)]
+    Prune(prune::PruneArgs),
+
+    /// Show which snapshots the vault's retention policy expires, and what
+    /// a prune would free; change nothing (`seif prune --dry-run`).
+    #[command(after_help = prune::PRUNE_AFTER_HELP)]
+    Forget(prune::ForgetArgs),
 }
 
 #[derive(Subcommand)]
@@ -101,6 +111,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => snapshot::verify(args),
         Command::Restore(args) => snapshot::restore(args),
         Command::Check(args) => snapshot::check(args),
+        Command::Prune(args) => prune::prune(args),
+        Command::Forget(args) => prune::forget(args),
     };
     report::finish(TOOL, outcome)
 }

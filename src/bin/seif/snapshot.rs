@@ -97,12 +97,12 @@ pub fn json_text(doc: &serde_json::Value) -> String {
 }
 
 /// A store error, escaped (an S3 server or a hostile host wrote part of it).
-fn store_failure(e: StoreError) -> Failure {
+pub fn store_failure(e: StoreError) -> Failure {
     Failure::error(escape(&e.to_string()).into_owned())
 }
 
 /// Opens a store that must already exist and hold records.
-fn existing_store(
+pub fn existing_store(
     args: &StoreArgs,
     allow_empty: bool,
 ) -> Result<(Box<dyn Store>, snapshot::Records), Failure> {
@@ -367,6 +367,8 @@ fn push_failure(e: PushError) -> Failure {
         )),
         PushError::Journal { .. } | PushError::State { .. } => Failure::refused(escape(&e.to_string()).into_owned()),
         PushError::SealerNotAccepted(_) => Failure::refused(e.to_string()),
+        PushError::StaleVault(_) => Failure::refused(escape(&e.to_string()).into_owned()),
+        PushError::Vanished { .. } => Failure::error(escape(&e.to_string()).into_owned()),
         other => Failure::error(escape(&other.to_string()).into_owned()),
     }
 }
@@ -489,6 +491,12 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
         (None, false) => ReadData::All,
     };
     let (store, _) = existing_store(&args.store, args.allow_empty)?;
+    // A stale vault.json would judge by an old policy and old sealers.
+    let standing =
+        snapshot::vault_copies::standing(store.as_ref(), &vault).map_err(store_failure)?;
+    if let Some(why) = snapshot::vault_copies::refusal(store.as_ref(), &vault, &standing) {
+        return Err(Failure::refused(escape(&why).into_owned()));
+    }
     let counters = Arc::new(Counters::default());
     let options = VerifyOptions {
         head,
@@ -519,7 +527,7 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "store": store.describe(), "ok": r.problems.is_empty(), "records": r.records, "snapshots": r.snapshots,
             "objects": r.objects, "objects_checked": r.objects_checked,
             "bytes_checked": r.bytes_checked, "heads": r.heads, "unreferenced": r.unreferenced.len(), "problems": r.problems,
-            "notes": r.notes, "seconds": started.elapsed().as_secs_f64(),
+            "notes": r.notes, "expired": r.expired, "seconds": started.elapsed().as_secs_f64(),
         });
         println!("{}", json_text(&doc));
     } else {
@@ -745,9 +753,10 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
             ),
         );
     }
-    let tables = snapshot::read::load_tables(store.as_ref(), record).map_err(read_failure)?;
+    let tables = snapshot::read::load_tables(store.as_ref(), record)
+        .map_err(|e| pruned_or(store.as_ref(), vault.as_ref(), record, e))?;
     let ring = snapshot::read::unwrap_keys(store.as_ref(), record, &tables, &keys)
-        .map_err(read_failure)?;
+        .map_err(|e| pruned_or(store.as_ref(), vault.as_ref(), record, e))?;
     let counters = Arc::new(Counters::default());
     let options = RestoreOptions {
         threads: args
@@ -802,6 +811,30 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// A snapshot that does not read: if the vault's retention policy expired
+/// it, that is what people are told (not "missing"); otherwise the read
+/// error.
+fn pruned_or(
+    store: &dyn Store,
+    vault: Option<&Descriptor>,
+    record: &Record,
+    e: ReadError,
+) -> Failure {
+    match vault {
+        Some(v) => {
+            if let Ok(Some(why)) =
+                snapshot::prune::expired_note(store, v, record, seif::time::unix_now())
+            {
+                return Failure::error(why).hint(format!("what failed: {}", escape(&e.to_string())));
+            }
+            read_failure(e)
+        }
+        None => read_failure(e).hint(
+            "if the vault has a retention policy, a prune may have freed this snapshot: pass --vault to tell",
+        ),
+    }
 }
 
 fn restore_failure(e: RestoreError) -> Failure {

@@ -26,8 +26,8 @@ use super::state::{LocalKeys, MacWriter, StateDir};
 use crate::descriptor::Descriptor;
 use crate::ids::{BlobId, Commitment, SnapshotId, VaultId};
 use crate::sealer::{SealerPublicKey, SealerSecretKey};
-use crate::snapshot::record::{self, PREVIOUS_MAX, Record, RecordBody, record_key};
-use crate::store::Store;
+use crate::snapshot::record::{self, PREVIOUS_MAX, Record, RecordBody, object_key, record_key};
+use crate::store::{Store, StoreError};
 
 const HEADS_DOMAIN: &str = "seif/v1/pipeline/heads";
 
@@ -136,6 +136,59 @@ pub fn own_records(
         .collect())
 }
 
+/// What of a snapshot's needs `store` lacks: every object its tables name
+/// (with its size), and a key envelope for the snapshot and each base;
+/// named for people, at most five and a count.
+pub fn missing_in(
+    store: &dyn Store,
+    snapshot: SnapshotId,
+    tables: &crate::snapshot::list::Tables,
+) -> Result<Vec<String>, StoreError> {
+    let listing = store.list("objects/")?;
+    let sizes: std::collections::HashMap<&str, u64> = listing.sizes().collect();
+    let mut missing: Vec<String> = tables
+        .objects()
+        .filter(|(id, size)| sizes.get(object_key(id).as_str()) != Some(size))
+        .map(|(id, _)| format!("object {id}"))
+        .collect();
+    let keys = store.list("keys/")?;
+    let with_key: std::collections::HashSet<&str> = keys
+        .blobs
+        .iter()
+        .filter_map(|b| b.key.split('/').nth(1))
+        .collect();
+    for sid in tables.key_holders(snapshot) {
+        if !with_key.contains(sid.to_hex().as_str()) {
+            missing.push(format!("the key envelope of snapshot {sid}"));
+        }
+    }
+    let n = missing.len();
+    if n > 5 {
+        missing.truncate(5);
+        missing.push(format!("and {} more", n - 5));
+    }
+    Ok(missing)
+}
+
+/// Checks that everything the record will name is in `store`. The push
+/// checked the objects it reuses when it started; a prune (or the host)
+/// may have removed one since, and a record must never name what is not
+/// there.
+fn check_complete(store: &dyn Store, f: &Finished<'_>) -> Result<(), PushError> {
+    let vanished = |missing| PushError::Vanished {
+        store: store.describe(),
+        missing,
+    };
+    let tables = crate::snapshot::read::read_lists(store, f.snapshot_id, &f.ready.lists)
+        .map_err(|e| vanished(vec![crate::untrusted::escape(&e.to_string()).into_owned()]))?;
+    let missing = missing_in(store, f.snapshot_id, &tables)?;
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(vanished(missing))
+    }
+}
+
 /// Writes the snapshot's record to `store`, unless the store holds it
 /// already (then that record is returned).
 pub fn record_in(
@@ -164,6 +217,8 @@ pub fn record_in(
             head: h,
         });
     }
+    check_complete(store, f)?;
+    crate::killpoint::reached("push-checked-complete");
     let previous = record::chain(&records).heads;
     if previous.len() > PREVIOUS_MAX {
         return Err(PushError::Store(crate::store::StoreError::Backend {
@@ -179,7 +234,10 @@ pub fn record_in(
         sealer: me.to_string(),
         snapshot_id: f.snapshot_id,
         summary: f.ready.summary,
-        time: f.ready.time.clone(),
+        // When the record is made (a resumed push may finish days after
+        // its data was complete): retention compares it with the record's
+        // arrival.
+        time: crate::time::now_rfc3339(),
         vault_id: VaultId(vault.vault_id()),
     };
     let (record, bytes) = Record::sign(body, sealer);

@@ -223,6 +223,19 @@ pub enum PushError {
         /// The record it lacks.
         head: BlobId,
     },
+    /// The store holds a newer `vault.json` than the pipeline's (or a
+    /// fork of its revision).
+    #[error("{0}")]
+    StaleVault(String),
+    /// Objects the snapshot needs vanished from a store during the push (a
+    /// prune, or the host): nothing was recorded there.
+    #[error("{store}: {} this snapshot needs vanished during the push (a prune, or the host deleted them): nothing was recorded there; run the push again, and it stores them afresh", .missing.join(", "))]
+    Vanished {
+        /// The store.
+        store: String,
+        /// What is missing.
+        missing: Vec<String>,
+    },
     /// Some stores have the snapshot, some failed.
     #[error("{} of {} stores failed: {}", .failed.len(), .failed.len() + .done.len(), .failed.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; "))]
     Stores {
@@ -309,6 +322,10 @@ pub fn push(
 ) -> Result<PushSummary, PushError> {
     if !vault.accepts_sealer(&sealer.public()) {
         return Err(PushError::SealerNotAccepted(sealer.public().to_string()));
+    }
+    for s in stores {
+        crate::snapshot::vault_copies::check_and_publish(s.as_ref(), vault)?
+            .map_err(PushError::StaleVault)?;
     }
     let roots = walk::roots(paths)?;
     let abs: Vec<String> = roots
@@ -624,6 +641,15 @@ fn commit_all(
         }
     }
     if !failed.is_empty() {
+        // A store that lost what the snapshot needs will never take its
+        // record: the next run starts a fresh snapshot (and stores afresh
+        // what is missing) instead of trying this one again.
+        if failed
+            .iter()
+            .any(|(_, e)| matches!(e, PushError::Vanished { .. }))
+        {
+            journal.remove(&plan.state)?;
+        }
         if done.is_empty() && failed.len() == 1 {
             return Err(failed.pop().expect("one").1);
         }
@@ -833,28 +859,12 @@ impl Run<'_> {
                     "they read back differently from what was written".into(),
                 )));
             }
-            let listed: HashMap<String, u64> = s
-                .list("objects/")?
-                .blobs
-                .into_iter()
-                .map(|b| (b.key, b.size))
-                .collect();
-            for (id, size) in tables.objects() {
-                if listed.get(&object_key(&id)) != Some(&size) {
-                    return Err(check(ReadError::Object {
-                        what: "object",
-                        id,
-                        message: format!("not in {} with its size", s.describe()),
-                    }));
-                }
-            }
-            for sid in tables.key_holders(self.snapshot_id) {
-                if s.list(&KeyEnvelope::prefix(&sid))?.blobs.is_empty() {
-                    return Err(check(ReadError::Key {
-                        snapshot: sid,
-                        message: format!("{} holds no key envelope for it", s.describe()),
-                    }));
-                }
+            let missing = commit::missing_in(s.as_ref(), self.snapshot_id, tables)?;
+            if !missing.is_empty() {
+                return Err(PushError::Vanished {
+                    store: s.describe(),
+                    missing,
+                });
             }
         }
         let _ = presence;
