@@ -234,12 +234,25 @@ fn rotation_body(
 }
 
 impl Descriptor {
-    /// The first revision of a new vault's descriptor.
+    /// The first revision of a new vault's descriptor (keeping every
+    /// snapshot).
     pub fn genesis(
         name: &str,
         keys: &VaultKeys,
         share_set: ShareSet,
         sealers: Vec<SealerEntry>,
+    ) -> Result<Self, DescriptorError> {
+        Self::genesis_with(name, keys, share_set, sealers, None)
+    }
+
+    /// The first revision of a new vault's descriptor, with a retention
+    /// policy.
+    pub fn genesis_with(
+        name: &str,
+        keys: &VaultKeys,
+        share_set: ShareSet,
+        sealers: Vec<SealerEntry>,
+        retention: Option<crate::retention::Retention>,
     ) -> Result<Self, DescriptorError> {
         let public = keys.public();
         let body = DescriptorBody {
@@ -255,7 +268,7 @@ impl Descriptor {
             key_history: vec![],
             share_sets: vec![share_set],
             sealers,
-            retention: None,
+            retention,
         };
         Self::sign_body(body, keys)
     }

@@ -625,3 +625,104 @@ fn without_a_policy_prune_only_frees_what_no_record_names() {
     let out = v.dir.path().join("out");
     ok(&restore(&v, &store, "latest", &out, now));
 }
+
+/// The policy is set in a ceremony: a threshold of shares, vault.json
+/// re-signed and logged (the log verifies), `show` states it; a prune then
+/// follows it, and a stale copy of the old vault.json is refused once the
+/// new one was published. Too few shares change nothing.
+#[test]
+fn the_policy_is_set_in_a_ceremony_and_hosts_follow_it() {
+    let v = age_vault(3, 2);
+    let before = std::fs::read(&v.vault_json).unwrap();
+    let stale = v.dir.path().join("stale.json");
+    std::fs::write(&stale, &before).unwrap();
+    let set = |shares: &[usize]| {
+        run(ceremony()
+            .args([
+                "retention",
+                "set",
+                "--keep-last",
+                "2",
+                "--keep-daily",
+                "7",
+                "--keep-yearly",
+                "unlimited",
+                "--min-age",
+                "3",
+            ])
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(shares)))
+    };
+    fails_with(&set(&[0]), 4, "");
+    assert_eq!(
+        std::fs::read(&v.vault_json).unwrap(),
+        before,
+        "one share changes nothing"
+    );
+    let o = set(&[0, 2]);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("keep-last 2, keep-daily 7, keep-yearly unlimited, min-age 3 days"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let d = seif::descriptor::Descriptor::load(&v.vault_json).unwrap();
+    let r = d.body().retention.clone().unwrap();
+    assert_eq!(r.policy.keep_last, Keep::Count(2));
+    assert_eq!(r.policy.keep_yearly, Keep::Unlimited);
+    assert!(r.earlier.is_empty());
+    ok(&run(ceremony()
+        .args(["log", "verify"])
+        .arg(v.vault_dir.join("ceremony.log"))
+        .arg("--vault")
+        .arg(&v.vault_json)));
+    let o = run(ceremony().args(["show", "--vault"]).arg(&v.vault_json));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("retention          keep-last 2"));
+    // The same policy again is refused; a new one keeps the old in `earlier`.
+    fails_with(&set(&[1, 2]), 1, "already");
+    ok(&run(ceremony()
+        .args(["retention", "set", "--keep-last", "unlimited"])
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 1]))));
+    let d = seif::descriptor::Descriptor::load(&v.vault_json).unwrap();
+    let r = d.body().retention.clone().unwrap();
+    assert!(r.policy.keeps_everything());
+    assert_eq!(r.earlier.len(), 1);
+    // A host follows it: a push publishes it, and the stale one is refused.
+    let store = v.dir.path().join("store");
+    let tree = v.dir.path().join("t");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("f"), b"x").unwrap();
+    ok(&run(seif()
+        .args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(&store)
+        .arg(&tree)));
+    let o = run(seif()
+        .args(["forget", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(&store));
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("policy: keep every snapshot (vault.json revision 3)")
+    );
+    fails_with(
+        &run(seif()
+            .args(["prune", "--vault"])
+            .arg(&stale)
+            .arg("--store")
+            .arg(&store)),
+        4,
+        "holds revision 3 of this vault's vault.json",
+    );
+}

@@ -51,6 +51,10 @@ pub struct InitArgs {
     /// The new vault directory (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// The retention policy hosts prune by (none: keep every snapshot;
+    /// `seif-ceremony retention set` changes it later).
+    #[command(flatten)]
+    retention: crate::retention::PolicyArgs,
 }
 
 /// Parses `--custodian` arguments, naming the one that is wrong.
@@ -124,6 +128,11 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::error(format!("--threshold {}: {e}", args.threshold)))?;
     warn_no_margin(args.threshold, custodians.len());
     let sealers = parse_sealers(&args.sealers)?;
+    let retention = if args.retention.given() {
+        Some(args.retention.policy()?)
+    } else {
+        None
+    };
     if args.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(ceremony_failure(CeremonyError::OutputExists(
             args.out.clone(),
@@ -135,6 +144,7 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
         args.threshold,
         &custodians,
         sealers,
+        retention,
         &mut prompter,
     )
     .map_err(ceremony_failure)?;
@@ -150,6 +160,7 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
             "share_set": set.id,
             "custodians": custodian_summary(set),
             "sealers": d.body().sealers,
+            "retention": d.body().retention.as_ref().map(|r| &r.policy),
             "descriptor_revision": d.body().revision,
         });
         let entry = log.append(
@@ -199,6 +210,13 @@ pub fn print_new_vault(d: &Descriptor, out: &std::path::Path, files: &[(String, 
             println!("    {}  {}", s.key, seif::untrusted::Shown(&s.label));
         }
     }
+    println!(
+        "  retention:   {}",
+        b.retention.as_ref().map_or(
+            "keep every snapshot (set a policy with `seif-ceremony retention set`)".into(),
+            |r| r.policy.describe()
+        )
+    );
     println!(
         "  descriptor:  {} revision {}, revision hash {}",
         out.join("vault.json").display(),

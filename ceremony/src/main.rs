@@ -2,7 +2,8 @@
 //! laptop. It makes the vault secret and splits it (`init`), lets a
 //! custodian check their share alone (`verify-share`), brings the key back
 //! only when a threshold of shares is presented, checks it, and then opens,
-//! grants, reshares, rotates or changes the accepted sealers, logging every
+//! grants, reshares, rotates, changes the accepted sealers or sets the
+//! retention policy, logging every
 //! step in a signed, hash-chained log.
 //!
 //! This binary contains no network code: `cargo tree -p seif-ceremony -e
@@ -14,6 +15,7 @@ mod log_cmd;
 mod open;
 mod prompt;
 mod rekey;
+mod retention;
 mod sealers;
 mod show;
 mod verify_share;
@@ -67,6 +69,9 @@ enum Command {
     /// Change which export pipelines (sealers) the vault accepts.
     #[command(subcommand)]
     Sealers(sealers::SealersCommand),
+    /// Set the retention policy hosts prune by.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// Check or print the ceremony log.
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
@@ -98,6 +103,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Reshare(a) => rekey::run_reshare(a),
         Command::Rotate(a) => rekey::run_rotate(a),
         Command::Sealers(c) => sealers::run(c),
+        Command::Retention(c) => retention::run(c),
         Command::Log(c) => log_cmd::run(c),
     }
 }

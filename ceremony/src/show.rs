@@ -72,6 +72,14 @@ pub fn run(args: ShowArgs) -> Result<(), Failure> {
     for s in &b.sealers {
         println!("  sealer             {}  {}", s.key, Shown(&s.label));
     }
+    println!(
+        "  retention          {}",
+        b.retention
+            .as_ref()
+            .map_or("keep every snapshot (no policy)".into(), |r| r
+                .policy
+                .describe())
+    );
     match &log {
         Some(l) => println!(
             "  ceremony log       {} entries, head {}",

@@ -57,6 +57,7 @@ pub const EVENTS: &[&str] = &[
     "rotate",
     "sealers-add",
     "sealers-remove",
+    "retention-set",
     "refused",
 ];
 /// Events whose step makes a new vault.json revision (exactly one).
@@ -67,6 +68,7 @@ pub const REVISING_EVENTS: &[&str] = &[
     "rotate",
     "sealers-add",
     "sealers-remove",
+    "retention-set",
 ];
 /// The detail that carries the whole new vault.json document, in entries of
 /// steps that revise vault.json in place (logged before the file is
@@ -141,7 +143,8 @@ pub struct EntryBody {
     /// Its revision number.
     pub descriptor_revision: u64,
     /// What happened: `init`, `verify-share`, `open`, `grant`, `reshare`,
-    /// `activate`, `rotate`, `sealers-add`, `sealers-remove`, `refused`.
+    /// `activate`, `rotate`, `sealers-add`, `sealers-remove`,
+    /// `retention-set`, `refused`.
     pub event: String,
     /// Who took part.
     pub participants: Vec<Participant>,

@@ -151,6 +151,7 @@ pub fn create_vault(
     threshold: usize,
     custodians: &[CustodianSpec],
     sealers: Vec<SealerEntry>,
+    retention: Option<crate::retention::Policy>,
     passphrases: &mut dyn Passphrases,
 ) -> Result<NewVault, CeremonyError> {
     let secret = VaultSecret::generate();
@@ -165,7 +166,8 @@ pub fn create_vault(
         custodians,
         passphrases,
     )?;
-    let descriptor = Descriptor::genesis(name, &keys, issued.set, sealers)?;
+    let retention = retention.map(|p| crate::retention::Retention::then(None, p));
+    let descriptor = Descriptor::genesis_with(name, &keys, issued.set, sealers, retention)?;
     Ok(NewVault {
         secret,
         keys,

@@ -112,6 +112,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
         3,
         &custodians,
         sealers,
+        None,
         &mut passphrases,
     )
     .map_err(fail)?;
