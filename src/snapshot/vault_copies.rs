@@ -109,19 +109,3 @@ pub fn refusal(store: &dyn Store, vault: &Descriptor, s: &Standing) -> Option<St
     }
     None
 }
-
-/// Refuses a stale or forked `vault`, else publishes it where it is not
-/// yet held.
-pub fn check_and_publish(
-    store: &dyn Store,
-    vault: &Descriptor,
-) -> Result<Result<(), String>, StoreError> {
-    let s = standing(store, vault)?;
-    if let Some(why) = refusal(store, vault, &s) {
-        return Ok(Err(why));
-    }
-    if !s.held {
-        publish(store, vault)?;
-    }
-    Ok(Ok(()))
-}

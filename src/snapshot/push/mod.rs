@@ -323,9 +323,15 @@ pub fn push(
     if !vault.accepts_sealer(&sealer.public()) {
         return Err(PushError::SealerNotAccepted(sealer.public().to_string()));
     }
+    // A store that saw a newer vault.json refuses this one (read only: a
+    // push refused later must not leave an empty store behind).
+    let mut unpublished = Vec::new();
     for s in stores {
-        crate::snapshot::vault_copies::check_and_publish(s.as_ref(), vault)?
-            .map_err(PushError::StaleVault)?;
+        let standing = crate::snapshot::vault_copies::standing(s.as_ref(), vault)?;
+        if let Some(why) = crate::snapshot::vault_copies::refusal(s.as_ref(), vault, &standing) {
+            return Err(PushError::StaleVault(why));
+        }
+        unpublished.push(!standing.held);
     }
     let roots = walk::roots(paths)?;
     let abs: Vec<String> = roots
@@ -444,7 +450,11 @@ pub fn push(
     summary.snapshot_id = Some(snapshot_id);
     summary.resumed_packs = kept.len() as u64;
 
-    // The key envelope first: a record must never exist without its key.
+    // The vault.json this push follows, for hosts to judge by; then the
+    // key envelope: a record must never exist without its key.
+    for (s, _) in stores.iter().zip(&unpublished).filter(|(_, u)| **u) {
+        crate::snapshot::vault_copies::publish(s.as_ref(), vault)?;
+    }
     put_all(stores, &envelope.store_key(), &envelope.to_bytes())?;
     presence.envelope_stored(snapshot_id, envelope.store_key());
     let me = known.snapshot(snapshot_id, commitment);
