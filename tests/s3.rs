@@ -70,9 +70,9 @@ impl Garage {
 
 /// Restarts every node when the fault test ends, passed or failed, so that
 /// one failure does not take the rest of the file down with a dead cluster.
-struct Revive<'a>(&'a Garage);
+struct Revive;
 
-impl Drop for Revive<'_> {
+impl Drop for Revive {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/garage");
@@ -199,7 +199,7 @@ fn garage_node_failures_during_a_push() {
         child.try_wait().unwrap().is_none(),
         "the push ended before a node could be killed; make the tree larger"
     );
-    let _revive = Revive(&g);
+    let _revive = Revive;
     g.node("kill", 3);
     let o = child.wait_with_output().unwrap();
     ok(&o);
