@@ -1321,6 +1321,18 @@ fn rotate_covers_files_and_snapshots_together() {
         .arg("--out")
         .arg(&snaps)
         .arg("latest")));
+    // The snapshot opens under the new key to what was pushed: one tree,
+    // one file, its bytes.
+    let opened_snapshots = entries(&snaps);
+    assert_eq!(opened_snapshots.len(), 1, "{opened_snapshots:?}");
+    let restored = snaps.join(&opened_snapshots[0]);
+    assert_eq!(entries(&restored), ["tree"]);
+    assert_eq!(entries(&restored.join("tree")), ["a"]);
+    assert_eq!(
+        std::fs::read(restored.join("tree/a")).unwrap(),
+        content(50_000, 6),
+        "the snapshot opened under the rotated key holds other bytes"
+    );
     // A copy of the store that did not get the new keys fails verify.
     let stale = v.dir.path().join("stale");
     ok(&run(Command::new("cp").arg("-r").arg(&store).arg(&stale)));

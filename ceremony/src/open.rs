@@ -313,8 +313,14 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
             let target = Target::Snapshot {
                 snapshot_id: sid.to_hex(),
             };
-            let g = Grant::issue(&vault.descriptor, &quorum.keys, target, &keys[&sid], &args.to)
-                .map_err(|e| Failure::error(e.to_string()))?;
+            let g = Grant::issue(
+                &vault.descriptor,
+                &quorum.keys,
+                target,
+                &keys[&sid],
+                &args.to,
+            )
+            .map_err(|e| Failure::error(e.to_string()))?;
             grant.push_str(&g.to_json_pretty());
             grant.push('\n');
         }

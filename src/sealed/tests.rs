@@ -116,26 +116,45 @@ fn zeros_at_the_end_of_content_survive_padding() {
 
 #[test]
 fn padding_rounds_stored_size_to_padme() {
+    use super::format::{framed_len, sealed_len};
+    use crate::padme::padme;
     let v = vault();
     let opts = SealOptions {
         chunk_log2: CHUNK_LOG2_MIN,
         pad: true,
         threads: 1,
     };
+    let plain = SealOptions { pad: false, ..opts };
     // The wrapped key's size varies (age adds random "grease" stanzas), so
     // compare what follows the header.
     let payload = |data: &[u8], opts: &SealOptions| {
         let s = seal_bytes(&v, data, None, opts);
-        s.len() - super::Header::read(&mut &s[..]).unwrap().encoded_len()
+        (s.len() - super::Header::read(&mut &s[..]).unwrap().encoded_len()) as u64
     };
-    let a = payload(&content(100_000), &opts);
+    let prefix = Metadata::default().encode_prefix().len();
+    let chunk = 1usize << CHUNK_LOG2_MIN;
+    for len in [0, 1, 1000, 16_000, 100_000, 100_300, 250_001] {
+        let framed = framed_len(prefix, len as u64);
+        let data = content(len);
+        assert_eq!(
+            payload(&data, &opts),
+            sealed_len(0, chunk, padme(framed)),
+            "{len} bytes: the padded plaintext must be padme({framed}) = {}",
+            padme(framed)
+        );
+        assert_eq!(
+            payload(&data, &plain),
+            sealed_len(0, chunk, framed),
+            "{len} bytes unpadded"
+        );
+    }
+    // Lengths where Padmé rounds at all, so the checks above saw padding.
+    assert!(padme(framed_len(prefix, 100_000)) > framed_len(prefix, 100_000));
     assert_eq!(
-        a,
+        payload(&content(100_000), &opts),
         payload(&content(100_300), &opts),
         "nearby sizes share one padded size"
     );
-    let plain = SealOptions { pad: false, ..opts };
-    assert!(payload(&content(100_000), &plain) < a);
 }
 
 #[test]
