@@ -18,6 +18,7 @@ fn vault() -> Vault {
     let target = SealTarget {
         vault_id: [5u8; 32],
         recipients: vec![keys.public().age_recipient],
+        sealers: Vec::new(),
     };
     Vault { keys, target }
 }
@@ -34,16 +35,11 @@ fn seal_bytes(
     sealer: Option<&SealerSecretKey>,
     opts: &SealOptions,
 ) -> Vec<u8> {
+    // The vault accepts the test's sealer.
+    let mut target = v.target.clone();
+    target.sealers.extend(sealer.map(SealerSecretKey::public));
     let mut out = Vec::new();
-    seal(
-        data,
-        &mut out,
-        &v.target,
-        sealer,
-        &Metadata::default(),
-        opts,
-    )
-    .unwrap();
+    seal(data, &mut out, &target, sealer, &Metadata::default(), opts).unwrap();
     out
 }
 
@@ -178,6 +174,29 @@ fn metadata_is_sealed_not_visible() {
     assert!(!sealed.windows(8).any(|w| w == b"registry"));
     let (_, opened) = open_bytes(&v, &sealed, 1).unwrap();
     assert_eq!(opened.metadata, meta);
+}
+
+/// The library, not only the CLI, refuses to sign with a sealer the vault
+/// does not list, before it writes a byte.
+#[test]
+fn sealing_with_a_sealer_the_vault_does_not_accept_writes_nothing() {
+    let v = vault();
+    let stranger = SealerSecretKey::generate();
+    let mut out = Vec::new();
+    let e = seal(
+        &b"x"[..],
+        &mut out,
+        &v.target,
+        Some(&stranger),
+        &Metadata::default(),
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, super::seal::SealError::SealerNotAccepted(ref k) if **k == stranger.public()),
+        "{e}"
+    );
+    assert!(out.is_empty());
 }
 
 /// Three chunks of 16 KiB; every single-byte change anywhere must fail.
