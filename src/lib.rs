@@ -34,7 +34,6 @@ pub mod killpoint;
 pub mod padme;
 pub mod pipeline;
 pub mod pq;
-pub mod report;
 pub mod sealed;
 pub mod sealer;
 pub mod secrets;

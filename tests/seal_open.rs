@@ -315,13 +315,14 @@ fn inspect_shows_public_facts_and_judges_the_signature() {
     ok(&human);
     let text = String::from_utf8(human.stdout).unwrap();
     assert!(text.contains("signature valid"), "{text}");
-    // Another vault: inspect names the mismatch.
+    // Another vault: inspect names the mismatch, and refuses it as every
+    // step does (exit 4, the vault's one rule).
     let w = test_vault("other");
     let o = run(seif()
         .args(["inspect", "--vault"])
         .arg(&w.vault_json)
         .arg(&sealed));
-    fails_with(&o, 3, "sealed to another vault");
+    fails_with(&o, 4, "sealed to another vault");
 }
 
 #[test]

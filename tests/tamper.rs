@@ -1,5 +1,6 @@
 //! Tamper tests through the real binary: every change to a sealed file fails
-//! with a clear error (exit code 3) and leaves no output file.
+//! with a clear error (exit code 3; 4 when the header no longer names this
+//! vault or a sealer it accepts) and leaves no output file.
 
 mod common;
 
@@ -113,11 +114,12 @@ fn every_flipped_byte_fails_and_leaves_no_output() {
                             .arg(&input));
                         let code = o.status.code();
                         // 3: failed verification; 1: no longer a seif file at
-                        // all (magic); 4: the header now names a sealer the
-                        // vault does not accept (refused before decrypting).
+                        // all (magic); 4: the header now names another vault
+                        // or a sealer the vault does not accept (refused
+                        // before decrypting).
                         let expected = code == Some(3)
                             || (code == Some(1) && i < 8)
-                            || (code == Some(4) && (44..76).contains(&i));
+                            || (code == Some(4) && (12..76).contains(&i));
                         if !expected {
                             bad.push(format!("byte {i}: exit {code:?}: {}", stderr(&o)));
                         }
@@ -239,7 +241,8 @@ fn changed_header_fields_fail() {
         ("chunk-size", 9, 0x01, 3, "chunk 0 failed authentication"),
         ("chunk-size-range", 9, 0x10, 3, "chunk size 2^30 is outside"),
         ("flags", 11, 0x01, 3, "reserved flags are not zero"),
-        ("vault-id", 20, 0x01, 3, "sealed to another vault"),
+        // Refused by the vault's rule before any key is used.
+        ("vault-id", 20, 0x01, 4, "sealed to another vault"),
         ("nonce-prefix", 80, 0x01, 3, "chunk 0 failed authentication"),
         ("commitment", 100, 0x01, 3, "does not match the commitment"),
         (
@@ -354,7 +357,7 @@ fn sealed_to_another_vault_or_opened_with_a_wrong_identity() {
     let bytes = std::fs::read(&theirs).unwrap();
     fails_with(
         &open_bytes(&f, &bytes, "foreign"),
-        3,
+        4,
         "sealed to another vault",
     );
     // Without --vault: our identity cannot unwrap it.
