@@ -78,6 +78,7 @@ fn seal_bytes(
     let target = SealTarget {
         vault_id: seif::descriptor::vault_id_of(&keys.public().signing_key),
         recipients: vec![keys.public().age_recipient],
+        sealers: sealer.map(SealerSecretKey::public).into_iter().collect(),
     };
     let mut out = Vec::new();
     let opts = SealOptions {

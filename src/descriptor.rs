@@ -72,6 +72,22 @@ fn malformed(e: serde_json::Error) -> DescriptorError {
     DescriptorError::Malformed(crate::untrusted::escape(&e.to_string()).into_owned())
 }
 
+/// Why a vault does not take a sealed file or a snapshot
+/// ([`Descriptor::accepts`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotAccepted {
+    /// Sealed to another vault (this id).
+    #[error("sealed to another vault ({}…)", &to_hex(.0)[..16])]
+    OtherVault([u8; 32]),
+    /// Signed by a sealer the vault does not list.
+    #[error("sealed by {0}, a sealer the vault does not accept")]
+    Sealer(Box<SealerPublicKey>),
+    /// Not signed at all.
+    #[error("unsigned (anyone holding vault.json could have made it)")]
+    Unsigned,
+}
+
 /// How a custodian's share is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -432,8 +448,29 @@ impl Descriptor {
 
     /// Whether the vault accepts signatures by this sealer.
     pub fn accepts_sealer(&self, sealer: &SealerPublicKey) -> bool {
-        let s = sealer.to_string();
-        self.body.sealers.iter().any(|e| e.key == s)
+        self.sealer_label(sealer).is_some()
+    }
+
+    /// Whether this vault takes something sealed for `vault_id` by
+    /// `sealer` (`None`: unsigned, taken only when `allow_unsigned`): a
+    /// sealed file's header, or a snapshot record. The one rule that
+    /// `seif open`, `seal`, `push`, `verify` and `restore`, and the
+    /// ceremony's checks before any share is asked for, all apply; it reads
+    /// public fields only, so it decides before any key is used.
+    pub fn accepts(
+        &self,
+        vault_id: &[u8; 32],
+        sealer: Option<&SealerPublicKey>,
+        allow_unsigned: bool,
+    ) -> Result<(), NotAccepted> {
+        if *vault_id != self.vault_id() {
+            return Err(NotAccepted::OtherVault(*vault_id));
+        }
+        match sealer {
+            Some(s) if !self.accepts_sealer(s) => Err(NotAccepted::Sealer(Box::new(*s))),
+            None if !allow_unsigned => Err(NotAccepted::Unsigned),
+            _ => Ok(()),
+        }
     }
 
     /// The label the vault gives a sealer, if it accepts it.
@@ -679,6 +716,33 @@ pub(crate) mod tests {
     use super::*;
     use crate::secrets::VaultSecret;
 
+    /// The descriptor entry of a share set made of `shares` (as a ceremony
+    /// writes it, every custodian with a passphrase).
+    pub(crate) fn set_of(
+        shares: &[crate::shares::Share],
+        set_id: [u8; 16],
+        status: SetStatus,
+        threshold: u8,
+    ) -> ShareSet {
+        ShareSet {
+            id: to_hex(&set_id),
+            generation: 1,
+            status,
+            threshold,
+            custodians: shares
+                .iter()
+                .map(|s| Custodian {
+                    index: s.index,
+                    label: s.custodian.clone(),
+                    protection: Protection::Passphrase,
+                    key: None,
+                    commitment: to_hex(&s.commitment()),
+                    ack_check: to_hex(&crate::shares::ack_check(&s.ack_token())),
+                })
+                .collect(),
+        }
+    }
+
     pub(crate) fn test_set(n: u8, t: u8) -> ShareSet {
         ShareSet {
             id: to_hex(&[7u8; 16]),
@@ -708,6 +772,43 @@ pub(crate) mod tests {
         assert!(again.key_check(&keys.public()));
         let other = VaultKeys::derive(&VaultSecret::generate());
         assert!(!again.key_check(&other.public()));
+    }
+
+    /// The one rule for what a vault takes: its own vault id first, then a
+    /// listed sealer, and an unsigned input only when allowed.
+    #[test]
+    fn what_a_vault_accepts() {
+        use crate::sealer::SealerSecretKey;
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let (listed, other) = (SealerSecretKey::generate(), SealerSecretKey::generate());
+        let d = Descriptor::genesis(
+            "v",
+            &keys,
+            test_set(3, 2),
+            vec![SealerEntry {
+                key: listed.public().to_string(),
+                label: "pipeline".into(),
+            }],
+        )
+        .unwrap();
+        let (own, foreign) = (d.vault_id(), [9u8; 32]);
+        assert_eq!(d.accepts(&own, Some(&listed.public()), false), Ok(()));
+        assert_eq!(
+            d.accepts(&own, Some(&other.public()), true),
+            Err(NotAccepted::Sealer(Box::new(other.public())))
+        );
+        assert_eq!(d.accepts(&own, None, false), Err(NotAccepted::Unsigned));
+        assert_eq!(d.accepts(&own, None, true), Ok(()));
+        // Another vault's id is named first, whoever sealed it.
+        assert_eq!(
+            d.accepts(&foreign, Some(&listed.public()), true),
+            Err(NotAccepted::OtherVault(foreign))
+        );
+        assert_eq!(
+            NotAccepted::OtherVault(foreign).to_string(),
+            "sealed to another vault (0909090909090909…)"
+        );
+        assert!(d.accepts_sealer(&listed.public()) && !d.accepts_sealer(&other.public()));
     }
 
     #[test]

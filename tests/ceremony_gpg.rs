@@ -2,7 +2,10 @@
 //! `gpg --quick-gen-key`, shares GnuPG can decrypt, and shares decrypted by
 //! seif itself with the exported secret key, one of them protected by a
 //! passphrase that seif asks for at a prompt.
-#![cfg(feature = "openpgp")]
+//!
+//! Always compiled: this package's dev-dependency on the library turns its
+//! `openpgp` feature on for every test build (Cargo.toml), so no way of
+//! running `cargo test` turns this suite into nothing.
 
 mod common;
 
@@ -91,12 +94,7 @@ impl Drop for Gpg {
 #[test]
 fn gnupg_custodians_end_to_end() {
     if Command::new("gpg").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("SEIF_CI").is_none(),
-            "gpg is missing in CI"
-        );
-        eprintln!("SKIPPED: gpg is not installed");
-        return;
+        return skip("gpg is not installed (scripts/test installs it)");
     }
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| -> PathBuf { dir.path().join(n) };

@@ -372,37 +372,6 @@ fn a_slow_store_still_completes_with_uploads_in_parallel() {
     assert_eq!(listing(&out.join("tree")), listing(&t));
 }
 
-/// Runs `script` in a private mount namespace with a 4 MiB tmpfs at $FULL,
-/// so the tests can fill a disk without root on the host.
-fn in_small_disk(script: &str, envs: &[(&str, &Path)]) -> Option<String> {
-    let mut c = std::process::Command::new("unshare");
-    c.args(["-rm", "sh", "-c"]).arg(format!(
-        "set -u; FULL=$(mktemp -d); mount -t tmpfs -o size=4m tmpfs \"$FULL\" || exit 99; {script}"
-    ));
-    for (k, p) in envs {
-        c.env(k, p);
-    }
-    c.env("SEIF", env!("CARGO_BIN_EXE_seif"));
-    let o = c.output().unwrap();
-    if o.status.code() == Some(99) || String::from_utf8_lossy(&o.stderr).contains("unshare:") {
-        assert!(
-            std::env::var_os("SEIF_CI").is_none(),
-            "cannot mount a small tmpfs in CI: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        eprintln!(
-            "SKIPPED: cannot mount a small tmpfs here: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        return None;
-    }
-    Some(format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    ))
-}
-
 /// A full disk under seal, open, push and restore: each fails with a clear
 /// error naming the file, leaves nothing under the name it was writing, and
 /// works once there is room.

@@ -15,6 +15,7 @@ fn vault() -> (VaultKeys, SealTarget) {
     let target = SealTarget {
         vault_id: [9; 32],
         recipients: vec![keys.public().age_recipient],
+        sealers: Vec::new(),
     };
     (keys, target)
 }

@@ -175,16 +175,50 @@ fn round_trips_stdin_to_stdout() {
     }
 }
 
+/// `seif ARGS…` run under GNU time, which reports the child's peak
+/// resident set size on stderr as `seif peak RSS: N KiB`.
+fn seif_measured() -> std::process::Command {
+    let time = std::path::Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "/usr/bin/time (GNU time) is missing: this test measures memory with it; install it (`apt-get install time`; scripts/test does)"
+    );
+    let mut c = std::process::Command::new(time);
+    c.args(["-f", "seif peak RSS: %M KiB"])
+        .arg(env!("CARGO_BIN_EXE_seif"));
+    c
+}
+
+/// The peak RSS GNU time reported, in bytes.
+#[track_caller]
+fn peak_rss(stderr: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(stderr);
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("seif peak RSS: ")?.strip_suffix(" KiB"))
+        .unwrap_or_else(|| panic!("GNU time gave no peak RSS: {text}"))
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+/// The most memory seal or open with two threads may take, for any input
+/// size. Both run in constant memory (README: about 16 MiB; 14 MiB
+/// measured); a pipeline that buffered its input would need more than a
+/// gibibyte.
+const CONSTANT_MEMORY: u64 = 64 << 20;
+
 /// 1 GiB through pipes, seal | open, in constant memory, with and without
-/// padding; the plaintext is generated and hashed on the fly.
+/// padding; the plaintext is generated and hashed on the fly, and each
+/// process's peak RSS is measured.
 #[test]
 fn one_gibibyte_through_pipes() {
     const LEN: u64 = 1 << 30;
     let v = test_vault("gigabyte");
     for pad in [false, true] {
-        let mut seal_cmd = seif();
+        let mut seal_cmd = seif_measured();
         seal_cmd
-            .args(["seal", "--vault"])
+            .args(["seal", "--threads", "2", "--vault"])
             .arg(&v.vault_json)
             .arg("--sealer")
             .arg(&v.sealer_key);
@@ -197,8 +231,8 @@ fn one_gibibyte_through_pipes() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut open = seif()
-            .args(["open", "--identity"])
+        let mut open = seif_measured()
+            .args(["open", "--threads", "2", "--identity"])
             .arg(&v.identity)
             .arg("--vault")
             .arg(&v.vault_json)
@@ -237,10 +271,22 @@ fn one_gibibyte_through_pipes() {
             got += n as u64;
         }
         let want = producer.join().unwrap();
-        ok(&seal.wait_with_output().unwrap());
-        ok(&open.wait_with_output().unwrap());
+        let sealed = seal.wait_with_output().unwrap();
+        ok(&sealed);
+        let opened = open.wait_with_output().unwrap();
+        ok(&opened);
         assert_eq!(got, LEN);
         assert_eq!(h.finalize(), want, "pad {pad}");
+        for (what, o) in [("seal", &sealed), ("open", &opened)] {
+            let rss = peak_rss(&o.stderr);
+            eprintln!("{what} of 1 GiB (pad {pad}): peak RSS {} KiB", rss / 1024);
+            assert!(
+                rss < CONSTANT_MEMORY,
+                "{what} of 1 GiB (pad {pad}) peaked at {} MiB, more than the {} MiB of constant memory",
+                rss >> 20,
+                CONSTANT_MEMORY >> 20
+            );
+        }
     }
 }
 
@@ -269,13 +315,14 @@ fn inspect_shows_public_facts_and_judges_the_signature() {
     ok(&human);
     let text = String::from_utf8(human.stdout).unwrap();
     assert!(text.contains("signature valid"), "{text}");
-    // Another vault: inspect names the mismatch.
+    // Another vault: inspect names the mismatch, and refuses it as every
+    // step does (exit 4, the vault's one rule).
     let w = test_vault("other");
     let o = run(seif()
         .args(["inspect", "--vault"])
         .arg(&w.vault_json)
         .arg(&sealed));
-    fails_with(&o, 3, "sealed to another vault");
+    fails_with(&o, 4, "sealed to another vault");
 }
 
 #[test]

@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE, LogError};
-use seif::ceremony::quorum::{self, Presented, Quorum, QuorumError};
+use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE};
+use seif::ceremony::quorum::{self, Presented, Quorum};
 pub use seif::ceremony::vault::Vault;
 use seif::ceremony::vault::VaultError;
 use seif::custody::{Identities, open_share, read_share_bytes};
-use seif::descriptor::{Descriptor, DescriptorError};
-use seif::report::{self, Failure};
+use seif::descriptor::Descriptor;
 use seif::untrusted::Shown;
+use seif_cli::report::{self, Failure};
 use serde_json::json;
 
 use crate::TOOL;
@@ -49,14 +49,9 @@ pub struct ShareArgs {
     pub passphrase_files: Vec<String>,
 }
 
+/// Loads vault.json as both binaries do (`seif_cli::files::load_vault`).
 pub fn load_descriptor(path: &Path) -> Result<Descriptor, Failure> {
-    Descriptor::load(path).map_err(|e| match e {
-        DescriptorError::Io(e) => Failure::error(format!("cannot read {}: {e}", path.display())),
-        // A vault.json that is forged, or does not even parse, was damaged
-        // or tampered with.
-        other => Failure::integrity(format!("{}: {other}", path.display()))
-            .hint("take vault.json from the ceremony records and compare its vault id with the one the witnesses recorded"),
-    })
+    seif_cli::files::load_vault(path)
 }
 
 pub fn log_path(args: &VaultArgs) -> PathBuf {
@@ -108,8 +103,14 @@ pub fn load_vault(args: &VaultArgs) -> Result<Vault, Failure> {
     let descriptor = load_descriptor(&args.vault)?;
     check_expected(args, &descriptor)?;
     print_vault_line(&descriptor);
+    attach_log(&args.vault, descriptor, &log_path(args))
+}
+
+/// Attaches the log to vault.json (`Vault::attach_log`), and says so when a
+/// step interrupted before it wrote vault.json was completed from the log.
+pub fn attach_log(vault_json: &Path, descriptor: Descriptor, log: &Path) -> Result<Vault, Failure> {
     let (vault, completed) =
-        Vault::attach_log(&args.vault, descriptor, &log_path(args)).map_err(vault_failure)?;
+        Vault::attach_log(vault_json, descriptor, log).map_err(vault_failure)?;
     if let Some(c) = completed {
         report::note(
             TOOL,
@@ -124,22 +125,7 @@ pub fn load_vault(args: &VaultArgs) -> Result<Vault, Failure> {
 
 /// A person's message for a vault that cannot be loaded or changed.
 pub fn vault_failure(e: VaultError) -> Failure {
-    match e {
-        VaultError::Log(LogError::Io { path, source }) => {
-            Failure::error(format!("ceremony log {}: {source}", path.display())).hint(
-                "pass the vault's ceremony log with --log, or restore it from the ceremony records",
-            )
-        }
-        VaultError::Log(e) => Failure::integrity(format!("ceremony log: {e}"))
-            .hint("restore the log from the ceremony records"),
-        VaultError::DoesNotVerify { log, problems } => Failure::integrity(format!(
-            "the ceremony log {} does not verify against vault.json: {}",
-            log.display(),
-            problems.join("; ")
-        ))
-        .hint("run `seif-ceremony log verify`, and take vault.json and the log from the ceremony records"),
-        other => Failure::error(other.to_string()),
-    }
+    Failure::from(e)
 }
 
 /// Reads the presented shares. Returns the decrypted ones and a named
@@ -226,10 +212,7 @@ pub fn reconstruct(
                 details: json!({ "step": step, "reason": e.to_string(), "problems": problems }),
             };
             let logged = vault.record(None, draft);
-            let f = match &e {
-                QuorumError::NotEnough { .. } => Failure::refused(format!("refused: {e}")),
-                _ => Failure::integrity(format!("refused: {e}")),
-            };
+            let f = Failure::from(e);
             let f = if problems.is_empty() {
                 f
             } else {

@@ -7,8 +7,8 @@ use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE, Participant};
 use seif::ceremony::{CeremonyError, SHARES_DIR, create_vault, write_vault_dir};
 use seif::custody::CustodianSpec;
 use seif::descriptor::{Descriptor, SealerEntry, ShareSet, format_fingerprint};
-use seif::report::Failure;
 use seif::sealer::SealerPublicKey;
+use seif_cli::report::Failure;
 use serde_json::json;
 
 use crate::prompt::Prompter;
@@ -28,7 +28,7 @@ Writes OUT/vault.json, OUT/shares/LABEL.share.*, OUT/ceremony.log, all at once
 record it; every later step can be checked against it.
 
 ",
-    seif::exit_codes_help!()
+    seif_cli::exit_codes_help!()
 );
 
 #[derive(Args)]
@@ -98,7 +98,7 @@ pub fn parse_sealers(args: &[String]) -> Result<Vec<SealerEntry>, Failure> {
 /// custodians leaves no margin for a lost share.
 pub fn warn_no_margin(threshold: usize, count: usize) {
     if threshold == count {
-        seif::report::warn(
+        seif_cli::report::warn(
             crate::TOOL,
             &format!(
                 "threshold {threshold} of {count}: every custodian is needed, and losing one share loses the vault"
@@ -107,19 +107,9 @@ pub fn warn_no_margin(threshold: usize, count: usize) {
     }
 }
 
+/// A person's message for a failed ceremony step (`seif_cli::errors`).
 pub fn ceremony_failure(e: CeremonyError) -> Failure {
-    match e {
-        // Input that fails its checks (a damaged sealed file) is a
-        // verification failure, not an I/O one.
-        CeremonyError::Io { path, source } if source.kind() == std::io::ErrorKind::InvalidData => {
-            Failure::integrity(format!("{}: {source}", path.display()))
-        }
-        CeremonyError::OutputExists(p) => {
-            Failure::error(format!("{} already exists and is not empty", p.display()))
-                .hint("choose a new --out directory; nothing was written")
-        }
-        other => Failure::error(other.to_string()),
-    }
+    Failure::from(e)
 }
 
 pub fn run(args: InitArgs) -> Result<(), Failure> {

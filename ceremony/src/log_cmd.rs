@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use seif::ceremony::log::CeremonyLog;
 use seif::ceremony::paper::{self, Verdict};
-use seif::report::Failure;
 use seif::untrusted::Shown;
+use seif_cli::report::Failure;
 
 use crate::context::load_descriptor;
 
@@ -49,7 +49,8 @@ pub fn run(cmd: LogCommand) -> Result<(), Failure> {
 }
 
 fn open(path: &std::path::Path) -> Result<CeremonyLog, Failure> {
-    CeremonyLog::open(path).map_err(|e| Failure::integrity(format!("{e}")))
+    // A log that cannot be read is exit 1; one that is malformed, exit 3.
+    CeremonyLog::open(path).map_err(|e| Failure::of(&e, e.to_string()))
 }
 
 fn verify(args: VerifyArgs) -> Result<(), Failure> {
@@ -158,10 +159,5 @@ fn print(args: PrintArgs) -> Result<(), Failure> {
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
 fn write_stdout(text: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::error(format!("writing stdout: {e}"))),
-    }
+    seif_cli::report::print(text)
 }

@@ -23,7 +23,7 @@ mod verify_share;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use seif::report::{self, EXIT_CODES_HELP, Failure};
+use seif_cli::report::{self, EXIT_CODES_HELP, Failure};
 
 const TOOL: &str = "seif-ceremony";
 

@@ -13,10 +13,11 @@ use seif::ceremony::grant::{Grant, Target};
 use seif::ceremony::precheck::{self, Refused, output_path};
 use seif::descriptor::Descriptor;
 use seif::encoding::to_hex;
-use seif::report::{self, Failure};
 use seif::sealed::open::{OpenOptions, Opener};
 use seif::snapshot::record::Record;
-use seif::untrusted::{Shown, escape};
+use seif::untrusted::Shown;
+use seif_cli::errors::open_failure;
+use seif_cli::report::{self, Failure};
 use serde_json::json;
 
 use crate::TOOL;
@@ -77,9 +78,10 @@ pub struct GrantArgs {
     inputs: Vec<PathBuf>,
 }
 
-/// A refusal before any share is asked for.
+/// A refusal before any share is asked for; its exit code is the gravest
+/// of its inputs' (a missing file 1, a damaged one 3, another vault's 4).
 pub fn refused(r: Refused) -> Failure {
-    Failure::refused(r.to_string())
+    Failure::from(r)
 }
 
 /// Checks the outputs before any share is asked for. Nothing is created
@@ -117,14 +119,12 @@ pub fn precheck_snapshots(
         &seif::store::S3Options::default(),
     )
     .map_err(|e| {
-        Failure::error(format!(
-            "store {}: {}",
-            store.display(),
-            Shown(&e.to_string())
-        ))
+        Failure::of(
+            &e,
+            format!("store {}: {}", store.display(), Shown(&e.to_string())),
+        )
     })?;
-    let (records, problems) = seif::snapshot::load_records(s.as_ref())
-        .map_err(|e| Failure::error(escape(&e.to_string()).into_owned()))?;
+    let (records, problems) = seif::snapshot::load_records(s.as_ref()).map_err(Failure::from)?;
     for (k, e) in &problems {
         report::warn(
             TOOL,
@@ -209,7 +209,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
     let mut results = Vec::new();
     let mut staged = Vec::new();
     let mut lines = Vec::new();
-    let mut failures = 0;
+    let mut failures = Failures::default();
     for (r, out) in records.iter().zip(&outputs) {
         let tree = StagedTree::new(out);
         let ids: [&dyn age::Identity; 1] = [quorum.keys.age_identity()];
@@ -218,7 +218,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
             r,
             &seif::snapshot::read::Identities(&ids),
         )
-        .map_err(|e| e.to_string())
+        .map_err(Failure::from)
         .and_then(|(tables, keys)| {
             seif::snapshot::restore::restore(
                 store.as_ref(),
@@ -230,7 +230,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
                 seif::snapshot::restore::RestoreOptions::default(),
                 &Default::default(),
             )
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
         });
         match outcome {
             Ok(s) => {
@@ -245,14 +245,14 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
                 results.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "output": out.display().to_string(), "files": s.files, "bytes": s.bytes, "outcome": "opened"}));
                 staged.push(tree);
             }
-            Err(e) => {
-                failures += 1;
+            Err(f) => {
                 let _ = std::fs::remove_dir_all(&tree.staging);
                 report::warn(
                     TOOL,
-                    &format!("snapshot {}: {}", r.body.snapshot_id, Shown(&e)),
+                    &format!("snapshot {}: {}", r.body.snapshot_id, Shown(&f.message)),
                 );
-                results.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "outcome": format!("failed: {e}")}));
+                results.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "outcome": format!("failed: {}", f.message)}));
+                failures.add(&f);
             }
         }
     }
@@ -276,13 +276,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
         println!("{line}");
     }
     print_log_head(&vault.log);
-    if failures > 0 {
-        return Err(Failure::integrity(format!(
-            "{failures} of {} snapshots failed to open (see above)",
-            records.len()
-        )));
-    }
-    Ok(())
+    failures.outcome(records.len(), "snapshots")
 }
 
 fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
@@ -307,7 +301,7 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
             r,
             &seif::snapshot::read::Identities(&ids),
         )
-        .map_err(|e| Failure::integrity(escape(&e.to_string()).into_owned()))?;
+        .map_err(Failure::from)?;
         let mut grant = String::new();
         for sid in tables.key_holders(r.body.snapshot_id) {
             let target = Target::Snapshot {
@@ -378,22 +372,32 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
     // in the log.
     let mut results = Vec::new();
     let mut staged = Vec::new();
-    let mut failures = 0;
+    let mut failures = Failures::default();
     for (input, out_path) in inputs.iter().zip(&outputs) {
-        let outcome = (|| -> Result<(AtomicFile, u64, Option<String>), String> {
-            let opener = Opener::new(File::open(&input.path).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            let key = opener.unwrap_key(&[identity]).map_err(|e| e.to_string())?;
-            let mut out = AtomicFile::create(out_path, args.force).map_err(|e| e.to_string())?;
+        // Each failure keeps the kind of its error: a chunk that fails
+        // authentication is exit 3, a full disk exit 1.
+        let name = input.path.display().to_string();
+        let outcome = (|| -> Result<(AtomicFile, u64, Option<String>), Failure> {
+            let file =
+                File::open(&input.path).map_err(|e| Failure::io(&input.path, "cannot read", &e))?;
+            let opener = Opener::new(file).map_err(|e| open_failure(&name, e))?;
+            let key = opener
+                .unwrap_key(&[identity])
+                .map_err(|e| open_failure(&name, e))?;
+            let mut out = AtomicFile::create(out_path, args.force)
+                .map_err(|e| Failure::io(out_path, "cannot create", &e))?;
             let opened = {
                 let mut w = BufWriter::with_capacity(1 << 20, &mut out);
                 let opened = opener
                     .decrypt_to(&key, &mut w, &OpenOptions::default())
-                    .map_err(|e| e.to_string())?;
-                w.flush().map_err(|e| e.to_string())?;
+                    .map_err(|e| open_failure(&name, e))?;
+                w.flush()
+                    .map_err(|e| Failure::io(out_path, "cannot write", &e))?;
                 opened
             };
-            out.file().sync_all().map_err(|e| e.to_string())?;
+            out.file()
+                .sync_all()
+                .map_err(|e| Failure::io(out_path, "cannot write", &e))?;
             Ok((out, opened.content_len, opened.metadata.name))
         })();
         match outcome {
@@ -410,17 +414,17 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
                 results.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "sealer": input.header.sealer.map(|s| s.to_string()), "output": out_path.display().to_string(), "bytes": len, "outcome": "opened"}));
                 staged.push((file, out_path, line));
             }
-            Err(e) => {
-                failures += 1;
+            Err(f) => {
                 report::warn(
                     TOOL,
                     &format!(
                         "{}: {}; nothing was written for it",
                         input.path.display(),
-                        Shown(&e)
+                        Shown(&f.message)
                     ),
                 );
-                results.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "outcome": format!("failed: {e}")}));
+                results.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "outcome": format!("failed: {}", f.message)}));
+                failures.add(&f);
             }
         }
     }
@@ -439,13 +443,32 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
         println!("{line}");
     }
     print_log_head(&vault.log);
-    if failures > 0 {
-        return Err(Failure::integrity(format!(
-            "{failures} of {} inputs failed to open (see above)",
-            inputs.len()
-        )));
+    failures.outcome(inputs.len(), "inputs")
+}
+
+/// The inputs of a step that failed, counted, with the gravest kind among
+/// them: it decides the step's exit code.
+#[derive(Default)]
+struct Failures {
+    count: usize,
+    kind: Option<seif_cli::Kind>,
+}
+
+impl Failures {
+    fn add(&mut self, f: &Failure) {
+        self.count += 1;
+        self.kind = Some(self.kind.map_or(f.kind, |k| k.graver(f.kind)));
     }
-    Ok(())
+
+    fn outcome(self, of: usize, what: &str) -> Result<(), Failure> {
+        match self.kind {
+            None => Ok(()),
+            Some(kind) => Err(Failure::new(
+                kind,
+                format!("{} of {of} {what} failed to open (see above)", self.count),
+            )),
+        }
+    }
 }
 
 pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {

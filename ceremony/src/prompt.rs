@@ -11,7 +11,7 @@ use std::io::Read;
 
 use seif::custody::passphrase::{self, MIN_PASSPHRASE_CHARS, PASSPHRASE_FILE_MAX};
 use seif::custody::{CustodyError, PASSPHRASE_ATTEMPTS, Passphrases};
-use seif::report::Failure;
+use seif_cli::report::Failure;
 use zeroize::Zeroizing;
 
 pub struct Prompter {

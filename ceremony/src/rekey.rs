@@ -13,9 +13,9 @@ use seif::ceremony::{CeremonyError, issue_share_set, write_vault_dir};
 use seif::descriptor::SetStatus;
 use seif::encoding::to_hex;
 use seif::keys::VaultKeys;
-use seif::report::{self, Failure};
 use seif::sealed::Header;
 use seif::secrets::VaultSecret;
+use seif_cli::report::{self, Failure};
 use serde_json::json;
 
 use crate::TOOL;

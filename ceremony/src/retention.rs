@@ -5,8 +5,8 @@
 
 use clap::{Args, Subcommand};
 use seif::ceremony::log::Draft;
-use seif::report::Failure;
 use seif::retention::{Keep, Policy, Retention};
+use seif_cli::Failure;
 use serde_json::json;
 
 use crate::context::{

@@ -5,8 +5,8 @@
 use clap::{Args, Subcommand};
 use seif::ceremony::log::Draft;
 use seif::descriptor::SealerEntry;
-use seif::report::Failure;
 use seif::sealer::SealerPublicKey;
+use seif_cli::report::Failure;
 use serde_json::json;
 
 use crate::context::{

@@ -4,8 +4,8 @@
 use clap::Args;
 use seif::ceremony::log::{CeremonyLog, effective_status};
 use seif::descriptor::format_fingerprint;
-use seif::report::Failure;
 use seif::untrusted::Shown;
+use seif_cli::report::Failure;
 
 use crate::context::{VaultArgs, check_expected, load_descriptor, log_path};
 

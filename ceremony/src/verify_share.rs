@@ -8,16 +8,15 @@ use std::path::PathBuf;
 use clap::Args;
 use seif::ceremony::log::{Draft, Participant, effective_active_set, effective_status};
 use seif::ceremony::quorum::{Presented, check_share};
-use seif::ceremony::vault::Vault;
 use seif::custody::{Identities, open_share, read_share_bytes};
 use seif::descriptor::{SetStatus, format_fingerprint};
 use seif::encoding::to_hex;
-use seif::report::{self, Failure};
 use seif::untrusted::Shown;
+use seif_cli::report::{self, Failure};
 use serde_json::json;
 
 use crate::TOOL;
-use crate::context::{VaultArgs, load_descriptor, log_path, vault_failure};
+use crate::context::{VaultArgs, load_descriptor, log_path};
 use crate::prompt::Prompter;
 
 #[derive(Args)]
@@ -47,17 +46,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
     let descriptor = if args.no_log || !path.exists() {
         descriptor
     } else {
-        let (v, completed) =
-            Vault::attach_log(&args.vault.vault, descriptor, &path).map_err(vault_failure)?;
-        if let Some(c) = completed {
-            report::note(
-                TOOL,
-                &format!(
-                    "the step of log entry {} ({}) was interrupted before it wrote vault.json; vault.json revision {} was written from the log, completing it",
-                    c.entry, c.event, c.revision
-                ),
-            );
-        }
+        let v = crate::context::attach_log(&args.vault.vault, descriptor, &path)?;
         let d = v.descriptor.clone();
         vault = Some(v);
         d

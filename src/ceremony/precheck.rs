@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::descriptor::Descriptor;
-use crate::encoding::to_hex;
+use crate::descriptor::{Descriptor, NotAccepted};
 use crate::sealed::Header;
-use crate::sealed::open::Opener;
+use crate::sealed::open::{OpenError, Opener};
 use crate::snapshot::record::Record;
 use crate::untrusted::escape;
 
@@ -24,10 +23,48 @@ pub struct Input {
     pub header: Header,
 }
 
+/// One input that may not be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A sealed file could not be read, or its header breaks the format.
+    #[error("{}: {}", .path.display(), escape(&.error.to_string()))]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: OpenError,
+    },
+    /// A sealed file the vault does not take ([`Descriptor::accepts`]).
+    #[error("{}: {why}{}", .path.display(), if matches!(.why, NotAccepted::Unsigned) { "; pass --allow-unsigned if you know its origin" } else { "" })]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: NotAccepted,
+    },
+    /// A snapshot the vault does not take.
+    #[error("snapshot {}: {}", .record.body.snapshot_id, match .why { NotAccepted::OtherVault(_) => "belongs to another vault".to_owned(), other => other.to_string() })]
+    Snapshot {
+        /// Its record.
+        record: Box<Record>,
+        /// Why.
+        why: NotAccepted,
+    },
+    /// Words that name no snapshot, or more than one.
+    #[error("{}: {}", escape(.spec), escape(.message))]
+    NoSuchSnapshot {
+        /// What was asked for.
+        spec: String,
+        /// Why it names none.
+        message: String,
+    },
+}
+
 /// The inputs that may not be used, each named with why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refused before asking for shares: {}", .0.join("; "))]
-pub struct Refused(pub Vec<String>);
+#[derive(Debug, thiserror::Error)]
+#[error("refused before asking for shares: {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct Refused(pub Vec<Problem>);
 
 /// Reads every sealed file's header and refuses any that is not this
 /// vault's, not from a sealer it accepts, or unsigned (unless
@@ -45,36 +82,27 @@ pub fn sealed_files(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let header = match File::open(path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| Opener::new(f).map_err(|e| e.to_string()))
+            .map_err(OpenError::Read)
+            .and_then(Opener::new)
         {
             Ok(o) => o.header().clone(),
-            Err(e) => {
-                problems.push(format!("{}: {}", path.display(), escape(&e)));
+            Err(error) => {
+                problems.push(Problem::Unreadable {
+                    path: path.clone(),
+                    error,
+                });
                 continue;
             }
         };
-        if header.vault_id != descriptor.vault_id() {
-            problems.push(format!(
-                "{}: sealed to another vault ({}…)",
-                path.display(),
-                &to_hex(&header.vault_id)[..16]
-            ));
-            continue;
-        }
-        match header.sealer {
-            Some(s) if !descriptor.accepts_sealer(&s) => problems.push(format!(
-                "{}: sealed by {s}, a sealer the vault does not accept",
-                path.display()
-            )),
-            None if !allow_unsigned => problems.push(format!(
-                "{}: unsigned (anyone holding vault.json could have made it); pass --allow-unsigned if you know its origin",
-                path.display()
-            )),
-            _ => out.push(Input {
+        match descriptor.accepts(&header.vault_id, header.sealer.as_ref(), allow_unsigned) {
+            Ok(()) => out.push(Input {
                 path: path.clone(),
                 name,
                 header,
+            }),
+            Err(why) => problems.push(Problem::File {
+                path: path.clone(),
+                why,
             }),
         }
     }
@@ -111,16 +139,14 @@ pub fn snapshots(
         .collect();
     for (spec, found) in found {
         match found {
-            Err(e) => refused.push(format!("{}: {}", escape(&spec), escape(&e))),
-            Ok(r) if r.body.vault_id.0 != descriptor.vault_id() => refused.push(format!(
-                "snapshot {}: belongs to another vault",
-                r.body.snapshot_id
-            )),
-            Ok(r) if !descriptor.accepts_sealer(&r.sealer) => refused.push(format!(
-                "snapshot {}: sealed by {}, a sealer the vault does not accept",
-                r.body.snapshot_id, r.sealer
-            )),
-            Ok(r) => out.push(r.clone()),
+            Err(message) => refused.push(Problem::NoSuchSnapshot { spec, message }),
+            Ok(r) => match descriptor.accepts(&r.body.vault_id.0, Some(&r.sealer), false) {
+                Ok(()) => out.push(r.clone()),
+                Err(why) => refused.push(Problem::Snapshot {
+                    record: Box::new(r.clone()),
+                    why,
+                }),
+            },
         }
     }
     if refused.is_empty() {
@@ -147,6 +173,7 @@ pub fn output_path(dir: &Path, input: &Input, suffix: &str) -> PathBuf {
 mod tests {
     use super::*;
     use crate::descriptor::SealerEntry;
+    use crate::encoding::to_hex;
     use crate::keys::VaultKeys;
     use crate::sealed::seal::{SealOptions, SealTarget, seal};
     use crate::sealer::SealerSecretKey;
@@ -171,11 +198,15 @@ mod tests {
 
     fn sealed(dir: &Path, name: &str, d: &Descriptor, sealer: Option<&SealerSecretKey>) -> PathBuf {
         let path = dir.join(name);
+        // Sealed while the vault accepted the sealer (a removed sealer's
+        // files were sealed before its removal).
+        let mut target = SealTarget::from_descriptor(d);
+        target.sealers.extend(sealer.map(SealerSecretKey::public));
         let mut out = Vec::new();
         seal(
             &b"data"[..],
             &mut out,
-            &SealTarget::from_descriptor(d),
+            &target,
             sealer,
             &Default::default(),
             &SealOptions::default(),
@@ -212,6 +243,28 @@ mod tests {
         ];
         let Refused(problems) = sealed_files(&d, &bad, false).unwrap_err();
         assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(matches!(
+            problems[..],
+            [
+                Problem::File {
+                    why: NotAccepted::OtherVault(_),
+                    ..
+                },
+                Problem::File {
+                    why: NotAccepted::Sealer(_),
+                    ..
+                },
+                Problem::File {
+                    why: NotAccepted::Unsigned,
+                    ..
+                },
+                Problem::Unreadable {
+                    error: OpenError::Read(_),
+                    ..
+                }
+            ]
+        ));
+        let problems: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert!(
             problems[0].contains(&format!(
                 "foreign.seif: sealed to another vault ({}…)",

@@ -202,7 +202,6 @@ pub fn reconstruct(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::descriptor::{Custodian, Protection};
     use crate::shares::SplitParams;
 
     /// Shares of another secret, with commitments the vault key signed:
@@ -220,23 +219,7 @@ mod tests {
             custodians: vec!["a".into(), "b".into(), "c".into()],
         };
         let wrong = shares::split(&VaultSecret::generate(), &params).unwrap();
-        let set = ShareSet {
-            id: to_hex(&params.set_id),
-            generation: 1,
-            status: SetStatus::Active,
-            threshold: 2,
-            custodians: wrong
-                .iter()
-                .map(|s| Custodian {
-                    index: s.index,
-                    label: s.custodian.clone(),
-                    protection: Protection::Passphrase,
-                    key: None,
-                    commitment: to_hex(&s.commitment()),
-                    ack_check: to_hex(&shares::ack_check(&s.ack_token())),
-                })
-                .collect(),
-        };
+        let set = crate::descriptor::tests::set_of(&wrong, params.set_id, SetStatus::Active, 2);
         let d = Descriptor::genesis("v", &keys, set, vec![]).unwrap();
         let log = CeremonyLog::new(std::path::Path::new("unused.log"));
         let presented: Vec<Presented> = wrong

@@ -289,7 +289,6 @@ mod tests {
     /// `activate` entry carrying it; then nothing more is due.
     #[test]
     fn a_verified_pending_set_is_activated_once() {
-        use crate::descriptor::{Custodian, Protection, ShareSet};
         use crate::encoding::to_hex;
         use crate::shares::{self, SplitParams};
 
@@ -305,23 +304,7 @@ mod tests {
             custodians: vec!["p".into(), "q".into(), "r".into()],
         };
         let new = shares::split(&VaultSecret::generate(), &params).unwrap();
-        let set = ShareSet {
-            id: to_hex(&params.set_id),
-            generation: 1,
-            status: SetStatus::Pending,
-            threshold: 2,
-            custodians: new
-                .iter()
-                .map(|s| Custodian {
-                    index: s.index,
-                    label: s.custodian.clone(),
-                    protection: Protection::Passphrase,
-                    key: None,
-                    commitment: to_hex(&s.commitment()),
-                    ack_check: to_hex(&shares::ack_check(&s.ack_token())),
-                })
-                .collect(),
-        };
+        let set = crate::descriptor::tests::set_of(&new, params.set_id, SetStatus::Pending, 2);
         let next = v
             .descriptor
             .revise(&keys, |b| b.share_sets.push(set.clone()))

@@ -345,10 +345,7 @@ mod tests {
     /// failure, the message shows the file to put in FORMAT.md 5.4).
     #[test]
     fn format_md_states_the_passphrase_share_vector() {
-        let spec = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("FORMAT.md"),
-        )
-        .unwrap();
+        let spec = include_str!("../../FORMAT.md");
         let file = String::from_utf8(format_md_vector()).unwrap();
         assert!(
             spec.contains(&format!("```text\n{file}```")),

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::encoding::{HeaderReader, HeaderWriter};
 use crate::sealer::SealerPublicKey;
 use crate::stream::{NONCE_PREFIX_LEN, TAG_LEN};
 use crate::wrap::WRAPPED_KEY_MAX;
@@ -88,20 +89,21 @@ impl Header {
         1 << self.chunk_log2
     }
 
-    /// The signed part: everything but the wrapped key.
+    /// The signed part: everything but the wrapped key. Its layout, in
+    /// order (FORMAT.md, "Sealed file"): magic, version, chunk log2, two
+    /// reserved flag bytes (zero), vault id, sealer key (zero when
+    /// unsigned), nonce prefix, key commitment.
     pub fn signed_bytes(&self) -> [u8; SIGNED_HEADER_LEN] {
-        let mut b = [0u8; SIGNED_HEADER_LEN];
-        b[0..8].copy_from_slice(MAGIC);
-        b[8] = VERSION;
-        b[9] = self.chunk_log2;
-        // b[10..12]: flags, reserved, zero.
-        b[12..44].copy_from_slice(&self.vault_id);
-        if let Some(s) = &self.sealer {
-            b[44..76].copy_from_slice(&s.to_bytes());
-        }
-        b[76..95].copy_from_slice(&self.nonce_prefix);
-        b[95..127].copy_from_slice(&self.commitment);
-        b
+        HeaderWriter::<SIGNED_HEADER_LEN>::default()
+            .bytes(MAGIC)
+            .u8(VERSION)
+            .u8(self.chunk_log2)
+            .bytes(&[0; 2])
+            .bytes(&self.vault_id)
+            .bytes(&self.sealer.map_or([0; 32], |s| s.to_bytes()))
+            .bytes(&self.nonce_prefix)
+            .bytes(&self.commitment)
+            .finish()
     }
 
     /// SHA-256 of the signed header: the associated data of every chunk.
@@ -126,13 +128,14 @@ impl Header {
     /// Reads and checks a header.
     pub fn read(input: &mut impl std::io::Read) -> Result<Self, HeaderReadError> {
         let mut b = [0u8; SIGNED_HEADER_LEN + 4];
-        read_exact_or(input, &mut b[..8], FormatError::TruncatedHeader)?;
-        if &b[0..8] != MAGIC {
+        read_exact_or(input, &mut b[..MAGIC.len()], FormatError::TruncatedHeader)?;
+        if &b[..MAGIC.len()] != MAGIC {
             return Err(FormatError::NotSealed.into());
         }
-        read_exact_or(input, &mut b[8..], FormatError::TruncatedHeader)?;
-        let header_fields = Self::parse_signed(&b[..SIGNED_HEADER_LEN])?;
-        let wrapped_len = u32::from_be_bytes(b[127..131].try_into().expect("4 bytes")) as usize;
+        read_exact_or(input, &mut b[MAGIC.len()..], FormatError::TruncatedHeader)?;
+        let (signed, length) = b.split_at(SIGNED_HEADER_LEN);
+        let header_fields = Self::parse_signed(signed)?;
+        let wrapped_len = u32::from_be_bytes(length.try_into().expect("4 bytes")) as usize;
         if wrapped_len == 0 || wrapped_len > WRAPPED_KEY_MAX {
             return Err(FormatError::MalformedHeader(format!(
                 "the wrapped key length {wrapped_len} is outside 1..={WRAPPED_KEY_MAX}"
@@ -147,29 +150,33 @@ impl Header {
         })
     }
 
-    /// Parses the signed part (with an empty wrapped key).
+    /// Parses the signed part (with an empty wrapped key), field by field
+    /// in the order [`Header::signed_bytes`] writes them.
     pub fn parse_signed(b: &[u8]) -> Result<Self, FormatError> {
         if b.len() != SIGNED_HEADER_LEN {
             return Err(FormatError::TruncatedHeader);
         }
-        if &b[0..8] != MAGIC {
+        let mut r = HeaderReader::new(b);
+        if &r.array::<8>() != MAGIC {
             return Err(FormatError::NotSealed);
         }
-        if b[8] != VERSION {
-            return Err(FormatError::UnsupportedVersion(b[8]));
+        let version = r.u8();
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
         }
-        let chunk_log2 = b[9];
+        let chunk_log2 = r.u8();
         if !(CHUNK_LOG2_MIN..=CHUNK_LOG2_MAX).contains(&chunk_log2) {
             return Err(FormatError::MalformedHeader(format!(
                 "chunk size 2^{chunk_log2} is outside 2^{CHUNK_LOG2_MIN}..=2^{CHUNK_LOG2_MAX}"
             )));
         }
-        if b[10] != 0 || b[11] != 0 {
+        if r.array::<2>() != [0, 0] {
             return Err(FormatError::MalformedHeader(
                 "reserved flags are not zero".into(),
             ));
         }
-        let sealer_bytes: [u8; 32] = b[44..76].try_into().expect("32 bytes");
+        let vault_id = r.array::<32>();
+        let sealer_bytes = r.array::<32>();
         let sealer = if sealer_bytes == [0u8; 32] {
             None
         } else {
@@ -177,12 +184,15 @@ impl Header {
                 FormatError::MalformedHeader("the sealer key is not a valid Ed25519 key".into())
             })?)
         };
+        let nonce_prefix = r.array::<NONCE_PREFIX_LEN>();
+        let commitment = r.array::<32>();
+        r.finish();
         Ok(Header {
             chunk_log2,
-            vault_id: b[12..44].try_into().expect("32 bytes"),
+            vault_id,
             sealer,
-            nonce_prefix: b[76..95].try_into().expect("19 bytes"),
-            commitment: b[95..127].try_into().expect("32 bytes"),
+            nonce_prefix,
+            commitment,
             wrapped_key: Vec::new(),
         })
     }

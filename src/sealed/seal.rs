@@ -13,7 +13,7 @@ use super::{batch_chunks, read_full};
 use crate::keys::hkdf32;
 use crate::padme::padme;
 use crate::pipeline;
-use crate::sealer::SealerSecretKey;
+use crate::sealer::{SealerPublicKey, SealerSecretKey};
 use crate::secrets::{DataKey, random_array};
 use crate::stream::{MAX_CHUNKS, PayloadCipher, StreamError, TAG_LEN};
 use crate::wrap::{self, WrapError, key_commitment};
@@ -37,16 +37,21 @@ pub enum SealError {
     /// The options are out of range.
     #[error("{0}")]
     Options(String),
+    /// The vault does not accept this sealer: nothing was written.
+    #[error("the vault does not accept the sealer {0}")]
+    SealerNotAccepted(Box<SealerPublicKey>),
 }
 
-/// Where sealed data goes: the vault's id and recipients (from its verified
-/// descriptor).
+/// Where sealed data goes: the vault's id, recipients and accepted sealers
+/// (from its verified descriptor).
 #[derive(Clone, Debug)]
 pub struct SealTarget {
     /// The vault id.
     pub vault_id: [u8; 32],
     /// The vault's current age recipients.
     pub recipients: Vec<String>,
+    /// The sealers the vault accepts: [`seal`] signs with no other.
+    pub sealers: Vec<SealerPublicKey>,
 }
 
 impl SealTarget {
@@ -55,6 +60,12 @@ impl SealTarget {
         SealTarget {
             vault_id: d.vault_id(),
             recipients: d.body().recipients.clone(),
+            sealers: d
+                .body()
+                .sealers
+                .iter()
+                .map(|e| e.key.parse().expect("validated sealer key"))
+                .collect(),
         }
     }
 }
@@ -164,8 +175,9 @@ impl<R: Read> Framing<R> {
 }
 
 /// Seals `input` to the vault, writing the sealed file to `output`. With a
-/// sealer key the file is signed; without one it is not (and the ceremony
-/// refuses it unless told otherwise).
+/// sealer key the file is signed, and the key must be one the vault
+/// accepts (nothing is written otherwise); without one the file is unsigned
+/// (and the ceremony refuses it unless told otherwise).
 pub fn seal(
     input: impl Read + Send,
     output: &mut impl Write,
@@ -174,6 +186,11 @@ pub fn seal(
     metadata: &Metadata,
     options: &SealOptions,
 ) -> Result<SealSummary, SealError> {
+    if let Some(s) = sealer
+        && !target.sealers.contains(&s.public())
+    {
+        return Err(SealError::SealerNotAccepted(Box::new(s.public())));
+    }
     if !(CHUNK_LOG2_MIN..=CHUNK_LOG2_MAX).contains(&options.chunk_log2) {
         return Err(SealError::Options(format!(
             "chunk size 2^{} is outside 2^{CHUNK_LOG2_MIN}..=2^{CHUNK_LOG2_MAX}",

@@ -18,6 +18,7 @@ fn vault() -> Vault {
     let target = SealTarget {
         vault_id: [5u8; 32],
         recipients: vec![keys.public().age_recipient],
+        sealers: Vec::new(),
     };
     Vault { keys, target }
 }
@@ -34,16 +35,11 @@ fn seal_bytes(
     sealer: Option<&SealerSecretKey>,
     opts: &SealOptions,
 ) -> Vec<u8> {
+    // The vault accepts the test's sealer.
+    let mut target = v.target.clone();
+    target.sealers.extend(sealer.map(SealerSecretKey::public));
     let mut out = Vec::new();
-    seal(
-        data,
-        &mut out,
-        &v.target,
-        sealer,
-        &Metadata::default(),
-        opts,
-    )
-    .unwrap();
+    seal(data, &mut out, &target, sealer, &Metadata::default(), opts).unwrap();
     out
 }
 
@@ -116,26 +112,45 @@ fn zeros_at_the_end_of_content_survive_padding() {
 
 #[test]
 fn padding_rounds_stored_size_to_padme() {
+    use super::format::{framed_len, sealed_len};
+    use crate::padme::padme;
     let v = vault();
     let opts = SealOptions {
         chunk_log2: CHUNK_LOG2_MIN,
         pad: true,
         threads: 1,
     };
+    let plain = SealOptions { pad: false, ..opts };
     // The wrapped key's size varies (age adds random "grease" stanzas), so
     // compare what follows the header.
     let payload = |data: &[u8], opts: &SealOptions| {
         let s = seal_bytes(&v, data, None, opts);
-        s.len() - super::Header::read(&mut &s[..]).unwrap().encoded_len()
+        (s.len() - super::Header::read(&mut &s[..]).unwrap().encoded_len()) as u64
     };
-    let a = payload(&content(100_000), &opts);
+    let prefix = Metadata::default().encode_prefix().len();
+    let chunk = 1usize << CHUNK_LOG2_MIN;
+    for len in [0, 1, 1000, 16_000, 100_000, 100_300, 250_001] {
+        let framed = framed_len(prefix, len as u64);
+        let data = content(len);
+        assert_eq!(
+            payload(&data, &opts),
+            sealed_len(0, chunk, padme(framed)),
+            "{len} bytes: the padded plaintext must be padme({framed}) = {}",
+            padme(framed)
+        );
+        assert_eq!(
+            payload(&data, &plain),
+            sealed_len(0, chunk, framed),
+            "{len} bytes unpadded"
+        );
+    }
+    // Lengths where Padmé rounds at all, so the checks above saw padding.
+    assert!(padme(framed_len(prefix, 100_000)) > framed_len(prefix, 100_000));
     assert_eq!(
-        a,
+        payload(&content(100_000), &opts),
         payload(&content(100_300), &opts),
         "nearby sizes share one padded size"
     );
-    let plain = SealOptions { pad: false, ..opts };
-    assert!(payload(&content(100_000), &plain) < a);
 }
 
 #[test]
@@ -159,6 +174,29 @@ fn metadata_is_sealed_not_visible() {
     assert!(!sealed.windows(8).any(|w| w == b"registry"));
     let (_, opened) = open_bytes(&v, &sealed, 1).unwrap();
     assert_eq!(opened.metadata, meta);
+}
+
+/// The library, not only the CLI, refuses to sign with a sealer the vault
+/// does not list, before it writes a byte.
+#[test]
+fn sealing_with_a_sealer_the_vault_does_not_accept_writes_nothing() {
+    let v = vault();
+    let stranger = SealerSecretKey::generate();
+    let mut out = Vec::new();
+    let e = seal(
+        &b"x"[..],
+        &mut out,
+        &v.target,
+        Some(&stranger),
+        &Metadata::default(),
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, super::seal::SealError::SealerNotAccepted(ref k) if **k == stranger.public()),
+        "{e}"
+    );
+    assert!(out.is_empty());
 }
 
 /// Three chunks of 16 KiB; every single-byte change anywhere must fail.

@@ -21,6 +21,7 @@
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::encoding::{HeaderReader, HeaderWriter};
 use crate::secrets::{DataKey, random_array};
 use crate::stream::{NONCE_PREFIX_LEN, PayloadCipher, StreamError, TAG_LEN};
 
@@ -91,48 +92,57 @@ impl ObjectHeader {
         }
     }
 
-    /// The header's bytes.
+    /// The header's bytes: magic, version, chunk log2, kind, flags (0),
+    /// vault id, snapshot id, salt.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
-        b[..8].copy_from_slice(MAGIC);
-        b[8] = VERSION;
-        b[9] = CHUNK_LOG2;
-        b[10] = self.kind as u8;
-        b[12..44].copy_from_slice(&self.vault_id);
-        b[44..60].copy_from_slice(&self.snapshot_id);
-        b[60..92].copy_from_slice(&self.salt);
-        b
+        HeaderWriter::<HEADER_LEN>::default()
+            .bytes(MAGIC)
+            .u8(VERSION)
+            .u8(CHUNK_LOG2)
+            .u8(self.kind as u8)
+            .u8(0)
+            .bytes(&self.vault_id)
+            .bytes(&self.snapshot_id)
+            .bytes(&self.salt)
+            .finish()
     }
 
-    /// Parses a header.
+    /// Parses a header, field by field in the order `encode` writes them.
     pub fn decode(b: &[u8]) -> Result<Self, ObjectError> {
         let bad = |m: &str| ObjectError::Malformed(m.into());
-        if b.len() < HEADER_LEN || &b[..8] != MAGIC {
+        let Some(b) = b.get(..HEADER_LEN) else {
+            return Err(bad("no SEIFOBJ1 magic"));
+        };
+        let mut r = HeaderReader::new(b);
+        if &r.array::<8>() != MAGIC {
             return Err(bad("no SEIFOBJ1 magic"));
         }
-        if b[8] != VERSION {
+        if r.u8() != VERSION {
             return Err(bad("unknown version"));
         }
-        if b[9] != CHUNK_LOG2 || b[11] != 0 {
+        let (chunk_log2, kind, flags) = (r.u8(), r.u8(), r.u8());
+        if chunk_log2 != CHUNK_LOG2 || flags != 0 {
             return Err(bad("unsupported chunk size or flags"));
         }
-        let kind = match b[10] {
+        let kind = match kind {
             1 => Kind::Pack,
             2 => Kind::Manifest,
             _ => return Err(bad("unknown kind")),
         };
-        Ok(ObjectHeader {
+        let header = ObjectHeader {
             kind,
-            vault_id: b[12..44].try_into().expect("32 bytes"),
-            snapshot_id: b[44..60].try_into().expect("16 bytes"),
-            salt: b[60..92].try_into().expect("32 bytes"),
-        })
+            vault_id: r.array(),
+            snapshot_id: r.array(),
+            salt: r.array(),
+        };
+        r.finish();
+        Ok(header)
     }
 
     /// The object's STREAM cipher.
     pub fn cipher(&self, key: &DataKey) -> PayloadCipher {
         PayloadCipher::new(
-            &object_key(key, &self.salt),
+            &derive_object_key(key, &self.salt),
             [0u8; NONCE_PREFIX_LEN],
             Sha256::digest(self.encode()).into(),
         )
@@ -140,7 +150,7 @@ impl ObjectHeader {
 }
 
 /// `HKDF(data key, "seif/v1/snapshot/object" || 0x00 || salt)`.
-pub fn object_key(key: &DataKey, salt: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+pub fn derive_object_key(key: &DataKey, salt: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     use hkdf::Hkdf;
     let hk = Hkdf::<Sha256>::new(None, key.expose());
     let mut info = Vec::with_capacity(LABEL_OBJECT.len() + 33);
@@ -319,7 +329,7 @@ mod tests {
     #[test]
     fn format_md_states_the_object_key_vector() {
         let key = DataKey::from_bytes(Zeroizing::new(core::array::from_fn(|i| i as u8)));
-        let derived = crate::encoding::to_hex(&object_key(&key, &[0x42; 32])[..]);
+        let derived = crate::encoding::to_hex(&derive_object_key(&key, &[0x42; 32])[..]);
         let spec = include_str!("../../FORMAT.md");
         assert!(
             spec.contains(&format!("object key `{derived}`")),

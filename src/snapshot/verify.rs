@@ -16,7 +16,7 @@ use super::key_envelope::{ENVELOPE_MAX, KeyEnvelope};
 use super::list::Tables;
 use super::object::{self, Kind, OBJECT_MAX};
 use super::record::{self, Record, object_key};
-use crate::descriptor::Descriptor;
+use crate::descriptor::{Descriptor, NotAccepted};
 use crate::ids::{BlobId, SnapshotId, VaultId};
 use crate::store::{Store, StoreError};
 use crate::untrusted::escape;
@@ -180,16 +180,18 @@ pub fn verify(
         if r.body.vault_id == vault_id {
             dated.push(super::prune::dated(&r, &arrivals));
         }
-        if r.body.vault_id != vault_id {
-            *foreign.entry(r.body.vault_id).or_default() += 1;
-        } else if !vault.accepts_sealer(&r.sealer) {
-            report.problems.push(format!(
+        match vault.accepts(&r.body.vault_id.0, Some(&r.sealer), false) {
+            Ok(()) => {
+                own.insert(h, r);
+            }
+            Err(NotAccepted::OtherVault(_)) => {
+                *foreign.entry(r.body.vault_id).or_default() += 1;
+            }
+            Err(_) => report.problems.push(format!(
                 "record {h} (snapshot {}): signed by {}, a sealer the vault does not accept",
                 r.body.snapshot_id,
                 escape(&r.body.sealer)
-            ));
-        } else {
-            own.insert(h, r);
+            )),
         }
     }
     if own.is_empty() && !foreign.is_empty() {

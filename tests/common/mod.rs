@@ -15,15 +15,133 @@ pub fn seif() -> Command {
     Command::new(env!("CARGO_BIN_EXE_seif"))
 }
 
-/// The `seif-ceremony` binary, built beside `seif` by `cargo test --workspace`.
+/// The `seif-ceremony` binary, as it ships: built by `cargo build -p
+/// seif-ceremony` on its own, once per test process, into the target
+/// directory and profile of the `seif` binary under test.
+///
+/// Built here for two reasons. `cargo test --test X` (or `-p seif`) builds
+/// only this package's binary, so a binary left from an earlier build would
+/// run stale. And a workspace build unifies features: the ceremony linked
+/// beside `seif` gets the library's S3 backend (tokio, sockets), which the
+/// ceremony as built alone, and as released, does not hold.
 pub fn ceremony_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_seif")).with_file_name("seif-ceremony");
-    assert!(
-        p.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
-        p.display()
-    );
-    p
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(build_ceremony)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn build_ceremony() -> Result<PathBuf, String> {
+    let seif = Path::new(env!("CARGO_BIN_EXE_seif"));
+    let profile_dir = seif.parent().expect("target/PROFILE/seif");
+    let target_dir = profile_dir.parent().expect("target/PROFILE");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => return Err(format!("{}: no profile directory", seif.display())),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let o = Command::new(cargo)
+        .args([
+            "build",
+            "--offline",
+            "-p",
+            "seif-ceremony",
+            "--bin",
+            "seif-ceremony",
+        ])
+        .args(["--profile", profile])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .map_err(|e| format!("cannot run cargo to build seif-ceremony: {e}"))?;
+    let bin = profile_dir.join("seif-ceremony");
+    if !o.status.success() || !bin.exists() {
+        return Err(format!(
+            "`cargo build -p seif-ceremony --profile {profile}` failed, so the tests have no seif-ceremony to run ({}): {}",
+            bin.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(bin)
+}
+
+/// Skips the rest of the calling test, visibly and countably: a test that
+/// cannot run here (a tool missing, a kernel feature off) never passes in
+/// silence. Under `SEIF_CI` (`.ci/run`), where nothing may be skipped, it
+/// fails the test instead. Otherwise it writes `SKIPPED BINARY::TEST: why`
+/// straight to stderr (past libtest's capture, so a plain `cargo test`
+/// shows it), and appends the line to `$SEIF_SKIP_LOG` when that is set:
+/// `scripts/test` counts them in its closing summary.
+///
+/// Use it as `return skip("…")`.
+#[track_caller]
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unknown test")
+        .to_owned();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| {
+            s.rsplit_once('-')
+                .map_or(s.clone(), |(name, _hash)| name.to_owned())
+        })
+        .unwrap_or_default();
+    let line = format!("{binary}::{test}: {why}");
+    if std::env::var_os("SEIF_CI").is_some() {
+        panic!("SEIF_CI is set, and nothing may be skipped in CI: {line}");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIPPED {line}");
+    if let Some(log) = std::env::var_os("SEIF_SKIP_LOG") {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+        if let Err(e) = appended {
+            panic!(
+                "cannot record a skip in SEIF_SKIP_LOG ({}): {e}: {line}",
+                Path::new(&log).display()
+            );
+        }
+    }
+}
+
+/// Runs `script` with `sh` in a private mount namespace (`unshare -rm`,
+/// no root needed on the host) with a 4 MiB tmpfs at `$FULL`, so a test can
+/// fill a disk. `$SEIF` and `$CEREMONY` name the binaries. Returns stdout
+/// and stderr together, or `None` (after [`skip`]) where this machine
+/// cannot make the namespace.
+pub fn in_small_disk(script: &str, envs: &[(&str, &Path)]) -> Option<String> {
+    let mut c = Command::new("unshare");
+    c.args(["-rm", "sh", "-c"]).arg(format!(
+        "set -u; FULL=$(mktemp -d); mount -t tmpfs -o size=4m tmpfs \"$FULL\" || exit 99; {script}"
+    ));
+    for (k, p) in envs {
+        c.env(k, p);
+    }
+    c.env("SEIF", env!("CARGO_BIN_EXE_seif"));
+    if script.contains("$CEREMONY") {
+        c.env("CEREMONY", ceremony_bin());
+    }
+    let o = c.output().unwrap();
+    if o.status.code() == Some(99) || String::from_utf8_lossy(&o.stderr).contains("unshare:") {
+        skip(&format!(
+            "cannot mount a small tmpfs here: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+        return None;
+    }
+    Some(format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    ))
 }
 
 /// A vault made through the library (as the ceremony would), with its

@@ -13,10 +13,10 @@ use seif::ceremony::quorum::{self, Presented};
 use seif::ceremony::{create_vault, write_vault_dir};
 use seif::custody::{CustodianSpec, CustodyError, Identities, Passphrases, open_share};
 use seif::descriptor::{SealerEntry, format_fingerprint};
-use seif::report::Failure;
 use seif::sealer::SealerSecretKey;
 use seif::snapshot::{self, Counters};
 use seif::store::Store;
+use seif_cli::report::Failure;
 use sha2::{Digest, Sha256};
 
 #[derive(Args)]

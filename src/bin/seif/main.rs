@@ -3,9 +3,7 @@
 //! without any key.
 
 mod demo;
-mod files;
 mod open;
-mod progress;
 mod prune;
 mod seal;
 mod sealer;
@@ -15,7 +13,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use seif::report::{self, EXIT_CODES_HELP};
+// What both binaries share, under the names this one has always used
+// (`crate::files`, `crate::progress`).
+use seif_cli::report::{self, EXIT_CODES_HELP};
+use seif_cli::{files, progress};
 
 const TOOL: &str = "seif";
 

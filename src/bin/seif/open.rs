@@ -7,11 +7,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::Args;
 use seif::atomic::AtomicFile;
 use seif::descriptor::Descriptor;
-use seif::report::{self, Failure};
+use seif::descriptor::NotAccepted;
 use seif::sealed::open::{OpenError, OpenOptions, Opened, Opener};
-use seif::sealer::SealerPublicKey;
 use seif::untrusted::Shown;
-use seif::wrap::{WrapError, load_identity_file};
+use seif::wrap::load_identity_file;
+use seif_cli::errors::open_failure;
+use seif_cli::report::{self, Failure};
 
 use crate::files::{io_failure, load_vault, open_input, refuse_terminal_stdout};
 
@@ -30,7 +31,7 @@ the end is reached. seif then exits non-zero; whoever reads the pipe must
 discard what it got (use `set -o pipefail` in shell scripts).
 
 ",
-    seif::exit_codes_help!()
+    seif_cli::exit_codes_help!()
 );
 
 #[derive(Args)]
@@ -204,10 +205,17 @@ fn write_stdout(
     refuse_terminal_stdout()?;
     // Whole 1 MiB writes: the opener hands over each chunk in two pieces.
     let mut out = io::BufWriter::with_capacity(1 << 20, crate::files::raw_stdout()?);
-    opener.decrypt_to(key, &mut out, options).map_err(|e| {
-        open_failure(name, e)
-            .hint("discard everything written to stdout: the input did not authenticate to its end")
-    })
+    let opened = opener
+        .decrypt_to(key, &mut out, options)
+        .map_err(|e| match e {
+            // The reader stopped reading (`seif open x | head`): not an error.
+            OpenError::Write(e) => Failure::stdout(&e),
+            e => open_failure(name, e).hint(
+                "discard everything written to stdout: the input did not authenticate to its end",
+            ),
+        })?;
+    io::Write::flush(&mut out).map_err(|e| Failure::stdout(&e))?;
+    Ok(opened)
 }
 
 fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
@@ -232,36 +240,36 @@ fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
     )
 }
 
-/// Refuses before any decryption if the file is not this vault's or its
-/// sealer is not one the vault accepts.
+/// Refuses before any decryption if the file is not this vault's, its
+/// sealer is not one the vault accepts, or it is unsigned (unless allowed):
+/// the vault's one rule, [`Descriptor::accepts`].
 pub fn check_against_vault(
     vault: &Descriptor,
     header: &seif::sealed::Header,
     name: &str,
     allow_unsigned: bool,
 ) -> Result<(), Failure> {
-    if header.vault_id != vault.vault_id() {
-        return Err(Failure::integrity(format!(
+    let Err(why) = vault.accepts(&header.vault_id, header.sealer.as_ref(), allow_unsigned) else {
+        return Ok(());
+    };
+    let f = Failure::of(&why, why.to_string());
+    Err(match why {
+        NotAccepted::OtherVault(id) => f.reworded(format!(
             "{name} is sealed to another vault (vault id {}), not to '{}'",
-            seif::encoding::to_hex(&header.vault_id),
+            seif::encoding::to_hex(&id),
             Shown(&vault.body().name)
-        )));
-    }
-    match header.sealer {
-        Some(s) if !vault.accepts_sealer(&s) => Err(unaccepted(name, &s)),
-        None if !allow_unsigned => Err(Failure::refused(format!(
-            "{name} is unsigned: anyone holding vault.json could have made it"
-        ))
-        .hint("if you know where it came from, pass --allow-unsigned")),
-        _ => Ok(()),
-    }
-}
-
-fn unaccepted(name: &str, s: &SealerPublicKey) -> Failure {
-    Failure::refused(format!(
-        "{name} was sealed by {s}, a sealer the vault does not accept"
-    ))
-    .hint("if that pipeline is legitimate, a ceremony must add it (`seif-ceremony sealers add`)")
+        )),
+        NotAccepted::Sealer(s) => f
+            .reworded(format!(
+                "{name} was sealed by {s}, a sealer the vault does not accept"
+            ))
+            .hint("if that pipeline is legitimate, a ceremony must add it (`seif-ceremony sealers add`)"),
+        _ => f
+            .reworded(format!(
+                "{name} is unsigned: anyone holding vault.json could have made it"
+            ))
+            .hint("if you know where it came from, pass --allow-unsigned"),
+    })
 }
 
 trait NothingWritten {
@@ -275,26 +283,5 @@ impl NothingWritten for Failure {
         }
         let path = path.display().to_string();
         self.hint(format!("nothing was written to {path}"))
-    }
-}
-
-/// A person's message for each way opening can fail.
-pub fn open_failure(name: &str, e: OpenError) -> Failure {
-    match e {
-        OpenError::Read(e) => io_failure(std::path::Path::new(name), "reading", &e),
-        OpenError::Write(e) => Failure::error(format!("writing the plaintext of {name} failed: {e}"))
-            .hint(if e.kind() == io::ErrorKind::StorageFull {
-                "free some space and run it again; no partial output was kept"
-            } else {
-                "no partial output was kept"
-            }),
-        OpenError::Unwrap(WrapError::NoMatchingIdentity) => Failure::integrity(format!(
-            "none of the given identities can open {name}: it is for another key, or its wrapped key is damaged"
-        ))
-        .hint("use the identity that the ceremony granted for this file"),
-        OpenError::Format(seif::sealed::format::FormatError::NotSealed) => {
-            Failure::error(format!("{name} is not a seif sealed file"))
-        }
-        other => Failure::integrity(format!("{name}: {other}")),
     }
 }

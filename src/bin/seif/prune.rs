@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use seif::report::Failure;
 use seif::snapshot::Counters;
 use seif::snapshot::prune::{GRACE_DAYS_DEFAULT, Plan, PruneError, PruneOptions};
 use seif::untrusted::escape;
+use seif_cli::Failure;
 use serde_json::json;
 
 use crate::files::load_vault;
@@ -32,7 +32,7 @@ that verifies; run it again to finish. It refuses a vault.json older than
 one the store holds.
 
 ",
-    seif::exit_codes_help!()
+    seif_cli::exit_codes_help!()
 );
 
 #[derive(Args)]

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use seif::atomic::AtomicFile;
-use seif::descriptor::{Descriptor, format_fingerprint};
+use seif::descriptor::{Descriptor, NotAccepted, format_fingerprint};
 use seif::encoding::to_hex;
-use seif::report::{self, Failure};
 use seif::sealed::Metadata;
 use seif::sealed::inspect::{InspectError, SignatureStatus, inspect as inspect_file};
 use seif::sealed::seal::{SealError, SealOptions, SealTarget, seal as seal_stream};
+use seif_cli::report::{self, Failure};
 
 use crate::files::{io_failure, is_dash, load_vault, open_input, refuse_terminal_stdout, show};
 use crate::sealer;
@@ -48,22 +48,9 @@ pub struct SealArgs {
 pub fn seal(args: SealArgs) -> Result<(), Failure> {
     let vault = load_vault(&args.vault)?;
     let sealer = match &args.sealer {
-        Some(path) => {
-            let key = sealer::load(path)?;
-            if !vault.accepts_sealer(&key.public()) {
-                return Err(Failure::refused(format!(
-                    "the vault '{}' does not accept the sealer {} ({})",
-                    seif::untrusted::Shown(&vault.body().name),
-                    key.public(),
-                    path.display()
-                ))
-                .hint(format!(
-                    "ask the custodians to run `seif-ceremony sealers add --vault vault.json --share … {}`, then use the new vault.json",
-                    key.public()
-                )));
-            }
-            Some(key)
-        }
+        // The library refuses a sealer the vault does not accept
+        // (`SealError::SealerNotAccepted`), before it reads or writes.
+        Some(path) => Some(sealer::load(path)?),
         None => {
             report::warn(
                 crate::TOOL,
@@ -96,10 +83,24 @@ pub fn seal(args: SealArgs) -> Result<(), Failure> {
         (Box::new(file), metadata)
     };
 
-    let map_err = |e: SealError, out_name: &str| match e {
-        SealError::Read(e) => Failure::error(format!("reading {input_name} failed: {e}")),
+    let map_err = |e: SealError, out_name: &str| {
+        match e {
+        SealError::Read(e) => Failure::of(&e, format!("reading {input_name} failed: {e}")),
+        SealError::Write(e) if out_name == "stdout" => Failure::stdout(&e),
         SealError::Write(e) => io_failure(std::path::Path::new(out_name), "writing", &e),
-        other => Failure::error(format!("sealing {input_name}: {other}")),
+        SealError::SealerNotAccepted(ref key) => Failure::of(
+            &e,
+            format!(
+                "the vault '{}' does not accept the sealer {key} ({})",
+                seif::untrusted::Shown(&vault.body().name),
+                args.sealer.as_deref().unwrap_or(std::path::Path::new("-")).display()
+            ),
+        )
+        .hint(format!(
+            "ask the custodians to run `seif-ceremony sealers add --vault vault.json --share … {key}`, then use the new vault.json"
+        )),
+        other => Failure::of(&other, format!("sealing {input_name}: {other}")),
+    }
     };
 
     let summary = if is_dash(&args.output) {
@@ -173,7 +174,7 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
     };
     let i = result.map_err(|e| match e {
         InspectError::Read(e) => io_failure(&args.input, "reading", &e),
-        other => Failure::integrity(format!("{name}: {other}")),
+        other => Failure::of(&other, format!("{name}: {other}")),
     })?;
     let vault_matches = vault.as_ref().map(|v| v.vault_id() == i.header.vault_id);
     let (sig_word, sealer) = match &i.signature {
@@ -270,27 +271,27 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
             wrapped,
         )
     };
-    written.map_err(|e| Failure::error(format!("writing stdout: {e}")))?;
-    match (&i.signature, vault_matches, accepted) {
-        (SignatureStatus::Invalid(_) | SignatureStatus::Removed(_), _, _) => {
-            Err(Failure::integrity(format!(
-                "{name}: the sealer's signature is {}",
-                sig_word.to_lowercase()
-            )))
-        }
-        (_, Some(false), _) => Err(Failure::integrity(format!(
-            "{name} is sealed to another vault"
-        ))),
-        (_, _, Some(false)) => Err(Failure::refused(format!(
-            "{name}: the vault does not accept its sealer{}",
-            if sealer.is_none() {
-                " (the file is unsigned)"
-            } else {
-                ""
-            }
-        ))),
-        _ => Ok(()),
+    written.map_err(|e| Failure::stdout(&e))?;
+    if let SignatureStatus::Invalid(_) | SignatureStatus::Removed(_) = &i.signature {
+        return Err(Failure::integrity(format!(
+            "{name}: the sealer's signature is {}",
+            sig_word.to_lowercase()
+        )));
     }
+    let Some(v) = &vault else { return Ok(()) };
+    v.accepts(&i.header.vault_id, sealer.as_ref(), false)
+        .map_err(|why| {
+            let f = Failure::of(&why, why.to_string());
+            match why {
+                NotAccepted::OtherVault(_) => {
+                    f.reworded(format!("{name} is sealed to another vault"))
+                }
+                NotAccepted::Unsigned => f.reworded(format!(
+                    "{name}: the vault does not accept its sealer (the file is unsigned)"
+                )),
+                _ => f.reworded(format!("{name}: the vault does not accept its sealer")),
+            }
+        })
 }
 
 fn show_path(p: &Option<PathBuf>) -> String {

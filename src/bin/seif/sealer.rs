@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use seif::atomic;
-use seif::report::Failure;
 use seif::sealer::{SealerKeyError, SealerSecretKey};
+use seif_cli::report::Failure;
 
 use crate::files::io_failure;
 
@@ -17,7 +17,7 @@ pub fn new(out: &Path) -> Result<(), Failure> {
     atomic::write_file(out, text.as_bytes(), 0o600, false)
         .map_err(|e| io_failure(out, "cannot write the sealer key", &e))?;
     let _ = writeln!(std::io::stdout(), "{}", key.public());
-    seif::report::note(
+    seif_cli::report::note(
         crate::TOOL,
         &format!(
             "wrote the secret sealer key to {} (mode 0600); give the public key above to the custodians so a ceremony can add it to the vault",

@@ -9,7 +9,6 @@ use clap::Args;
 use seif::ceremony::grant::{Grant, Target};
 use seif::descriptor::{Descriptor, format_fingerprint};
 use seif::ids::{Commitment, SnapshotId, VaultId};
-use seif::report::{self, Failure};
 use seif::snapshot::push::{PushError, PushOptions, default_state_dir};
 use seif::snapshot::read::{Identities, KeySource, ReadError};
 use seif::snapshot::record::Record;
@@ -19,6 +18,7 @@ use seif::snapshot::verify::{ReadData, VerifyOptions};
 use seif::snapshot::{self, Counters};
 use seif::store::{S3Options, Store, StoreError};
 use seif::untrusted::escape;
+use seif_cli::report::{self, Failure};
 use serde_json::json;
 
 use crate::files::{io_failure, load_vault};
@@ -44,7 +44,7 @@ again resumes the same snapshot. Before the record is written, the stored
 manifest is read back and checked (--no-check skips it).
 
 ",
-    seif::exit_codes_help!()
+    seif_cli::exit_codes_help!()
 );
 
 /// Where snapshots live.
@@ -98,7 +98,7 @@ pub fn json_text(doc: &serde_json::Value) -> String {
 
 /// A store error, escaped (an S3 server or a hostile host wrote part of it).
 pub fn store_failure(e: StoreError) -> Failure {
-    Failure::error(escape(&e.to_string()).into_owned())
+    Failure::from(e)
 }
 
 /// Opens a store that must already exist and hold records.
@@ -679,32 +679,28 @@ impl KeySource for Keys {
     }
 }
 
-/// Refuses a record of another vault or by a sealer the vault does not accept.
+/// Refuses a record of another vault or by a sealer the vault does not
+/// accept (the vault's one rule, `Descriptor::accepts`).
 pub fn judge(vault: &Descriptor, record: &Record) -> Result<(), Failure> {
-    if record.body.vault_id.0 != vault.vault_id() {
-        return Err(Failure::integrity(format!(
-            "snapshot {} belongs to another vault",
-            record.body.snapshot_id
-        )));
-    }
-    if !vault.accepts_sealer(&record.sealer) {
-        return Err(Failure::refused(format!(
-            "snapshot {} was sealed by {}, a sealer the vault does not accept",
-            record.body.snapshot_id,
-            escape(&record.body.sealer)
-        )));
-    }
-    Ok(())
+    vault
+        .accepts(&record.body.vault_id.0, Some(&record.sealer), false)
+        .map_err(|why| {
+            let id = record.body.snapshot_id;
+            let f = Failure::of(&why, why.to_string());
+            match why {
+                seif::descriptor::NotAccepted::OtherVault(_) => {
+                    f.reworded(format!("snapshot {id} belongs to another vault"))
+                }
+                _ => f.reworded(format!(
+                    "snapshot {id} was sealed by {}, a sealer the vault does not accept",
+                    escape(&record.body.sealer)
+                )),
+            }
+        })
 }
 
 fn read_failure(e: ReadError) -> Failure {
-    match e {
-        ReadError::Store(e) => store_failure(e),
-        ReadError::Key { .. } => Failure::integrity(escape(&e.to_string()).into_owned())
-            .hint("use the identity a ceremony granted for this snapshot, with its --grant file(s); a grant must cover every snapshot whose packs it reuses"),
-        other => Failure::integrity(escape(&other.to_string()).into_owned())
-            .hint("the store's copy is damaged or was tampered with; run `seif verify` on it and restore from another store"),
-    }
+    Failure::from(e)
 }
 
 #[derive(Args)]
@@ -838,18 +834,7 @@ fn pruned_or(
 }
 
 fn restore_failure(e: RestoreError) -> Failure {
-    match e {
-        RestoreError::Output { path, source } => io_failure(&path, "cannot write", &source)
-            .hint("files already restored are whole and checked; fix it and run the same restore with --resume"),
-        RestoreError::OutputExists(p) => Failure::error(format!("{} exists and is not empty", p.display()))
-            .hint("restore into a new directory, or pass --resume to go on with a restore that stopped, or --force to replace"),
-        RestoreError::OutputUnsafe(..) => Failure::refused(e.to_string()),
-        RestoreError::NoRoom { .. } => Failure::error(e.to_string()).hint("make room, or restore only some paths"),
-        RestoreError::NotFound(_) => Failure::error(e.to_string()).hint("paths are as `seif ls --identity … SNAPSHOT` shows them"),
-        RestoreError::Store(e) => store_failure(e),
-        RestoreError::Read(e) => read_failure(e),
-        other => Failure::integrity(other.to_string()).hint("the store's copy is damaged or was tampered with; run `seif verify` on it and restore from another store"),
-    }
+    Failure::from(e)
 }
 
 #[derive(Args)]

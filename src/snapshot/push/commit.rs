@@ -129,10 +129,13 @@ pub fn own_records(
     vault: &Descriptor,
 ) -> Result<BTreeMap<BlobId, Record>, PushError> {
     let (records, _) = crate::snapshot::load_records(store)?;
-    let vault_id = VaultId(vault.vault_id());
     Ok(records
         .into_iter()
-        .filter(|(_, r)| r.body.vault_id == vault_id && vault.accepts_sealer(&r.sealer))
+        .filter(|(_, r)| {
+            vault
+                .accepts(&r.body.vault_id.0, Some(&r.sealer), false)
+                .is_ok()
+        })
         .collect())
 }
 

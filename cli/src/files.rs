@@ -5,8 +5,8 @@ use std::fs::File;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 
+use crate::report::Failure;
 use seif::descriptor::Descriptor;
-use seif::report::Failure;
 
 /// Whether a path argument means stdin/stdout.
 pub fn is_dash(p: &Option<PathBuf>) -> bool {
@@ -36,28 +36,26 @@ pub fn open_input(path: &Path) -> Result<File, Failure> {
     Ok(file)
 }
 
-/// An I/O failure naming the file.
+/// An I/O failure naming the file (see [`Failure::io`]).
 pub fn io_failure(path: &Path, what: &str, e: &io::Error) -> Failure {
-    let f = Failure::error(format!("{what} {}: {e}", path.display()));
-    match e.kind() {
-        io::ErrorKind::NotFound => f.hint("check the path"),
-        io::ErrorKind::PermissionDenied => f.hint("check the file's permissions"),
-        io::ErrorKind::StorageFull => {
-            f.hint("free some space (nothing was left half-written) and run it again")
-        }
-        _ => f,
-    }
+    Failure::io(path, what, e)
 }
 
-/// Loads and verifies a vault descriptor.
+/// Loads and verifies a vault descriptor, for both binaries: a file that
+/// cannot be read or is not a descriptor is exit 1, one that breaks its
+/// rules or signature (altered or forged) exit 3.
 pub fn load_vault(path: &Path) -> Result<Descriptor, Failure> {
-    Descriptor::load(path).map_err(|e| {
-        use seif::descriptor::DescriptorError as E;
-        match e {
-            E::Io(e) => io_failure(path, "cannot read the vault descriptor", &e),
-            E::BadSignature | E::BrokenKeyChain(_) => Failure::integrity(format!("{}: {e}", path.display()))
-                .hint("get vault.json again from the ceremony's records and compare its vault id with the one the witnesses recorded"),
-            other => Failure::error(format!("{}: {other}", path.display())),
+    Descriptor::load(path).map_err(|e| match e {
+        seif::descriptor::DescriptorError::Io(e) => {
+            io_failure(path, "cannot read the vault descriptor", &e)
+        }
+        other => {
+            let f = Failure::of(&other, format!("{}: {other}", path.display()));
+            if f.kind == crate::Kind::Integrity {
+                f.hint("take vault.json again from the ceremony's records and compare its vault id with the one the witnesses recorded")
+            } else {
+                f
+            }
         }
     })
 }
