@@ -243,6 +243,7 @@ fn append_unsigned(log: &Path, vault_json: &Path, edit: impl FnOnce(&mut serde_j
         event: "refused".into(),
         participants: vec![],
         details: serde_json::json!({"step": "open", "reason": "x"}),
+        files: vec![],
     };
     l.append(&d, draft, None).unwrap();
     // Rewrite the last line with the edited body (still unsigned, still
@@ -617,6 +618,7 @@ fn the_key_check_refuses_a_wrong_secret_with_valid_commitments() {
                 event: "init".into(),
                 participants: vec![],
                 details: serde_json::json!({}),
+                files: vec![],
             },
             Some(&keys),
         )?;

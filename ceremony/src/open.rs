@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use seif::atomic::AtomicFile;
+use seif::ceremony::evidence::{FileRecord, HashingWriter, hash_bytes};
 use seif::ceremony::grant::{Grant, Target};
-use seif::ceremony::precheck::{self, Refused, output_path};
+use seif::ceremony::precheck::{self, Need, Refused, output_path};
 use seif::descriptor::Descriptor;
 use seif::encoding::to_hex;
 use seif::report::{self, Failure};
@@ -19,10 +20,11 @@ use seif::snapshot::record::Record;
 use seif::untrusted::{Shown, escape};
 use serde_json::json;
 
-use crate::TOOL;
 use crate::context::{
-    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct, record,
+    NOTHING_ASKED, ShareArgs, VaultArgs, check_out_dir, file_read, finalize_activation,
+    gather_shares, load_vault, print_log_head, reconstruct, record,
 };
+use crate::{Session, TOOL, say, screen};
 
 #[derive(Args)]
 pub struct OpenArgs {
@@ -79,18 +81,32 @@ pub struct GrantArgs {
 
 /// A refusal before any share is asked for.
 pub fn refused(r: Refused) -> Failure {
-    Failure::refused(r.to_string())
+    Failure::refused(r.to_string()).hint(NOTHING_ASKED)
+}
+
+/// Hashes every sealed file a step will read, before any share is asked
+/// for: a file that cannot be read to its end is found now. The records
+/// go into the step's log entry.
+pub fn hash_inputs(inputs: &[precheck::Input]) -> Result<Vec<FileRecord>, Failure> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for i in inputs {
+        match FileRecord::read(&i.path) {
+            Ok(f) => files.push(f),
+            Err(e) => problems.push(format!("{}: cannot be read: {e}", i.path.display())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(refused(Refused(problems)))
+    }
 }
 
 /// Checks the outputs before any share is asked for. Nothing is created
 /// yet, so a refused step leaves no empty directory behind.
 fn prepare_out(dir: &Path, outputs: &[PathBuf], force: bool) -> Result<(), Failure> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(Failure::error(format!(
-            "{} exists and is not a directory",
-            dir.display()
-        )));
-    }
+    check_out_dir(dir)?;
     for o in outputs {
         if !force && o.symlink_metadata().is_ok() {
             return Err(Failure::error(format!("{} already exists", o.display()))
@@ -130,6 +146,14 @@ pub fn precheck_snapshots(
             TOOL,
             &format!("{}: {}: {}", store.display(), Shown(k), Shown(e)),
         );
+    }
+    // One step takes sealed files or, with --store, snapshots: not both.
+    if let Some(file) = inputs.iter().find(|p| p.is_file()) {
+        return Err(Failure::usage(format!(
+            "{} is a sealed file, and with --store every INPUT names a snapshot: one step takes either sealed files or snapshots",
+            file.display()
+        ))
+        .hint("run the step twice: once with the sealed files, once with --store and the snapshots"));
     }
     let specs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     let picked = precheck::snapshots(descriptor, &records, &specs).map_err(refused)?;
@@ -193,15 +217,19 @@ impl StagedTree {
     }
 }
 
-fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
-    let mut vault = load_vault(&args.vault)?;
+fn open_snapshots(args: OpenArgs, store_dir: &Path, session: &Session) -> Result<(), Failure> {
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
     let outputs: Vec<PathBuf> = records
         .iter()
         .map(|r| args.out.join(r.body.snapshot_id.to_hex()))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "open", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     create_out(&args.out)?;
     // Each snapshot is restored into a hidden directory first; none
@@ -262,6 +290,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
         &rejected,
         "open",
         json!({ "store": store.describe(), "snapshots": results }),
+        files,
     )?;
     seif::killpoint::reached("open:logged");
     for (tree, line) in staged.into_iter().zip(&lines) {
@@ -273,27 +302,45 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
             ))
         })?;
         seif::killpoint::reached("open:committed");
-        println!("{line}");
+        say!("{line}");
     }
     print_log_head(&vault.log);
+    finish("open", &vault, since, failures, records.len(), "snapshots")
+}
+
+/// Ends a step that opened several inputs: the summary (marked failed if
+/// any input failed), and the failure.
+fn finish(
+    step: &str,
+    vault: &seif::ceremony::vault::Vault,
+    since: usize,
+    failures: usize,
+    total: usize,
+    what: &str,
+) -> Result<(), Failure> {
+    let summary = screen::summary(step, &vault.descriptor, &vault.log, since);
     if failures > 0 {
-        return Err(Failure::integrity(format!(
-            "{failures} of {} snapshots failed to open (see above)",
-            records.len()
-        )));
+        let error = format!("{failures} of {total} {what} failed to open (see above)");
+        screen::print_summary(&screen::failed(summary, &error));
+        return Err(Failure::integrity(error));
     }
+    screen::print_summary(&summary);
     Ok(())
 }
 
-fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
-    let mut vault = load_vault(&args.vault)?;
+fn grant_snapshots(args: GrantArgs, store_dir: &Path, session: &Session) -> Result<(), Failure> {
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
     let outputs: Vec<PathBuf> = records
         .iter()
         .map(|r| args.out.join(format!("{}.grant", r.body.snapshot_id)))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "grant", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     // Every grant is made before anything is written or logged.
     let mut grants = Vec::new();
@@ -313,12 +360,20 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
             let target = Target::Snapshot {
                 snapshot_id: sid.to_hex(),
             };
-            let g = Grant::issue(&vault.descriptor, &quorum.keys, target, &keys[&sid], &args.to)
-                .map_err(|e| Failure::error(e.to_string()))?;
+            let g = Grant::issue(
+                &vault.descriptor,
+                &quorum.keys,
+                target,
+                &keys[&sid],
+                &args.to,
+            )
+            .map_err(|e| Failure::error(e.to_string()))?;
             grant.push_str(&g.to_json_pretty());
             grant.push('\n');
         }
         granted.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "grant": out.display().to_string()}));
+        let (sha256, n) = hash_bytes(grant.as_bytes());
+        files.push(FileRecord::written(out, sha256, n).map_err(|e| Failure::error(e.to_string()))?);
         grants.push((
             out,
             grant,
@@ -336,34 +391,46 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
         &rejected,
         "grant",
         json!({ "recipient": args.to, "store": store.describe(), "snapshots": granted }),
+        files,
     )?;
     seif::killpoint::reached("grant:logged");
     create_out(&args.out)?;
     for (out, grant, line) in grants {
         write_output(out, grant.as_bytes(), args.force, "grant")
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
-        println!("{line}");
+        say!("{line}");
     }
-    println!(
+    say!(
         "the recovery team restores with: seif restore --identity THEIR_KEY --grant SNAPSHOT.grant --vault vault.json --store STORE --out DIR SNAPSHOT"
     );
     print_log_head(&vault.log);
+    screen::print_summary(&screen::summary(
+        "grant",
+        &vault.descriptor,
+        &vault.log,
+        since,
+    ));
     Ok(())
 }
 
-pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
+pub fn run_open(args: OpenArgs, session: &Session) -> Result<(), Failure> {
     if let Some(dir) = args.store.clone() {
-        return open_snapshots(args, &dir);
+        return open_snapshots(args, &dir, session);
     }
-    let mut vault = load_vault(&args.vault)?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let inputs = precheck::sealed_files(&vault.descriptor, &args.inputs, args.allow_unsigned)
         .map_err(refused)?;
+    files.extend(hash_inputs(&inputs)?);
     let outputs: Vec<PathBuf> = inputs
         .iter()
         .map(|i| output_path(&args.out, i, ""))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "open", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     create_out(&args.out)?;
     let identity = quorum.keys.age_identity();
@@ -374,24 +441,29 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
     let mut staged = Vec::new();
     let mut failures = 0;
     for (input, out_path) in inputs.iter().zip(&outputs) {
-        let outcome = (|| -> Result<(AtomicFile, u64, Option<String>), String> {
+        let outcome = (|| -> Result<(AtomicFile, u64, Option<String>, String), String> {
             let opener = Opener::new(File::open(&input.path).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
             let key = opener.unwrap_key(&[identity]).map_err(|e| e.to_string())?;
             let mut out = AtomicFile::create(out_path, args.force).map_err(|e| e.to_string())?;
-            let opened = {
-                let mut w = BufWriter::with_capacity(1 << 20, &mut out);
+            let (opened, sha256) = {
+                let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, &mut out));
                 let opened = opener
                     .decrypt_to(&key, &mut w, &OpenOptions::default())
                     .map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())?;
-                opened
+                let (sha256, _, _) = w.finish();
+                (opened, sha256)
             };
             out.file().sync_all().map_err(|e| e.to_string())?;
-            Ok((out, opened.content_len, opened.metadata.name))
+            Ok((out, opened.content_len, opened.metadata.name, sha256))
         })();
         match outcome {
-            Ok((file, len, original)) => {
+            Ok((file, len, original, sha256)) => {
+                files.push(
+                    FileRecord::written(out_path, sha256, len)
+                        .map_err(|e| Failure::error(e.to_string()))?,
+                );
                 seif::killpoint::reached("open:temp-written");
                 let line = format!(
                     "opened {} -> {} ({len} bytes{})",
@@ -424,38 +496,38 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
         &rejected,
         "open",
         json!({ "inputs": results }),
+        files,
     )?;
     seif::killpoint::reached("open:logged");
     for (file, out_path, line) in staged {
         file.commit(0o600)
             .map_err(|e| Failure::error(format!("cannot finish {}: {e}", out_path.display())))?;
         seif::killpoint::reached("open:committed");
-        println!("{line}");
+        say!("{line}");
     }
     print_log_head(&vault.log);
-    if failures > 0 {
-        return Err(Failure::integrity(format!(
-            "{failures} of {} inputs failed to open (see above)",
-            inputs.len()
-        )));
-    }
-    Ok(())
+    finish("open", &vault, since, failures, inputs.len(), "inputs")
 }
 
-pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
+pub fn run_grant(args: GrantArgs, session: &Session) -> Result<(), Failure> {
     seif::wrap::parse_recipient(&args.to).map_err(|e| Failure::error(format!("--to: {e}")))?;
     if let Some(dir) = args.store.clone() {
-        return grant_snapshots(args, &dir);
+        return grant_snapshots(args, &dir, session);
     }
-    let mut vault = load_vault(&args.vault)?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let inputs = precheck::sealed_files(&vault.descriptor, &args.inputs, args.allow_unsigned)
         .map_err(refused)?;
+    files.extend(hash_inputs(&inputs)?);
     let outputs: Vec<PathBuf> = inputs
         .iter()
         .map(|i| output_path(&args.out, i, ".grant"))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "grant", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     // Every grant is made before anything is written or logged.
     let mut grants = Vec::new();
@@ -474,9 +546,14 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &key, &args.to)
             .map_err(|e| Failure::error(e.to_string()))?;
         granted.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "grant": out_path.display().to_string()}));
+        let text = grant.to_json_pretty();
+        let (sha256, n) = hash_bytes(text.as_bytes());
+        files.push(
+            FileRecord::written(out_path, sha256, n).map_err(|e| Failure::error(e.to_string()))?,
+        );
         grants.push((
             out_path,
-            grant,
+            text,
             format!(
                 "granted {} to {} -> {}",
                 input.path.display(),
@@ -491,22 +568,24 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         &rejected,
         "grant",
         json!({ "recipient": args.to, "inputs": granted }),
+        files,
     )?;
     seif::killpoint::reached("grant:logged");
     create_out(&args.out)?;
     for (out_path, grant, line) in grants {
-        write_output(
-            out_path,
-            grant.to_json_pretty().as_bytes(),
-            args.force,
-            "grant",
-        )
-        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out_path.display())))?;
-        println!("{line}");
+        write_output(out_path, grant.as_bytes(), args.force, "grant")
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", out_path.display())))?;
+        say!("{line}");
     }
-    println!(
+    say!(
         "the recovery team opens each file with: seif open --identity THEIR_KEY --grant FILE.grant --vault vault.json -o OUTPUT FILE"
     );
     print_log_head(&vault.log);
+    screen::print_summary(&screen::summary(
+        "grant",
+        &vault.descriptor,
+        &vault.log,
+        since,
+    ));
     Ok(())
 }
