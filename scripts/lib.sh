@@ -18,6 +18,9 @@ apt_install() {
 
 ensure_test_tools() {
   apt_install libclang-dev pkg-config libssl-dev gnupg age python3-pip
+  # tests/runbooks.rs runs each ceremony step offline in its own namespace
+  # (unshare -rnm, ip link set lo up).
+  apt_install util-linux iproute2
   if ! python3 -c 'import nacl' 2>/dev/null; then
     say "installing PyNaCl (pip)"
     python3 -m pip install -q --disable-pip-version-check pynacl 2>/dev/null \

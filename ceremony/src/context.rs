@@ -132,13 +132,13 @@ pub fn print_vault_line(d: &Descriptor) {
 
 /// Loads vault.json and its log, and checks them against each other. A
 /// step that was interrupted after it was logged and before it wrote
-/// vault.json is completed here, and said so. The log then records the
+/// vault.json is completed here, and said so. (The vault line is printed
+/// by [`gather_shares`].) The log then records the
 /// session's witnesses and note in every entry this step appends.
 pub fn load_vault(args: &VaultArgs, session: &Session) -> Result<Vault, Failure> {
     expected_fingerprint(args)?;
     let descriptor = load_descriptor(&args.vault)?;
     check_expected(args, &descriptor)?;
-    print_vault_line(&descriptor);
     let (mut vault, completed) =
         Vault::attach_log(&args.vault, descriptor, &log_path(args)).map_err(vault_failure)?;
     vault.log.attend(session.attendance.clone());
@@ -224,16 +224,20 @@ pub struct Gathered {
 /// `--passphrase-file`, every share file (stdin too, so that `gpg -d`
 /// asks for its PIN first), their kinds and count (see
 /// [`precheck::shares`]), and that the log can be written. A refusal here
-/// is not logged.
+/// is not logged. Then prints the vault line: after a share piped from
+/// `gpg -d` has been read, so that GnuPG's own messages come before it on
+/// the screen, not in the middle of it.
 pub fn gather_shares(args: &ShareArgs, vault: &Vault, need: Need) -> Result<Gathered, Failure> {
-    gather(
+    let gathered = gather(
         &args.shares,
         &args.identities,
         &args.passphrase_files,
         &vault.descriptor,
         Some(&vault.log),
         need,
-    )
+    )?;
+    print_vault_line(&vault.descriptor);
+    Ok(gathered)
 }
 
 /// [`gather_shares`], for a step that may have no log (verify-share).
