@@ -131,11 +131,12 @@ fn main() {
             event: "init".into(),
             participants: vec![],
             details: serde_json::json!({"seed": true}),
+            files: vec![],
         },
         Some(&keys),
     )
     .unwrap();
-    log.append(&d, Draft { event: "verify-share".into(), participants: vec![], details: serde_json::json!({"share_set": seif::encoding::to_hex(&[3; 16]), "index": 1, "ack_token": seif::encoding::to_hex(&shares[0].ack_token())}) }, None).unwrap();
+    log.append(&d, Draft { event: "verify-share".into(), participants: vec![], details: serde_json::json!({"share_set": seif::encoding::to_hex(&[3; 16]), "index": 1, "ack_token": seif::encoding::to_hex(&shares[0].ack_token())}), files: vec![]  }, None).unwrap();
     put("ceremony_log", "log", &std::fs::read(&log_path).unwrap());
 
     let key = DataKey::from_bytes(Zeroizing::new([7u8; 32]));

@@ -19,8 +19,9 @@ apt_install() {
 ensure_test_tools() {
   # time: GNU time measures seal's and open's memory (tests/seal_open.rs);
   # iproute2: the air-gap test's interface; binutils: readelf, for what the
-  # ceremony binary links (tests/ceremony.rs).
-  apt_install libclang-dev pkg-config libssl-dev gnupg age python3-pip time iproute2 binutils
+  # ceremony binary links (tests/ceremony.rs); util-linux: tests/runbooks.rs
+  # runs each ceremony step offline in its own namespace (unshare -rnm).
+  apt_install libclang-dev pkg-config libssl-dev gnupg age python3-pip time iproute2 binutils util-linux
   if ! python3 -c 'import nacl' 2>/dev/null; then
     say "installing PyNaCl (pip)"
     python3 -m pip install -q --disable-pip-version-check pynacl 2>/dev/null \

@@ -39,6 +39,7 @@
 //! - [`hardening`]: process hardening (no core dumps) for tools that hold secrets.
 //! - [`untrusted`]: text from outside escaped before it reaches a terminal.
 //! - [`time`]: UTC timestamps for records and logs.
+//! - [`retention`]: the vault's retention policy: which snapshots a prune expires.
 //! - [`killpoint`]: named write points where tests kill a debug build.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -79,10 +79,12 @@ fn a_planted_share_label_never_reaches_the_passphrase_prompt() {
         .arg(vault_dir.join("vault.json"))
         .arg(&planted));
     let screen = stdout(&o);
-    assert_eq!(o.status.code(), Some(3), "{screen}");
+    // Refused with every other input check, before anyone is asked for
+    // anything (exit 4, not logged).
+    assert_eq!(o.status.code(), Some(4), "{screen}");
     assert!(
         screen.contains(&format!(
-            "seif-ceremony: error: share {}: not a seif passphrase-protected share: the custodian label is not a valid label (A-Z a-z 0-9 . _ -)",
+            "seif-ceremony: error: refused before asking for shares: share {}: not a seif passphrase-protected share: the custodian label is not a valid label (A-Z a-z 0-9 . _ -)",
             planted.display()
         )),
         "{screen}"
@@ -246,6 +248,7 @@ fn append_unsigned(log: &Path, vault_json: &Path, edit: impl FnOnce(&mut serde_j
         event: "refused".into(),
         participants: vec![],
         details: serde_json::json!({"step": "open", "reason": "x"}),
+        files: vec![],
     };
     l.append(&d, draft, None).unwrap();
     // Rewrite the last line with the edited body (still unsigned, still
@@ -620,6 +623,7 @@ fn the_key_check_refuses_a_wrong_secret_with_valid_commitments() {
                 event: "init".into(),
                 participants: vec![],
                 details: serde_json::json!({}),
+                files: vec![],
             },
             Some(&keys),
         )?;
@@ -705,9 +709,9 @@ fn a_share_asking_for_minutes_of_argon2_is_refused_at_once() {
         .arg(&planted));
     fails_with(
         &o,
-        3,
+        4,
         &format!(
-            "seif-ceremony: error: share {}: the Argon2id parameters m=4194304 t=64 p=64 are outside what seif accepts (m 65536..1048576 KiB, t 3..10, p 4..16)",
+            "seif-ceremony: error: refused before asking for shares: share {}: the Argon2id parameters m=4194304 t=64 p=64 are outside what seif accepts (m 65536..1048576 KiB, t 3..10, p 4..16)",
             planted.display()
         ),
     );

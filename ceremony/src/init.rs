@@ -1,17 +1,20 @@
 //! `seif-ceremony init`: the vault is born.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use seif::ceremony::evidence::{FileRecord, hash_bytes};
 use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE, Participant};
-use seif::ceremony::{CeremonyError, SHARES_DIR, create_vault, write_vault_dir};
-use seif::custody::CustodianSpec;
+use seif::ceremony::{CeremonyError, SHARES_DIR, VAULT_FILE, create_vault, write_vault_dir};
+use seif::custody::{CustodianKey, CustodianSpec, CustodyError};
 use seif::descriptor::{Descriptor, SealerEntry, ShareSet, format_fingerprint};
 use seif::sealer::SealerPublicKey;
 use seif_cli::report::Failure;
 use serde_json::json;
 
+use crate::context::{check_out_dir, file_read};
 use crate::prompt::Prompter;
+use crate::{Session, say, screen};
 
 pub const AFTER_HELP: &str = concat!(
     "\
@@ -57,19 +60,97 @@ pub struct InitArgs {
     retention: crate::retention::PolicyArgs,
 }
 
-/// Parses `--custodian` arguments, naming the one that is wrong.
-pub fn parse_custodians(args: &[String]) -> Result<Vec<CustodianSpec>, Failure> {
+/// New custodians as given with `--custodian`, and the certificate files
+/// read for them (recorded in the log with their hashes).
+pub struct NewCustodians {
+    /// The custodians, in order.
+    pub specs: Vec<CustodianSpec>,
+    /// The `pgp:FILE` certificates read.
+    pub files: Vec<FileRecord>,
+}
+
+/// Parses `--custodian` arguments, naming the one that is wrong. An
+/// expired OpenPGP certificate is refused, with how to extend it; one that
+/// expires within [`seif::custody::openpgp::EXPIRY_WARNING`] is warned
+/// about, with its date.
+pub fn parse_custodians(args: &[String]) -> Result<NewCustodians, Failure> {
     if args.len() > 255 {
         return Err(Failure::error(format!(
             "{} custodians: at most 255 can share a secret over GF(256)",
             args.len()
         )));
     }
-    args.iter()
-        .map(|a| {
-            CustodianSpec::parse(a).map_err(|e| Failure::error(format!("--custodian {a}: {e}")))
-        })
-        .collect()
+    let mut specs = Vec::new();
+    let mut files = Vec::new();
+    for a in args {
+        let spec = CustodianSpec::parse(a).map_err(|e| custodian_failure(a, e))?;
+        if let Some((_, path)) = a.split_once("=pgp:") {
+            files.push(file_read(Path::new(path))?);
+        }
+        warn_expiry(&spec);
+        specs.push(spec);
+    }
+    Ok(NewCustodians { specs, files })
+}
+
+fn custodian_failure(arg: &str, e: CustodyError) -> Failure {
+    let shown = seif::untrusted::Shown(arg);
+    match e {
+        CustodyError::Certificate {
+            source:
+                seif::custody::openpgp::PgpError::Expired {
+                    ref fingerprint, ..
+                },
+            ..
+        } => {
+            let hint = seif::custody::openpgp::extend_hint(fingerprint);
+            Failure::refused(format!("--custodian {shown}: {e}")).hint(hint)
+        }
+        other => Failure::error(format!("--custodian {shown}: {other}")),
+    }
+}
+
+/// Warns about an OpenPGP custodian whose certificate stops being usable
+/// within [`seif::custody::openpgp::EXPIRY_WARNING`].
+fn warn_expiry(spec: &CustodianSpec) {
+    let CustodianKey::OpenPgp(cert) = &spec.key else {
+        return;
+    };
+    if let Some(until) = cert.usable_until() {
+        warn_expires(
+            &format!("custodian '{}'", spec.label),
+            &cert.fingerprint(),
+            until,
+        );
+    }
+}
+
+/// The warning about a certificate that expires within
+/// [`seif::custody::openpgp::EXPIRY_WARNING`] (or has expired).
+pub fn warn_expires(who: &str, fingerprint: &str, until: std::time::SystemTime) {
+    use seif::custody::openpgp::{EXPIRY_WARNING, date_of, extend_hint};
+    let now = std::time::SystemTime::now();
+    if until > now + EXPIRY_WARNING {
+        return;
+    }
+    let what = if until <= now {
+        format!(
+            "expired on {}: a reshare or rotation refuses it",
+            date_of(until)
+        )
+    } else {
+        format!(
+            "expires on {}: after that date a reshare or rotation refuses it",
+            date_of(until)
+        )
+    };
+    seif_cli::report::warn(
+        crate::TOOL,
+        &format!(
+            "{who}: OpenPGP certificate {fingerprint} {what}; {}",
+            extend_hint(fingerprint)
+        ),
+    );
 }
 
 /// Parses `--sealer` arguments.
@@ -112,8 +193,11 @@ pub fn ceremony_failure(e: CeremonyError) -> Failure {
     Failure::from(e)
 }
 
-pub fn run(args: InitArgs) -> Result<(), Failure> {
-    let custodians = parse_custodians(&args.custodians)?;
+pub fn run(args: InitArgs, session: &Session) -> Result<(), Failure> {
+    let NewCustodians {
+        specs: custodians,
+        files: mut files_read,
+    } = parse_custodians(&args.custodians)?;
     seif::shares::check_threshold(args.threshold, custodians.len())
         .map_err(|e| Failure::error(format!("--threshold {}: {e}", args.threshold)))?;
     warn_no_margin(args.threshold, custodians.len());
@@ -128,7 +212,9 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
             args.out.clone(),
         )));
     }
+    check_out_dir(&args.out)?;
     let mut prompter = Prompter::new(&args.passphrase_files)?;
+    prompter.check_files()?;
     let vault = create_vault(
         &args.name,
         args.threshold,
@@ -140,8 +226,11 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
     .map_err(ceremony_failure)?;
     let d = &vault.descriptor;
     let mut head = String::new();
+    let written = written_files(&args.out, d, &vault.files)?;
+    files_read.extend(written);
     write_vault_dir(&args.out, d, &vault.files, |staging| {
         let mut log = CeremonyLog::new(&staging.join(LOG_FILE));
+        log.attend(session.attendance.clone());
         let set = d.active_set();
         let details = json!({
             "name": d.body().name,
@@ -159,6 +248,7 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
                 event: "init".into(),
                 participants: Vec::<Participant>::new(),
                 details,
+                files: files_read,
             },
             Some(&vault.keys),
         )?;
@@ -168,11 +258,33 @@ pub fn run(args: InitArgs) -> Result<(), Failure> {
     .map_err(ceremony_failure)?;
     drop(vault.secret);
     print_new_vault(d, &args.out, &vault.files);
-    println!(
+    say!(
         "ceremony log: {}, 1 entry, head {head}",
         args.out.join(LOG_FILE).display()
     );
+    let log =
+        CeremonyLog::open(&args.out.join(LOG_FILE)).map_err(|e| Failure::error(e.to_string()))?;
+    screen::print_summary(&screen::summary("init", d, &log, 0));
     Ok(())
+}
+
+/// The records of what a new vault directory holds: vault.json and the
+/// share files, with their hashes (as `sha256sum` shows them after).
+pub fn written_files(
+    out: &Path,
+    d: &Descriptor,
+    shares: &[(String, Vec<u8>)],
+) -> Result<Vec<FileRecord>, Failure> {
+    let mut files = Vec::new();
+    let record = |path: PathBuf, bytes: &[u8]| {
+        let (sha256, n) = hash_bytes(bytes);
+        FileRecord::written(&path, sha256, n).map_err(|e| Failure::error(e.to_string()))
+    };
+    files.push(record(out.join(VAULT_FILE), d.to_json_pretty().as_bytes())?);
+    for (name, bytes) in shares {
+        files.push(record(out.join(SHARES_DIR).join(name), bytes)?);
+    }
+    Ok(files)
 }
 
 pub fn custodian_summary(set: &ShareSet) -> serde_json::Value {
@@ -182,32 +294,32 @@ pub fn custodian_summary(set: &ShareSet) -> serde_json::Value {
 /// The summary the witnesses read.
 pub fn print_new_vault(d: &Descriptor, out: &std::path::Path, files: &[(String, Vec<u8>)]) {
     let b = d.body();
-    println!(
+    say!(
         "vault '{}' written to {}",
         seif::untrusted::Shown(&b.name),
         out.display()
     );
-    println!();
-    println!("  VAULT FINGERPRINT (witnesses: record it; it is the vault id)");
-    println!("    {}", format_fingerprint(&b.vault_id));
-    println!();
+    say!();
+    say!("  VAULT FINGERPRINT (witnesses: record it; it is the vault id)");
+    say!("    {}", format_fingerprint(&b.vault_id));
+    say!();
     print_set_summary(d, files, out);
     if b.sealers.is_empty() {
-        println!("  sealers:     none yet (add them with `seif-ceremony sealers add`)");
+        say!("  sealers:     none yet (add them with `seif-ceremony sealers add`)");
     } else {
-        println!("  sealers:");
+        say!("  sealers:");
         for s in &b.sealers {
-            println!("    {}  {}", s.key, seif::untrusted::Shown(&s.label));
+            say!("    {}  {}", s.key, seif::untrusted::Shown(&s.label));
         }
     }
-    println!(
+    say!(
         "  retention:   {}",
         b.retention.as_ref().map_or(
             "keep every snapshot (set a policy with `seif-ceremony retention set`)".into(),
             |r| r.policy.describe()
         )
     );
-    println!(
+    say!(
         "  descriptor:  {} revision {}, revision hash {}",
         out.join("vault.json").display(),
         b.revision,
@@ -217,7 +329,7 @@ pub fn print_new_vault(d: &Descriptor, out: &std::path::Path, files: &[(String, 
 
 pub fn print_set_summary(d: &Descriptor, files: &[(String, Vec<u8>)], out: &std::path::Path) {
     let set = d.body().share_sets.last().expect("a set");
-    println!(
+    say!(
         "  share set:   {} ({}), threshold {} of {}, key generation {}",
         set.id,
         format!("{:?}", set.status).to_lowercase(),
@@ -225,7 +337,7 @@ pub fn print_set_summary(d: &Descriptor, files: &[(String, Vec<u8>)], out: &std:
         set.custodians.len(),
         set.generation
     );
-    println!("  custodians:");
+    say!("  custodians:");
     let label_w = set
         .custodians
         .iter()
@@ -239,7 +351,7 @@ pub fn print_set_summary(d: &Descriptor, files: &[(String, Vec<u8>)], out: &std:
         .max()
         .unwrap_or(1);
     for (c, (file, _)) in set.custodians.iter().zip(files) {
-        println!(
+        say!(
             "    {:>3}  {:<label_w$}  {:<10}  {:<key_w$}  {}",
             c.index,
             c.label,

@@ -16,6 +16,7 @@ mod open;
 mod prompt;
 mod rekey;
 mod retention;
+mod screen;
 mod sealers;
 mod show;
 mod verify_share;
@@ -23,6 +24,7 @@ mod verify_share;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use seif::ceremony::evidence::Attendance;
 use seif_cli::report::{self, EXIT_CODES_HELP, Failure};
 
 const TOOL: &str = "seif-ceremony";
@@ -39,8 +41,30 @@ struct Cli {
     /// (otherwise seif-ceremony only warns).
     #[arg(long, global = true)]
     require_airgap: bool,
+    /// A witness present at this step (repeat for each): recorded in the
+    /// ceremony log entry and on its printout. A name by the label rule:
+    /// A-Z a-z 0-9 . _ - (e.g. anu.tamm).
+    #[arg(long = "witness", value_name = "NAME", global = true)]
+    witnesses: Vec<String>,
+    /// An exception the Ceremony Administrator notes for this step (a
+    /// deviation from the script, a repeated step): recorded in the log
+    /// entry and on its printout.
+    #[arg(long, value_name = "TEXT", global = true)]
+    note: Option<String>,
+    /// Print a JSON summary of the step on stdout (vault, revision,
+    /// participants, witnesses, the binary's hash, files read and written
+    /// with their hashes, log entries and head); the usual lines then go to
+    /// stderr, so the screen shows them still.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What every step that writes the log takes from the command line.
+pub struct Session {
+    /// The witnesses and the note, recorded in every entry.
+    pub attendance: Attendance,
 }
 
 #[derive(Subcommand)]
@@ -79,11 +103,44 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    screen::set_json(cli.json);
+    let step = step_name(&cli.command);
     let outcome = run(cli);
+    if let Err(f) = &outcome {
+        screen::print_failure(step, f);
+    }
     report::finish(TOOL, outcome)
 }
 
+/// The name of a step, as its log entry names it.
+fn step_name(c: &Command) -> &'static str {
+    match c {
+        Command::Init(_) => "init",
+        Command::Show(_) => "show",
+        Command::VerifyShare(_) => "verify-share",
+        Command::Open(_) => "open",
+        Command::Grant(_) => "grant",
+        Command::Reshare(_) => "reshare",
+        Command::Rotate(_) => "rotate",
+        Command::Sealers(sealers::SealersCommand::Add(_)) => "sealers-add",
+        Command::Sealers(sealers::SealersCommand::Remove(_)) => "sealers-remove",
+        Command::Retention(_) => "retention-set",
+        Command::Log(_) => "log",
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
+    let writes_log = !matches!(cli.command, Command::Log(_) | Command::Show(_));
+    if !writes_log && (!cli.witnesses.is_empty() || cli.note.is_some() || cli.json) {
+        return Err(Failure::usage(
+            "--witness, --note and --json belong to the steps that write the ceremony log (not show or log)",
+        ));
+    }
+    // Checked before anything else: a name or note that cannot be
+    // recorded is a usage error, not a surprise after the shares.
+    let attendance =
+        Attendance::new(cli.witnesses, cli.note).map_err(|e| Failure::usage(e.to_string()))?;
+    let session = Session { attendance };
     // Before anything can touch a secret: no core dumps, no ptrace by
     // other processes of this user.
     seif::hardening::disable_core_dumps().map_err(|e| {
@@ -95,15 +152,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         check_airgap(cli.require_airgap)?;
     }
     match cli.command {
-        Command::Init(a) => init::run(a),
+        Command::Init(a) => init::run(a, &session),
         Command::Show(a) => show::run(a),
-        Command::VerifyShare(a) => verify_share::run(a),
-        Command::Open(a) => open::run_open(a),
-        Command::Grant(a) => open::run_grant(a),
-        Command::Reshare(a) => rekey::run_reshare(a),
-        Command::Rotate(a) => rekey::run_rotate(a),
-        Command::Sealers(c) => sealers::run(c),
-        Command::Retention(c) => retention::run(c),
+        Command::VerifyShare(a) => verify_share::run(a, &session),
+        Command::Open(a) => open::run_open(a, &session),
+        Command::Grant(a) => open::run_grant(a, &session),
+        Command::Reshare(a) => rekey::run_reshare(a, &session),
+        Command::Rotate(a) => rekey::run_rotate(a, &session),
+        Command::Sealers(c) => sealers::run(c, &session),
+        Command::Retention(c) => retention::run(c, &session),
         Command::Log(c) => log_cmd::run(c),
     }
 }

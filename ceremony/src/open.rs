@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use seif::atomic::AtomicFile;
+use seif::ceremony::evidence::{FileRecord, HashingWriter, hash_bytes};
 use seif::ceremony::grant::{Grant, Target};
-use seif::ceremony::precheck::{self, Refused, output_path};
+use seif::ceremony::precheck::{self, Need, Problem, Refused, output_path};
 use seif::descriptor::Descriptor;
 use seif::encoding::to_hex;
 use seif::sealed::open::{OpenOptions, Opener};
@@ -20,10 +21,11 @@ use seif_cli::errors::open_failure;
 use seif_cli::report::{self, Failure};
 use serde_json::json;
 
-use crate::TOOL;
 use crate::context::{
-    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct, record,
+    NOTHING_ASKED, ShareArgs, VaultArgs, check_out_dir, file_read, finalize_activation,
+    gather_shares, load_vault, print_log_head, reconstruct, record,
 };
+use crate::{Session, TOOL, say, screen};
 
 #[derive(Args)]
 pub struct OpenArgs {
@@ -81,18 +83,35 @@ pub struct GrantArgs {
 /// A refusal before any share is asked for; its exit code is the gravest
 /// of its inputs' (a missing file 1, a damaged one 3, another vault's 4).
 pub fn refused(r: Refused) -> Failure {
-    Failure::from(r)
+    Failure::from(r).hint(NOTHING_ASKED)
+}
+
+/// Hashes every sealed file a step will read, before any share is asked
+/// for: a file that cannot be read to its end is found now. The records
+/// go into the step's log entry.
+pub fn hash_inputs(inputs: &[precheck::Input]) -> Result<Vec<FileRecord>, Failure> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for i in inputs {
+        match FileRecord::read(&i.path) {
+            Ok(f) => files.push(f),
+            Err(error) => problems.push(Problem::InputUnreadable {
+                path: i.path.clone(),
+                error,
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(refused(Refused(problems)))
+    }
 }
 
 /// Checks the outputs before any share is asked for. Nothing is created
 /// yet, so a refused step leaves no empty directory behind.
 fn prepare_out(dir: &Path, outputs: &[PathBuf], force: bool) -> Result<(), Failure> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(Failure::error(format!(
-            "{} exists and is not a directory",
-            dir.display()
-        )));
-    }
+    check_out_dir(dir)?;
     for o in outputs {
         if !force && o.symlink_metadata().is_ok() {
             return Err(Failure::error(format!("{} already exists", o.display()))
@@ -130,6 +149,14 @@ pub fn precheck_snapshots(
             TOOL,
             &format!("{}: {}: {}", store.display(), Shown(k), Shown(e)),
         );
+    }
+    // One step takes sealed files or, with --store, snapshots: not both.
+    if let Some(file) = inputs.iter().find(|p| p.is_file()) {
+        return Err(Failure::usage(format!(
+            "{} is a sealed file, and with --store every INPUT names a snapshot: one step takes either sealed files or snapshots",
+            file.display()
+        ))
+        .hint("run the step twice: once with the sealed files, once with --store and the snapshots"));
     }
     let specs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     let picked = precheck::snapshots(descriptor, &records, &specs).map_err(refused)?;
@@ -193,15 +220,19 @@ impl StagedTree {
     }
 }
 
-fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
-    let mut vault = load_vault(&args.vault)?;
+fn open_snapshots(args: OpenArgs, store_dir: &Path, session: &Session) -> Result<(), Failure> {
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
     let outputs: Vec<PathBuf> = records
         .iter()
         .map(|r| args.out.join(r.body.snapshot_id.to_hex()))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "open", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     create_out(&args.out)?;
     // Each snapshot is restored into a hidden directory first; none
@@ -262,6 +293,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
         &rejected,
         "open",
         json!({ "store": store.describe(), "snapshots": results }),
+        files,
     )?;
     seif::killpoint::reached("open:logged");
     for (tree, line) in staged.into_iter().zip(&lines) {
@@ -273,21 +305,48 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path) -> Result<(), Failure> {
             ))
         })?;
         seif::killpoint::reached("open:committed");
-        println!("{line}");
+        say!("{line}");
     }
     print_log_head(&vault.log);
-    failures.outcome(records.len(), "snapshots")
+    finish("open", &vault, since, failures, records.len(), "snapshots")
 }
 
-fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
-    let mut vault = load_vault(&args.vault)?;
+/// Ends a step that opened several inputs: the summary (marked failed if
+/// any input failed), and the failure.
+fn finish(
+    step: &str,
+    vault: &seif::ceremony::vault::Vault,
+    since: usize,
+    failures: Failures,
+    total: usize,
+    what: &str,
+) -> Result<(), Failure> {
+    let summary = screen::summary(step, &vault.descriptor, &vault.log, since);
+    match failures.outcome(total, what) {
+        Ok(()) => {
+            screen::print_summary(&summary);
+            Ok(())
+        }
+        Err(f) => {
+            screen::print_summary(&screen::failed(summary, &f.message));
+            Err(f)
+        }
+    }
+}
+
+fn grant_snapshots(args: GrantArgs, store_dir: &Path, session: &Session) -> Result<(), Failure> {
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
     let outputs: Vec<PathBuf> = records
         .iter()
         .map(|r| args.out.join(format!("{}.grant", r.body.snapshot_id)))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "grant", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     // Every grant is made before anything is written or logged.
     let mut grants = Vec::new();
@@ -319,6 +378,8 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
             grant.push('\n');
         }
         granted.push(json!({"snapshot": r.body.snapshot_id, "record": r.hash, "grant": out.display().to_string()}));
+        let (sha256, n) = hash_bytes(grant.as_bytes());
+        files.push(FileRecord::written(out, sha256, n).map_err(|e| Failure::error(e.to_string()))?);
         grants.push((
             out,
             grant,
@@ -336,34 +397,46 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path) -> Result<(), Failure> {
         &rejected,
         "grant",
         json!({ "recipient": args.to, "store": store.describe(), "snapshots": granted }),
+        files,
     )?;
     seif::killpoint::reached("grant:logged");
     create_out(&args.out)?;
     for (out, grant, line) in grants {
         write_output(out, grant.as_bytes(), args.force, "grant")
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
-        println!("{line}");
+        say!("{line}");
     }
-    println!(
+    say!(
         "the recovery team restores with: seif restore --identity THEIR_KEY --grant SNAPSHOT.grant --vault vault.json --store STORE --out DIR SNAPSHOT"
     );
     print_log_head(&vault.log);
+    screen::print_summary(&screen::summary(
+        "grant",
+        &vault.descriptor,
+        &vault.log,
+        since,
+    ));
     Ok(())
 }
 
-pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
+pub fn run_open(args: OpenArgs, session: &Session) -> Result<(), Failure> {
     if let Some(dir) = args.store.clone() {
-        return open_snapshots(args, &dir);
+        return open_snapshots(args, &dir, session);
     }
-    let mut vault = load_vault(&args.vault)?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let inputs = precheck::sealed_files(&vault.descriptor, &args.inputs, args.allow_unsigned)
         .map_err(refused)?;
+    files.extend(hash_inputs(&inputs)?);
     let outputs: Vec<PathBuf> = inputs
         .iter()
         .map(|i| output_path(&args.out, i, ""))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "open")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "open", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     create_out(&args.out)?;
     let identity = quorum.keys.age_identity();
@@ -377,7 +450,7 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
         // Each failure keeps the kind of its error: a chunk that fails
         // authentication is exit 3, a full disk exit 1.
         let name = input.path.display().to_string();
-        let outcome = (|| -> Result<(AtomicFile, u64, Option<String>), Failure> {
+        let outcome = (|| -> Result<(AtomicFile, u64, Option<String>, String), Failure> {
             let file =
                 File::open(&input.path).map_err(|e| Failure::io(&input.path, "cannot read", &e))?;
             let opener = Opener::new(file).map_err(|e| open_failure(&name, e))?;
@@ -386,22 +459,27 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
                 .map_err(|e| open_failure(&name, e))?;
             let mut out = AtomicFile::create(out_path, args.force)
                 .map_err(|e| Failure::io(out_path, "cannot create", &e))?;
-            let opened = {
-                let mut w = BufWriter::with_capacity(1 << 20, &mut out);
+            let (opened, sha256) = {
+                let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, &mut out));
                 let opened = opener
                     .decrypt_to(&key, &mut w, &OpenOptions::default())
                     .map_err(|e| open_failure(&name, e))?;
                 w.flush()
                     .map_err(|e| Failure::io(out_path, "cannot write", &e))?;
-                opened
+                let (sha256, _, _) = w.finish();
+                (opened, sha256)
             };
             out.file()
                 .sync_all()
                 .map_err(|e| Failure::io(out_path, "cannot write", &e))?;
-            Ok((out, opened.content_len, opened.metadata.name))
+            Ok((out, opened.content_len, opened.metadata.name, sha256))
         })();
         match outcome {
-            Ok((file, len, original)) => {
+            Ok((file, len, original, sha256)) => {
+                files.push(
+                    FileRecord::written(out_path, sha256, len)
+                        .map_err(|e| Failure::error(e.to_string()))?,
+                );
                 seif::killpoint::reached("open:temp-written");
                 let line = format!(
                     "opened {} -> {} ({len} bytes{})",
@@ -434,16 +512,17 @@ pub fn run_open(args: OpenArgs) -> Result<(), Failure> {
         &rejected,
         "open",
         json!({ "inputs": results }),
+        files,
     )?;
     seif::killpoint::reached("open:logged");
     for (file, out_path, line) in staged {
         file.commit(0o600)
             .map_err(|e| Failure::error(format!("cannot finish {}: {e}", out_path.display())))?;
         seif::killpoint::reached("open:committed");
-        println!("{line}");
+        say!("{line}");
     }
     print_log_head(&vault.log);
-    failures.outcome(inputs.len(), "inputs")
+    finish("open", &vault, since, failures, inputs.len(), "inputs")
 }
 
 /// The inputs of a step that failed, counted, with the gravest kind among
@@ -471,20 +550,25 @@ impl Failures {
     }
 }
 
-pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
+pub fn run_grant(args: GrantArgs, session: &Session) -> Result<(), Failure> {
     seif::wrap::parse_recipient(&args.to).map_err(|e| Failure::error(format!("--to: {e}")))?;
     if let Some(dir) = args.store.clone() {
-        return grant_snapshots(args, &dir);
+        return grant_snapshots(args, &dir, session);
     }
-    let mut vault = load_vault(&args.vault)?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let inputs = precheck::sealed_files(&vault.descriptor, &args.inputs, args.allow_unsigned)
         .map_err(refused)?;
+    files.extend(hash_inputs(&inputs)?);
     let outputs: Vec<PathBuf> = inputs
         .iter()
         .map(|i| output_path(&args.out, i, ".grant"))
         .collect();
     prepare_out(&args.out, &outputs, args.force)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "grant")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "grant", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     // Every grant is made before anything is written or logged.
     let mut grants = Vec::new();
@@ -503,9 +587,14 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         let grant = Grant::issue(&vault.descriptor, &quorum.keys, target, &key, &args.to)
             .map_err(|e| Failure::error(e.to_string()))?;
         granted.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "grant": out_path.display().to_string()}));
+        let text = grant.to_json_pretty();
+        let (sha256, n) = hash_bytes(text.as_bytes());
+        files.push(
+            FileRecord::written(out_path, sha256, n).map_err(|e| Failure::error(e.to_string()))?,
+        );
         grants.push((
             out_path,
-            grant,
+            text,
             format!(
                 "granted {} to {} -> {}",
                 input.path.display(),
@@ -520,22 +609,24 @@ pub fn run_grant(args: GrantArgs) -> Result<(), Failure> {
         &rejected,
         "grant",
         json!({ "recipient": args.to, "inputs": granted }),
+        files,
     )?;
     seif::killpoint::reached("grant:logged");
     create_out(&args.out)?;
     for (out_path, grant, line) in grants {
-        write_output(
-            out_path,
-            grant.to_json_pretty().as_bytes(),
-            args.force,
-            "grant",
-        )
-        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out_path.display())))?;
-        println!("{line}");
+        write_output(out_path, grant.as_bytes(), args.force, "grant")
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", out_path.display())))?;
+        say!("{line}");
     }
-    println!(
+    say!(
         "the recovery team opens each file with: seif open --identity THEIR_KEY --grant FILE.grant --vault vault.json -o OUTPUT FILE"
     );
     print_log_head(&vault.log);
+    screen::print_summary(&screen::summary(
+        "grant",
+        &vault.descriptor,
+        &vault.log,
+        since,
+    ));
     Ok(())
 }

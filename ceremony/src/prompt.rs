@@ -23,8 +23,9 @@ impl Prompter {
         let mut files = BTreeMap::new();
         for a in args {
             let Some((key, file)) = a.split_once('=') else {
-                return Err(Failure::error(format!(
-                    "--passphrase-file '{a}': expected LABEL=FILE"
+                return Err(Failure::usage(format!(
+                    "--passphrase-file '{}': expected LABEL=FILE",
+                    seif::untrusted::Shown(a)
                 )));
             };
             if files.insert(key.to_owned(), PathBuf::from(file)).is_some() {
@@ -34,6 +35,19 @@ impl Prompter {
             }
         }
         Ok(Prompter { files })
+    }
+
+    /// Reads every passphrase file once, before anyone is asked for
+    /// anything: a mistyped path is found now, not after other custodians
+    /// have typed.
+    pub fn check_files(&self) -> Result<(), Failure> {
+        for key in self.files.keys() {
+            self.read_file(key).map_err(|e| {
+                Failure::error(format!("--passphrase-file {key}=…: {e}"))
+                    .hint(crate::context::NOTHING_ASKED)
+            })?;
+        }
+        Ok(())
     }
 
     /// A passphrase file is read as the prompt reads a typed line (see

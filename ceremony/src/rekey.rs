@@ -8,7 +8,9 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use seif::ceremony::evidence::{FileRecord, HashingWriter, hash_bytes};
 use seif::ceremony::log::{CeremonyLog, Draft, LOG_FILE};
+use seif::ceremony::precheck::Need;
 use seif::ceremony::{CeremonyError, issue_share_set, write_vault_dir};
 use seif::descriptor::SetStatus;
 use seif::encoding::to_hex;
@@ -18,11 +20,16 @@ use seif::secrets::VaultSecret;
 use seif_cli::report::{self, Failure};
 use serde_json::json;
 
-use crate::TOOL;
-use crate::context::{ShareArgs, Vault, VaultArgs, finalize_activation, load_vault, reconstruct};
-use crate::init::{ceremony_failure, custodian_summary, parse_custodians, print_set_summary};
-use crate::open::{precheck_snapshots, refused};
-use crate::prompt::Prompter;
+use crate::context::{
+    ShareArgs, Vault, VaultArgs, check_out_dir, file_read, finalize_activation, gather_shares,
+    load_vault, reconstruct,
+};
+use crate::init::{
+    NewCustodians, ceremony_failure, custodian_summary, parse_custodians, print_set_summary,
+    written_files,
+};
+use crate::open::{hash_inputs, precheck_snapshots, refused};
+use crate::{Session, TOOL, say, screen};
 
 #[derive(Args)]
 pub struct ReshareArgs {
@@ -73,16 +80,18 @@ fn check_out(out: &Path) -> Result<(), Failure> {
     if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(ceremony_failure(CeremonyError::OutputExists(out.into())));
     }
-    Ok(())
+    check_out_dir(out)
 }
 
-/// Copies the log into the new directory and appends the step's entry.
+/// Copies the log into the new directory and appends the step's entry,
+/// with the session's witnesses and note.
 fn carry_log(
     vault: &Vault,
     staging: &Path,
     descriptor: &seif::descriptor::Descriptor,
     keys: &VaultKeys,
     draft: Draft,
+    session: &Session,
 ) -> Result<(), CeremonyError> {
     let to = staging.join(LOG_FILE);
     std::fs::copy(vault.log.path(), &to).map_err(|source| CeremonyError::Io {
@@ -90,20 +99,39 @@ fn carry_log(
         source,
     })?;
     let mut log = CeremonyLog::open(&to)?;
+    log.attend(session.attendance.clone());
     log.append(descriptor, draft, Some(keys))?;
     Ok(())
 }
 
-pub fn run_reshare(args: ReshareArgs) -> Result<(), Failure> {
-    let custodians = parse_custodians(&args.custodians)?;
+/// The closing summary of a step that wrote a new vault directory: the
+/// entries after the `since` of the log it carried on.
+fn summarize_new_dir(step: &str, out: &Path, since: usize) -> Result<CeremonyLog, Failure> {
+    let log = CeremonyLog::open(&out.join(LOG_FILE)).map_err(|e| Failure::error(e.to_string()))?;
+    let d = crate::context::load_descriptor(&out.join(seif::ceremony::VAULT_FILE))?;
+    crate::context::print_log_head(&log);
+    screen::print_summary(&screen::summary(step, &d, &log, since));
+    Ok(log)
+}
+
+pub fn run_reshare(args: ReshareArgs, session: &Session) -> Result<(), Failure> {
+    let NewCustodians {
+        specs: custodians,
+        files: cert_files,
+    } = parse_custodians(&args.custodians)?;
     seif::shares::check_threshold(args.threshold, custodians.len())
         .map_err(|e| Failure::error(format!("--threshold {}: {e}", args.threshold)))?;
     crate::init::warn_no_margin(args.threshold, custodians.len());
     check_out(&args.out)?;
-    let mut vault = load_vault(&args.vault)?;
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "reshare")?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let mut files = vec![file_read(&args.vault.vault)?];
+    files.extend(cert_files);
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "reshare", &files)?;
     finalize_activation(&mut vault, &quorum)?;
-    let mut prompter = Prompter::new(&args.shares.passphrase_files)?;
+    let since = vault.log.entries().len();
+    let prompter = gathered.prompter();
     let d = &vault.descriptor;
     let issued = issue_share_set(
         &quorum.secret,
@@ -112,7 +140,7 @@ pub fn run_reshare(args: ReshareArgs) -> Result<(), Failure> {
         args.threshold,
         SetStatus::Pending,
         &custodians,
-        &mut prompter,
+        prompter,
     )
     .map_err(ceremony_failure)?;
     let old_set = d.active_set().id.clone();
@@ -127,37 +155,42 @@ pub fn run_reshare(args: ReshareArgs) -> Result<(), Failure> {
             b.share_sets.push(issued.set);
         })
         .map_err(|e| Failure::error(e.to_string()))?;
+    files.extend(written_files(&args.out, &next, &issued.files)?);
     let draft = Draft {
         event: "reshare".into(),
         participants: quorum.participants.clone(),
         details: json!({"old_set": old_set, "new_set": new_set.id, "threshold": new_set.threshold, "count": new_set.custodians.len(), "custodians": custodian_summary(&new_set), "descriptor_revision": next.body().revision, "rejected_shares": rejected}),
+        files,
     };
     write_vault_dir(&args.out, &next, &issued.files, |staging| {
-        carry_log(&vault, staging, &next, &quorum.keys, draft)
+        carry_log(&vault, staging, &next, &quorum.keys, draft, session)
     })
     .map_err(ceremony_failure)?;
     drop(quorum);
-    println!(
+    say!(
         "new share set written to {} (the old directory is unchanged)",
         args.out.display()
     );
     print_set_summary(&next, &issued.files, &args.out);
-    println!(
+    say!(
         "the new set is PENDING: it becomes active, and set {old_set} retired, once {} of its custodians have each run\n    seif-ceremony verify-share --vault {} [--identity THEIR_KEY] {}/shares/LABEL.share.*",
         new_set.threshold,
         args.out.join("vault.json").display(),
         args.out.display()
     );
-    let log =
-        CeremonyLog::open(&args.out.join(LOG_FILE)).map_err(|e| Failure::error(e.to_string()))?;
-    crate::context::print_log_head(&log);
+    summarize_new_dir("reshare", &args.out, since)?;
     Ok(())
 }
 
-pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
-    let custodians = parse_custodians(&args.custodians)?;
+pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
+    let NewCustodians {
+        specs: custodians,
+        files: cert_files,
+    } = parse_custodians(&args.custodians)?;
     check_out(&args.out)?;
-    let mut vault = load_vault(&args.vault)?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let mut files = vec![file_read(&args.vault.vault)?];
+    files.extend(cert_files);
     let threshold = args
         .threshold
         .unwrap_or(usize::from(vault.descriptor.active_set().threshold));
@@ -177,6 +210,7 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
     let inputs =
         seif::ceremony::precheck::sealed_files(&vault.descriptor, &file_args, args.allow_unsigned)
             .map_err(refused)?;
+    files.extend(hash_inputs(&inputs)?);
     let snapshots = match &args.store {
         None => None,
         Some(dir) => Some(precheck_snapshots(&vault.descriptor, dir, &snapshot_args)?),
@@ -187,8 +221,11 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             "no sealed files or snapshots given: anything sealed to the old key will need the old shares to open",
         );
     }
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "rotate")?;
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "rotate", &files)?;
     finalize_activation(&mut vault, &quorum)?;
+    let since = vault.log.entries().len();
 
     // Every data key first: a file or snapshot the old key cannot open
     // (another generation, damage) stops the rotation before anything is
@@ -236,7 +273,7 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         )));
     }
 
-    let mut prompter = Prompter::new(&args.shares.passphrase_files)?;
+    let prompter = gathered.prompter();
     let new_secret = VaultSecret::generate();
     let new_keys = VaultKeys::derive(&new_secret);
     let d = &vault.descriptor;
@@ -248,7 +285,7 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         threshold,
         SetStatus::Active,
         &custodians,
-        &mut prompter,
+        prompter,
     )
     .map_err(ceremony_failure)?;
     let new_set = issued.set.clone();
@@ -261,6 +298,7 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
         })
         .map_err(|e| Failure::error(e.to_string()))?;
     let recipients = next.body().recipients.clone();
+    files.extend(written_files(&args.out, &next, &issued.files)?);
     let mut rotated = Vec::new();
     let mut lines = Vec::new();
     let other = |path: String, e: String| CeremonyError::Io {
@@ -273,7 +311,9 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             std::fs::create_dir(&dir).map_err(|source| CeremonyError::Io { path: dir.clone(), source })?;
             for input in &inputs {
                 let to = dir.join(&input.name);
-                rewrap_file(&input.path, &to, &quorum.keys, &recipients).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
+                let (sha256, n) = rewrap_file(&input.path, &to, &quorum.keys, &recipients).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
+                let final_path = args.out.join("rotated").join(&input.name);
+                files.push(FileRecord::written(&final_path, sha256, n).map_err(|source| CeremonyError::Io { path: final_path.clone(), source })?);
                 seif::killpoint::reached("rotate:file-rewrapped");
                 rotated.push(json!({"input": input.name, "header_hash": to_hex(&input.header.hash()), "output": format!("rotated/{}", input.name)}));
                 lines.push(format!("  re-wrapped and checked {} -> {}", input.path.display(), args.out.join("rotated").join(&input.name).display()));
@@ -287,7 +327,13 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             for (sid, via, key) in &snapshot_keys {
                 let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(key, vault_id, *sid, generation, &recipients)
                     .map_err(|e| other(sid.to_hex(), e.to_string()))?;
-                store.put(&env.store_key(), &env.to_bytes()).map_err(|e| other(store.describe(), e.to_string()))?;
+                let bytes = env.to_bytes();
+                store.put(&env.store_key(), &bytes).map_err(|e| other(store.describe(), e.to_string()))?;
+                if let Some(dir) = &args.store {
+                    let path = dir.join(env.store_key());
+                    let (sha256, n) = hash_bytes(&bytes);
+                    files.push(FileRecord::written(&path, sha256, n).map_err(|source| CeremonyError::Io { path: path.clone(), source })?);
+                }
                 seif::killpoint::reached("rotate:key-added");
                 rotated.push(json!({"snapshot": sid, "record": via, "key": env.store_key()}));
                 lines.push(format!("  snapshot {sid}: key for generation {generation} added as {}/{}", store.describe(), env.store_key()));
@@ -298,33 +344,32 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
             participants: quorum.participants.clone(),
             details: json!({"old_generation": generation - 1, "new_generation": generation, "new_set": new_set.id, "threshold": new_set.threshold,
                 "custodians": custodian_summary(&new_set), "inputs": rotated, "rejected_shares": rejected}),
+            files: std::mem::take(&mut files),
         };
-        carry_log(&vault, staging, &next, &new_keys, draft)
+        carry_log(&vault, staging, &next, &new_keys, draft, session)
     })
     .map_err(ceremony_failure)?;
     drop((quorum, new_secret));
-    println!(
+    say!(
         "vault key rotated to generation {generation}; written to {} (the old directory is unchanged)",
         args.out.display()
     );
     print_set_summary(&next, &issued.files, &args.out);
     for l in &lines {
-        println!("{l}");
+        say!("{l}");
     }
     if !inputs.is_empty() {
-        println!(
+        say!(
             "replace the old sealed files with the re-wrapped ones at every store: until then the old shares still open the old copies"
         );
     }
     if snapshots.is_some() {
-        println!(
+        say!(
             "copy the store's new keys/ entries to every host that holds these snapshots (they are public; records and data are unchanged)"
         );
     }
-    println!("then destroy the old shares (ceremony/runbook/rotate.md)");
-    let log =
-        CeremonyLog::open(&args.out.join(LOG_FILE)).map_err(|e| Failure::error(e.to_string()))?;
-    crate::context::print_log_head(&log);
+    say!("then destroy the old shares (ceremony/runbook/rotate.md)");
+    summarize_new_dir("rotate", &args.out, since)?;
     Ok(())
 }
 
@@ -333,12 +378,13 @@ pub fn run_rotate(args: RotateArgs) -> Result<(), Failure> {
 /// for byte: nothing is re-encrypted and the sealer's signature still holds.
 /// The copy is then opened in full (to nowhere), so a damaged file is
 /// refused rather than passed on as if it were good.
+/// Returns the copy's SHA-256 (hex) and size.
 fn rewrap_file(
     from: &Path,
     to: &Path,
     old: &VaultKeys,
     recipients: &[String],
-) -> std::io::Result<()> {
+) -> std::io::Result<(String, u64)> {
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let mut input = BufReader::new(File::open(from)?);
     let header = Header::read(&mut input).map_err(|e| invalid(e.to_string()))?;
@@ -353,12 +399,14 @@ fn rewrap_file(
         ..header
     };
     let mut out = seif::atomic::AtomicFile::create(to, false)?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, &mut out);
+    let (sha256, n) = {
+        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, &mut out));
         w.write_all(&new_header.encode())?;
         std::io::copy(&mut input, &mut w)?;
         w.flush()?;
-    }
+        let (sha256, n, _) = w.finish();
+        (sha256, n)
+    };
     let check = out.reopen()?;
     let opener = seif::sealed::open::Opener::new(BufReader::new(check))
         .map_err(|e| invalid(e.to_string()))?;
@@ -370,5 +418,6 @@ fn rewrap_file(
                 from.display()
             ))
         })?;
-    out.commit(0o644)
+    out.commit(0o644)?;
+    Ok((sha256, n))
 }

@@ -10,9 +10,12 @@ use seif_cli::Failure;
 use serde_json::json;
 
 use crate::context::{
-    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct,
-    vault_failure,
+    ShareArgs, VaultArgs, file_read, finalize_activation, gather_shares, load_vault,
+    print_log_head, reconstruct, vault_failure,
 };
+use seif::ceremony::precheck::Need;
+
+use crate::{Session, say, screen};
 
 #[derive(Subcommand)]
 pub enum RetentionCommand {
@@ -83,7 +86,7 @@ pub struct SetArgs {
     policy: PolicyArgs,
 }
 
-pub fn run(cmd: RetentionCommand) -> Result<(), Failure> {
+pub fn run(cmd: RetentionCommand, session: &Session) -> Result<(), Failure> {
     let RetentionCommand::Set(args) = cmd;
     if !args.policy.given() {
         return Err(Failure::usage(
@@ -91,7 +94,9 @@ pub fn run(cmd: RetentionCommand) -> Result<(), Failure> {
         ));
     }
     let policy = args.policy.policy()?;
-    let mut vault = load_vault(&args.vault)?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let current = vault.descriptor.body().retention.clone();
     if current.as_ref().is_some_and(|r| r.policy == policy) {
         return Err(Failure::error(format!(
@@ -104,9 +109,11 @@ pub fn run(cmd: RetentionCommand) -> Result<(), Failure> {
         .map_or("keep every snapshot (no policy)".into(), |r| {
             r.policy.describe()
         });
-    println!("retention policy now:   {before}");
-    println!("retention policy to be: {}", policy.describe());
-    let (quorum, rejected) = reconstruct(&mut vault, &args.shares, "retention-set")?;
+    say!("retention policy now:   {before}");
+    say!("retention policy to be: {}", policy.describe());
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
+    let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "retention-set", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     let retention = Retention::then(current.as_ref(), policy.clone());
     let next = vault
@@ -121,12 +128,13 @@ pub fn run(cmd: RetentionCommand) -> Result<(), Failure> {
         event: "retention-set".into(),
         participants: quorum.participants.clone(),
         details,
+        files,
     };
     // Logged (with the whole new vault.json) before vault.json is written.
     vault
         .revise(next, &quorum.keys, draft)
         .map_err(vault_failure)?;
-    println!(
+    say!(
         "the vault's retention policy is now: {}; {} is now revision {} (revision hash {}); hand it to the hosts and pipelines (a push publishes it to its stores, and hosts then refuse older ones)",
         policy.describe(),
         vault.path.display(),
@@ -134,5 +142,11 @@ pub fn run(cmd: RetentionCommand) -> Result<(), Failure> {
         vault.descriptor.fingerprint()
     );
     print_log_head(&vault.log);
+    screen::print_summary(&screen::summary(
+        "retention-set",
+        &vault.descriptor,
+        &vault.log,
+        since,
+    ));
     Ok(())
 }

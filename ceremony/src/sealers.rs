@@ -4,15 +4,17 @@
 
 use clap::{Args, Subcommand};
 use seif::ceremony::log::Draft;
+use seif::ceremony::precheck::Need;
 use seif::descriptor::SealerEntry;
 use seif::sealer::SealerPublicKey;
 use seif_cli::report::Failure;
 use serde_json::json;
 
 use crate::context::{
-    ShareArgs, VaultArgs, finalize_activation, load_vault, print_log_head, reconstruct,
-    vault_failure,
+    ShareArgs, VaultArgs, file_read, finalize_activation, gather_shares, load_vault,
+    print_log_head, reconstruct, vault_failure,
 };
+use crate::{Session, say, screen};
 
 #[derive(Subcommand)]
 pub enum SealersCommand {
@@ -36,7 +38,7 @@ pub struct SealerArgs {
     pubkey: String,
 }
 
-pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
+pub fn run(cmd: SealersCommand, session: &Session) -> Result<(), Failure> {
     let (add, args) = match cmd {
         SealersCommand::Add(a) => (true, a),
         SealersCommand::Remove(a) => (false, a),
@@ -46,7 +48,9 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
         .parse()
         .map_err(|e| Failure::error(format!("{e}")))?;
     let key_s = key.to_string();
-    let mut vault = load_vault(&args.vault)?;
+    let mut vault = load_vault(&args.vault, session)?;
+    let since = vault.log.entries().len();
+    let mut files = vec![file_read(&args.vault.vault)?];
     let present = vault.descriptor.accepts_sealer(&key);
     if add && present {
         return Err(Failure::error(format!("the vault already accepts {key_s}")));
@@ -63,10 +67,13 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
             .unwrap_or_default()
             .to_owned(),
     };
+    let mut gathered = gather_shares(&args.shares, &vault, Need::Quorum)?;
+    files.extend(gathered.files.clone());
     let (quorum, rejected) = reconstruct(
         &mut vault,
-        &args.shares,
+        &mut gathered,
         if add { "sealers-add" } else { "sealers-remove" },
+        &files,
     )?;
     finalize_activation(&mut vault, &quorum)?;
     let next = vault
@@ -91,12 +98,13 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
         event: event.into(),
         participants: quorum.participants.clone(),
         details,
+        files,
     };
     // Logged (with the whole new vault.json) before vault.json is written.
     vault
         .revise(next, &quorum.keys, draft)
         .map_err(vault_failure)?;
-    println!(
+    say!(
         "{} {key_s}; {} is now revision {} (revision hash {}); hand it to the pipelines and hosts",
         if add {
             "the vault now accepts"
@@ -108,5 +116,11 @@ pub fn run(cmd: SealersCommand) -> Result<(), Failure> {
         vault.descriptor.fingerprint()
     );
     print_log_head(&vault.log);
+    screen::print_summary(&screen::summary(
+        event,
+        &vault.descriptor,
+        &vault.log,
+        since,
+    ));
     Ok(())
 }

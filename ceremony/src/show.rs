@@ -7,7 +7,7 @@ use seif::descriptor::format_fingerprint;
 use seif::untrusted::Shown;
 use seif_cli::report::Failure;
 
-use crate::context::{VaultArgs, check_expected, load_descriptor, log_path};
+use crate::context::{VaultArgs, check_expected, expected_fingerprint, load_descriptor, log_path};
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -16,6 +16,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: ShowArgs) -> Result<(), Failure> {
+    expected_fingerprint(&args.vault)?;
     let d = load_descriptor(&args.vault.vault)?;
     check_expected(&args.vault, &d)?;
     let path = log_path(&args.vault);

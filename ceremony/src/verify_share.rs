@@ -6,18 +6,23 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seif::ceremony::log::{Draft, Participant, effective_active_set, effective_status};
-use seif::ceremony::quorum::{Presented, check_share};
-use seif::custody::{Identities, open_share, read_share_bytes};
+use seif::ceremony::log::{
+    CeremonyLog, Draft, Participant, effective_active_set, effective_status,
+};
+use seif::ceremony::precheck::Need;
+use seif::ceremony::quorum::check_share;
+use seif::ceremony::vault::Vault;
 use seif::descriptor::{SetStatus, format_fingerprint};
 use seif::encoding::to_hex;
 use seif::untrusted::Shown;
 use seif_cli::report::{self, Failure};
 use serde_json::json;
 
-use crate::TOOL;
-use crate::context::{VaultArgs, load_descriptor, log_path};
-use crate::prompt::Prompter;
+use crate::context::{
+    VaultArgs, check_expected, expected_fingerprint, file_read, gather, load_descriptor, log_path,
+    open_one, vault_failure,
+};
+use crate::{Session, TOOL, say, screen};
 
 #[derive(Args)]
 pub struct VerifyShareArgs {
@@ -36,8 +41,10 @@ pub struct VerifyShareArgs {
     share: PathBuf,
 }
 
-pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
+pub fn run(args: VerifyShareArgs, session: &Session) -> Result<(), Failure> {
+    expected_fingerprint(&args.vault)?;
     let descriptor = load_descriptor(&args.vault.vault)?;
+    check_expected(&args.vault, &descriptor)?;
     // The log, when the check is to be recorded, is checked against
     // vault.json before the share is opened: an old vault.json is refused
     // before anyone types a passphrase.
@@ -46,54 +53,64 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
     let descriptor = if args.no_log || !path.exists() {
         descriptor
     } else {
-        let v = crate::context::attach_log(&args.vault.vault, descriptor, &path)?;
+        let (v, completed) =
+            Vault::attach_log(&args.vault.vault, descriptor, &path).map_err(vault_failure)?;
+        if let Some(c) = completed {
+            report::note(
+                TOOL,
+                &format!(
+                    "the step of log entry {} ({}) was interrupted before it wrote vault.json; vault.json revision {} was written from the log, completing it",
+                    c.entry, c.event, c.revision
+                ),
+            );
+        }
+        let mut v = v;
+        v.log.attend(session.attendance.clone());
         let d = v.descriptor.clone();
         vault = Some(v);
         d
     };
-    let mut ids = Identities::default();
-    for path in &args.identities {
-        ids.add_file(path)
-            .map_err(|e| Failure::error(format!("identity {}: {e}", path.display())))?;
+    let mut files = vec![file_read(&args.vault.vault)?];
+    // The share, the key file and any passphrase file are read and checked
+    // before the custodian is asked for anything.
+    let mut gathered = gather(
+        std::slice::from_ref(&args.share),
+        &args.identities,
+        &args.passphrase_files,
+        &descriptor,
+        vault.as_ref().map(|v| &v.log),
+        Need::One,
+    )?;
+    files.extend(gathered.files.clone());
+    for (fingerprint, until) in gathered.identities().openpgp_expiries() {
+        if let Some(until) = until {
+            crate::init::warn_expires("your key", &fingerprint, until);
+        }
     }
-    let mut prompter = Prompter::new(&args.passphrase_files)?;
-    let (source, bytes) = if args.share.as_os_str() == "-" {
-        (
-            "stdin".to_owned(),
-            read_share_bytes(std::io::stdin().lock()),
-        )
-    } else {
-        (
-            args.share.display().to_string(),
-            std::fs::File::open(&args.share).and_then(read_share_bytes),
-        )
-    };
-    let bytes =
-        bytes.map_err(|e| Failure::error(format!("share {source}: cannot be read: {e}")))?;
-    let share = open_share(&bytes, &ids, &mut prompter)
-        .map_err(|e| Failure::integrity(format!("share {source}: {e}")))?;
-    let presented = Presented { source, share };
+    let presented = open_one(&mut gathered)?;
     let (set, custodian) = check_share(&descriptor, &presented).map_err(Failure::integrity)?;
     let b = descriptor.body();
-    println!("share {} is good:", presented.source);
-    println!("  vault:       '{}'", Shown(&b.name));
-    println!("  fingerprint: {}", format_fingerprint(&b.vault_id));
-    println!(
+    say!("share {} is good:", presented.source);
+    say!("  vault:       '{}'", Shown(&b.name));
+    say!("  fingerprint: {}", format_fingerprint(&b.vault_id));
+    say!(
         "  share set:   {} ({}), key generation {}",
         set.id,
         format!("{:?}", set.status).to_lowercase(),
         set.generation
     );
-    println!(
+    say!(
         "  index:       {} of {}, threshold {}",
         custodian.index,
         set.custodians.len(),
         set.threshold
     );
-    println!("  custodian:   {}", custodian.label);
-    println!("  it matches its commitment in vault.json (the share itself is not shown)");
+    say!("  custodian:   {}", custodian.label);
+    say!("  it matches its commitment in vault.json (the share itself is not shown)");
 
     if args.no_log {
+        let empty = CeremonyLog::new(&path);
+        screen::print_summary(&screen::summary("verify-share", &descriptor, &empty, 0));
         return Ok(());
     }
     let Some(mut vault) = vault else {
@@ -104,8 +121,11 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
                 path.display()
             ),
         );
+        let empty = CeremonyLog::new(&path);
+        screen::print_summary(&screen::summary("verify-share", &descriptor, &empty, 0));
         return Ok(());
     };
+    let since = vault.log.entries().len();
     let token = presented.share.ack_token();
     let draft = Draft {
         event: "verify-share".into(),
@@ -116,6 +136,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
             key: custodian.key.clone(),
         }],
         details: json!({ "share_set": set.id, "index": custodian.index, "custodian": custodian.label, "ack_token": to_hex(&token) }),
+        files,
     };
     seif::killpoint::reached("verify-share:checked");
     vault
@@ -123,7 +144,7 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::error(format!("cannot record the check: {e}")))?;
     let log = &vault.log;
     let acks = log.acks(set).len();
-    println!(
+    say!(
         "recorded in {} (entry {}, head {})",
         path.display(),
         log.entries().len(),
@@ -131,18 +152,19 @@ pub fn run(args: VerifyShareArgs) -> Result<(), Failure> {
     );
     if set.status == SetStatus::Pending {
         if effective_status(&descriptor, log, set) == SetStatus::Active {
-            println!(
+            say!(
                 "{acks} of {} custodians of the pending set have verified their shares: it is now ACTIVE and set {} is retired for every step; vault.json records the switch at the next step that brings the key back",
                 set.custodians.len(),
                 descriptor.active_set().id
             );
         } else {
-            println!(
+            say!(
                 "{acks} of the {} verifications needed before this set becomes active (set {} stays active until then)",
                 set.threshold,
                 effective_active_set(&descriptor, log).id
             );
         }
     }
+    screen::print_summary(&screen::summary("verify-share", &descriptor, log, since));
     Ok(())
 }

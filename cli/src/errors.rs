@@ -188,6 +188,8 @@ impl Classify for Problem {
             Problem::Unreadable { error, .. } => error.kind(),
             Problem::File { why, .. } | Problem::Snapshot { why, .. } => why.kind(),
             Problem::NoSuchSnapshot { .. } => Kind::Error,
+            Problem::Share(_) => Kind::Refused,
+            Problem::InputUnreadable { error, .. } => Classify::kind(error),
             _ => Kind::Error,
         }
     }

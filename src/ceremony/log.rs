@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::evidence::{self, Attendance, Evidence, FileRecord};
 use crate::descriptor::{Descriptor, SetStatus, ShareSet};
 use crate::encoding::{from_hex, to_hex};
 use crate::keys::VaultKeys;
@@ -78,8 +79,10 @@ pub const VAULT_JSON_DETAIL: &str = "vault_json";
 const TOOL_MAX: usize = 64;
 /// The deepest nesting of `details`.
 const DETAILS_DEPTH_MAX: usize = 8;
-/// The longest line read.
-const LINE_MAX: usize = 1024 * 1024;
+/// The longest line read (and written: [`CeremonyLog::append`] refuses a
+/// longer one). A rotation of thousands of sealed files lists each in its
+/// entry, twice with the evidence.
+pub const LINE_MAX: usize = 16 * 1024 * 1024;
 
 /// Why the log could not be read, written or verified.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +109,9 @@ pub enum LogError {
     /// The log changed on disk while this process was using it.
     #[error("{0}: the log changed on disk while in use; run the step again")]
     Changed(PathBuf),
+    /// An entry would be longer than a reader accepts.
+    #[error("{0}: the entry would be longer than {LINE_MAX} bytes; give fewer inputs to one step")]
+    TooLong(PathBuf),
 }
 
 /// A custodian who presented a share, as the log records them.
@@ -150,6 +156,11 @@ pub struct EntryBody {
     pub participants: Vec<Participant>,
     /// Event-specific facts.
     pub details: Value,
+    /// What the step leaves as evidence: the binary's hash, the
+    /// witnesses, the administrator's note, the files read and written.
+    /// Absent from entries written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// One verified-shape entry.
@@ -164,7 +175,9 @@ pub struct Entry {
     pub hash: String,
 }
 
-/// What a new entry says; the log fills in the chain fields.
+/// What a new entry says; the log fills in the chain fields and the
+/// evidence (the binary's hash, and the witnesses and note of
+/// [`CeremonyLog::attend`]).
 pub struct Draft {
     /// The event.
     pub event: String,
@@ -172,6 +185,20 @@ pub struct Draft {
     pub participants: Vec<Participant>,
     /// Event-specific facts.
     pub details: Value,
+    /// The files the step read and wrote.
+    pub files: Vec<FileRecord>,
+}
+
+impl Draft {
+    /// A draft that records no files.
+    pub fn new(event: &str, participants: Vec<Participant>, details: Value) -> Self {
+        Draft {
+            event: event.into(),
+            participants,
+            details,
+            files: Vec::new(),
+        }
+    }
 }
 
 /// The tool name and version written into entries.
@@ -184,6 +211,7 @@ pub struct CeremonyLog {
     path: PathBuf,
     entries: Vec<Entry>,
     len_on_disk: u64,
+    attendance: Attendance,
 }
 
 fn line_of(body: &Value, signature: Option<&str>) -> Vec<u8> {
@@ -198,6 +226,7 @@ impl CeremonyLog {
             path: path.into(),
             entries: Vec::new(),
             len_on_disk: 0,
+            attendance: Attendance::default(),
         }
     }
 
@@ -291,6 +320,7 @@ impl CeremonyLog {
             path: path.into(),
             entries,
             len_on_disk: bytes.len() as u64,
+            attendance: Attendance::default(),
         })
     }
 
@@ -302,6 +332,26 @@ impl CeremonyLog {
     /// The path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Names the witnesses and the note that every entry this process
+    /// appends records (see [`evidence`]).
+    pub fn attend(&mut self, attendance: Attendance) {
+        self.attendance = attendance;
+    }
+
+    /// Whether the log can be appended to: a step checks this before any
+    /// custodian is asked for a secret, so that neither the step nor its
+    /// refusal is lost to a read-only medium.
+    pub fn check_writable(&self) -> Result<(), LogError> {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map(drop)
+            .map_err(|source| LogError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// The hash of the last line, which the witnesses record.
@@ -337,12 +387,21 @@ impl CeremonyLog {
             event: draft.event,
             participants: draft.participants,
             details: draft.details,
+            evidence: Some(Evidence {
+                binary: evidence::binary_sha256(),
+                witnesses: self.attendance.witnesses.clone(),
+                note: self.attendance.note.clone(),
+                files: draft.files,
+            }),
         };
         let body_value = serde_json::to_value(&body).expect("entry serializes");
         let signature = keys.map(|k| {
             signed::sign(k.signing_key(), DOMAIN_LOG, &body_value).expect("entry canonicalizes")
         });
         let mut line = line_of(&body_value, signature.as_deref());
+        if line.len() > LINE_MAX {
+            return Err(LogError::TooLong(self.path.clone()));
+        }
         let hash = to_hex(&Sha256::digest(&line));
         line.push(b'\n');
         let mut f = std::fs::OpenOptions::new()
@@ -632,6 +691,9 @@ fn check_shape(b: &EntryBody) -> Result<(), String> {
     }
     if !b.details.is_object() {
         return Err("the details are not a JSON object".into());
+    }
+    if let Some(e) = &b.evidence {
+        evidence::check(e)?;
     }
     check_detail_names(&b.details, 0)
 }

@@ -3,6 +3,7 @@
 //! prompts and printing.
 
 pub mod airgap;
+pub mod evidence;
 pub mod grant;
 pub mod log;
 pub mod paper;

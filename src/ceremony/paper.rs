@@ -6,8 +6,10 @@
 //! for its line (a hash, a key) is printed in groups of four characters,
 //! and wraps only between groups; 64-digit hashes and the vault id are
 //! always grouped, eight groups to a line. No raw JSON: each entry has a
-//! fixed layout (number, event, time; who signed it; tool; vault.json
-//! revision; custodians; then its details, one field a line). Whether the
+//! fixed layout (number, event, time; who signed it; tool and the SHA-256
+//! of the binary that wrote it; vault.json revision; custodians and
+//! witnesses; the administrator's note; its details, one field a line; the
+//! files it read and wrote, each with its SHA-256). Whether the
 //! vault key signed an entry is said on a line of its own, and an unsigned
 //! entry says plainly that anyone able to write the file could have
 //! written it. Everything taken from the log passes through
@@ -17,6 +19,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::evidence::FileRole;
 use super::log::{CeremonyLog, Entry, VAULT_JSON_DETAIL};
 use crate::untrusted::escape;
 
@@ -151,6 +154,21 @@ fn entry(p: &mut Paper, e: &Entry, total: usize, checked: bool) {
     };
     p.field(1, "signed by", &signer);
     p.field(1, "tool", &escape(&b.tool));
+    match &b.evidence {
+        Some(e) => match &e.binary {
+            Some(h) => p.hash(1, "binary sha-256", h),
+            None => p.field(
+                1,
+                "binary sha-256",
+                "unknown (the binary could not read its own file)",
+            ),
+        },
+        None => p.field(
+            1,
+            "binary sha-256",
+            "not recorded (written by a version of seif that did not record it)",
+        ),
+    }
     p.field(
         1,
         "vault.json",
@@ -170,6 +188,14 @@ fn entry(p: &mut Paper, e: &Entry, total: usize, checked: bool) {
             ),
         );
     }
+    if let Some(e) = &b.evidence {
+        for w in &e.witnesses {
+            p.field(1, "witness", &escape(w));
+        }
+        if let Some(n) = &e.note {
+            p.field(1, "note", &escape(n));
+        }
+    }
     if let Value::Object(map) = &b.details {
         for (k, v) in map {
             if k == VAULT_JSON_DETAIL {
@@ -182,6 +208,15 @@ fn entry(p: &mut Paper, e: &Entry, total: usize, checked: bool) {
                 value(p, 1, &name_of(k), v);
             }
         }
+    }
+    for f in b.evidence.iter().flat_map(|e| &e.files) {
+        let role = match f.role {
+            FileRole::Read => "read",
+            FileRole::Written => "written",
+        };
+        p.field(1, role, &escape(&f.path));
+        p.hash(1, "", &f.sha256);
+        p.field(1, "", &format!("{} bytes", f.bytes));
     }
     p.hash(1, "entry hash", &e.hash);
     p.blank();
@@ -238,15 +273,23 @@ fn sign_off(p: &mut Paper, log: &CeremonyLog) {
     p.line(&"=".repeat(WIDTH));
     p.line("We attest that this printout is a true record of the ceremony.");
     p.blank();
-    let mut roles: Vec<String> = [
-        "Ceremony administrator",
-        "Internal auditor",
-        "Witness",
-        "Witness",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let mut roles: Vec<String> = vec!["Ceremony administrator".into(), "Internal auditor".into()];
+    // The witnesses named in the log, each once; two blank lines if none
+    // was named.
+    let mut witnesses: Vec<&str> = Vec::new();
+    for w in log
+        .entries()
+        .iter()
+        .flat_map(|e| e.body.evidence.iter().flat_map(|ev| &ev.witnesses))
+    {
+        if !witnesses.contains(&w.as_str()) {
+            witnesses.push(w);
+        }
+    }
+    if witnesses.is_empty() {
+        roles.extend(["Witness".to_owned(), "Witness".to_owned()]);
+    }
+    roles.extend(witnesses.iter().map(|w| format!("Witness {}", escape(w))));
     let custodians: BTreeSet<&str> = log
         .entries()
         .iter()

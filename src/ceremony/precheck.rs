@@ -1,12 +1,17 @@
 //! What a step checks about its inputs before any custodian is asked for a
 //! share: each sealed file or snapshot must be this vault's and from a
-//! sealer the vault accepts. A refusal names every bad input at once.
+//! sealer the vault accepts; every share file must be readable, of a kind
+//! seif reads, with what opens it at hand, and enough of them must be
+//! given to reach the threshold. A refusal names every bad input at once,
+//! and nothing is logged: nobody typed anything in vain, and nothing
+//! happened.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::descriptor::{Descriptor, NotAccepted};
+use crate::custody::{ShareFileKind, passphrase, sniff};
+use crate::descriptor::{Descriptor, NotAccepted, Protection, SetStatus};
 use crate::sealed::Header;
 use crate::sealed::open::{OpenError, Opener};
 use crate::snapshot::record::Record;
@@ -58,6 +63,18 @@ pub enum Problem {
         spec: String,
         /// Why it names none.
         message: String,
+    },
+    /// A share file that cannot serve this step (worded, and escaped,
+    /// where it was found).
+    #[error("{0}")]
+    Share(String),
+    /// An input that could not be read to its end.
+    #[error("{}: cannot be read: {error}", .path.display())]
+    InputUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
     },
 }
 
@@ -139,7 +156,14 @@ pub fn snapshots(
         .collect();
     for (spec, found) in found {
         match found {
-            Err(message) => refused.push(Problem::NoSuchSnapshot { spec, message }),
+            // The laptop has no `seif ls` (its store module points there).
+            Err(message) => refused.push(Problem::NoSuchSnapshot {
+                spec,
+                message: format!(
+                    "{}; compare it with the decision (`ls STORE/records` lists the record hashes of this copy)",
+                    message.replace(" (see `seif ls`)", "")
+                ),
+            }),
             Ok(r) => match descriptor.accepts(&r.body.vault_id.0, Some(&r.sealer), false) {
                 Ok(()) => out.push(r.clone()),
                 Err(why) => refused.push(Problem::Snapshot {
@@ -154,6 +178,197 @@ pub fn snapshots(
     } else {
         Err(Refused(refused))
     }
+}
+
+/// A share file as presented, read (not decrypted) before any custodian is
+/// asked for a secret.
+pub struct ShareInput<'a> {
+    /// Its path, or `stdin`.
+    pub source: &'a str,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+}
+
+/// What a step asks of the shares it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// A threshold of shares of the active set, to bring the key back.
+    Quorum,
+    /// One share of any set vault.json lists (a custodian's own check).
+    One,
+}
+
+/// What opens the shares: whether an age identity and an OpenPGP secret
+/// key were given (`--identity`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Openers {
+    /// An age identity file was given.
+    pub age: bool,
+    /// An OpenPGP secret key file was given.
+    pub openpgp: bool,
+}
+
+/// Checks every presented share file before anyone is asked for a
+/// passphrase or PIN: it must not be empty, must be a kind of share file
+/// seif reads (parsed, not decrypted), must have what opens it at hand (an
+/// `--identity` for age and OpenPGP shares), and must not be given twice;
+/// a decrypted share must match its commitment, and a passphrase share
+/// must name a passphrase custodian of the set it can serve. With
+/// [`Need::Quorum`], the shares that can count must reach the threshold of
+/// the active share set (`log` decides which set is active).
+pub fn shares(
+    descriptor: &Descriptor,
+    log: Option<&super::log::CeremonyLog>,
+    inputs: &[ShareInput<'_>],
+    openers: Openers,
+    need: Need,
+) -> Result<(), Refused> {
+    let active = match log {
+        Some(l) => super::log::effective_active_set(descriptor, l),
+        None => descriptor.active_set(),
+    };
+    let mut problems = Vec::new();
+    let mut counting = 0usize;
+    for (i, input) in inputs.iter().enumerate() {
+        let who = format!("share {}", escape(input.source));
+        if let Some(first) = inputs[..i].iter().find(|p| p.bytes == input.bytes) {
+            problems.push(format!(
+                "{who}: the same share file as {} (given twice)",
+                escape(first.source)
+            ));
+            continue;
+        }
+        if input.bytes.is_empty() {
+            problems.push(format!(
+                "{who}: it is empty (did the decryption that feeds it, e.g. gpg -d, fail?)"
+            ));
+            continue;
+        }
+        let problem = match sniff(input.bytes) {
+            None => Some(format!(
+                "{who}: {}",
+                crate::custody::CustodyError::UnknownFormat
+            )),
+            Some(ShareFileKind::Plain) => plain_share(descriptor, log, input, need).err(),
+            Some(ShareFileKind::Passphrase) => match passphrase::parse(input.bytes) {
+                Err(e) => Some(format!("{who}: {e}")),
+                Ok(parsed) => {
+                    let label = parsed.custodian;
+                    let serves = |set: &crate::descriptor::ShareSet| {
+                        set.custodians
+                            .iter()
+                            .any(|c| c.label == label && c.protection == Protection::Passphrase)
+                    };
+                    let ok = match need {
+                        Need::Quorum => serves(active),
+                        Need::One => descriptor.body().share_sets.iter().any(serves),
+                    };
+                    (!ok).then(|| match need {
+                        Need::Quorum => format!(
+                            "{who}: custodian '{label}' holds no passphrase share of the active share set {}: it is a retired custodian's share, or the wrong file",
+                            active.id
+                        ),
+                        Need::One => format!(
+                            "{who}: vault.json lists no passphrase custodian '{label}': the share is of another vault, or the wrong file"
+                        ),
+                    })
+                }
+            },
+            Some(ShareFileKind::Age) => {
+                let armored = age::armor::ArmoredReader::new(input.bytes);
+                match age::Decryptor::new(armored) {
+                    Err(e) => Some(format!(
+                        "{who}: not a valid age file: {}",
+                        escape(&e.to_string())
+                    )),
+                    Ok(_) if !openers.age => Some(format!(
+                        "{who}: it is an age file, and no age identity was given: add --identity with the custodian's age key file"
+                    )),
+                    Ok(_) => None,
+                }
+            }
+            Some(ShareFileKind::OpenPgp) => openpgp_share(input.bytes, openers)
+                .err()
+                .map(|e| format!("{who}: {e}")),
+        };
+        match problem {
+            Some(p) => problems.push(p),
+            None => counting += 1,
+        }
+    }
+    let need_count = match need {
+        Need::Quorum => usize::from(active.threshold),
+        Need::One => 1,
+    };
+    if need == Need::Quorum && counting < need_count {
+        problems.push(format!(
+            "{counting} share{} given that can count toward the active share set {}, {need_count} needed: add {} more --share",
+            if counting == 1 { "" } else { "s" },
+            active.id,
+            need_count - counting
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Refused(problems.into_iter().map(Problem::Share).collect()))
+    }
+}
+
+/// A decrypted share (as `gpg -d` prints it): checked in full against
+/// vault.json, and against the active set for a quorum. The problem names
+/// the share.
+fn plain_share(
+    descriptor: &Descriptor,
+    log: Option<&super::log::CeremonyLog>,
+    input: &ShareInput<'_>,
+    need: Need,
+) -> Result<(), String> {
+    let who = format!("share {}", escape(input.source));
+    let text = std::str::from_utf8(input.bytes).map_err(|_| format!("{who}: not UTF-8 text"))?;
+    let share = crate::shares::Share::from_text(text).map_err(|e| format!("{who}: {e}"))?;
+    let who = format!("{who} (index {})", share.index);
+    let presented = super::quorum::Presented {
+        source: input.source.to_owned(),
+        share,
+    };
+    let (set, _) = super::quorum::check_share(descriptor, &presented)?;
+    if need == Need::Quorum {
+        let status = match log {
+            Some(l) => super::log::effective_status(descriptor, l, set),
+            None => set.status,
+        };
+        match status {
+            SetStatus::Active => {}
+            SetStatus::Retired => {
+                return Err(format!(
+                    "{who}: belongs to the retired share set {}; only shares of the active set open the vault",
+                    set.id
+                ));
+            }
+            SetStatus::Pending => {
+                return Err(format!(
+                    "{who}: belongs to the pending share set {}, which its custodians must verify (verify-share) before it is active",
+                    set.id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "openpgp")]
+fn openpgp_share(bytes: &[u8], openers: Openers) -> Result<(), String> {
+    crate::custody::openpgp::check_message(bytes).map_err(|e| e.to_string())?;
+    if !openers.openpgp {
+        return Err("it is an OpenPGP message, and no OpenPGP secret key was given: add --identity with the custodian's secret key file, or decrypt it with `gpg -d FILE | seif-ceremony … --share -`".into());
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "openpgp"))]
+fn openpgp_share(_: &[u8], _: Openers) -> Result<(), String> {
+    Err(crate::custody::CustodyError::OpenPgpUnavailable.to_string())
 }
 
 /// Where an opened sealed file goes: `dump.seif` opens to `DIR/dump`, any

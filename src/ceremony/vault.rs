@@ -160,8 +160,17 @@ impl Vault {
         mut draft: Draft,
     ) -> Result<(), VaultError> {
         debug_assert_eq!(next.body().revision, self.descriptor.body().revision + 1);
-        let doc: Value =
-            serde_json::from_str(&next.to_json_pretty()).expect("a descriptor is JSON");
+        let text = next.to_json_pretty();
+        let doc: Value = serde_json::from_str(&text).expect("a descriptor is JSON");
+        let (sha256, bytes) = super::evidence::hash_bytes(text.as_bytes());
+        draft.files.push(
+            super::evidence::FileRecord::written(&self.path, sha256, bytes).map_err(|source| {
+                VaultError::Write {
+                    path: self.path.clone(),
+                    source,
+                }
+            })?,
+        );
         if let Some(map) = draft.details.as_object_mut() {
             map.insert("descriptor_revision".into(), json!(next.body().revision));
             map.insert(VAULT_JSON_DETAIL.into(), doc);
@@ -210,6 +219,7 @@ impl Vault {
             event: "activate".into(),
             participants: participants.to_vec(),
             details: json!({ "share_set": active, "retired": retired, "acknowledged_indices": acks }),
+            files: vec![],
         };
         self.revise(next, keys, draft)?;
         Ok(Some(Activated {
@@ -247,6 +257,7 @@ mod tests {
                 event: "init".into(),
                 participants: vec![],
                 details: json!({}),
+                files: vec![],
             },
             Some(&keys),
         )
@@ -275,6 +286,7 @@ mod tests {
             event: "sealers-add".into(),
             participants: vec![],
             details: json!({ "sealer": key }),
+            files: vec![],
         };
         v.revise(next, keys, draft).unwrap();
     }
@@ -313,6 +325,7 @@ mod tests {
             event: "reshare".into(),
             participants: vec![],
             details: json!({}),
+            files: vec![],
         };
         v.log.append(&next, draft, Some(&keys)).unwrap();
         write_descriptor(&v.path, &next).unwrap();
@@ -332,6 +345,7 @@ mod tests {
                     key: None,
                 }],
                 details: json!({"share_set": set.id, "index": s.index, "custodian": s.custodian, "ack_token": to_hex(&s.ack_token())}),
+                files: vec![],
             };
             v.record(None, draft).unwrap();
         }

@@ -44,6 +44,16 @@ pub enum CustodyError {
         /// What went wrong.
         message: String,
     },
+    /// An OpenPGP certificate that cannot be used (expired, revoked, no
+    /// encryption key).
+    #[cfg(feature = "openpgp")]
+    #[error("{path}: {source}")]
+    Certificate {
+        /// The certificate file.
+        path: PathBuf,
+        /// Why.
+        source: openpgp::PgpError,
+    },
     /// The bytes are no kind of share file.
     #[error(
         "not a seif share: neither a decrypted share, an OpenPGP message, an age file nor a passphrase-protected share"
@@ -171,9 +181,11 @@ impl CustodianSpec {
             path: path.into(),
             message: e.to_string(),
         })?;
-        let cert = openpgp::Certificate::from_bytes(&bytes).map_err(|e| CustodyError::File {
-            path: path.into(),
-            message: e.to_string(),
+        let cert = openpgp::Certificate::from_bytes(&bytes).map_err(|source| {
+            CustodyError::Certificate {
+                path: path.into(),
+                source,
+            }
         })?;
         Ok(CustodianKey::OpenPgp(Box::new(cert)))
     }
@@ -318,15 +330,40 @@ impl Identities {
         if bytes.starts_with(b"-----BEGIN PGP PRIVATE KEY BLOCK-----")
             || bytes.first().is_some_and(|b| b & 0x80 != 0)
         {
-            if cfg!(feature = "openpgp") {
+            #[cfg(feature = "openpgp")]
+            {
+                // Parsed now, before anyone is asked for a passphrase.
+                openpgp::check_secret_key_file(&bytes).map_err(|e| file_err(e.to_string()))?;
                 self.openpgp.push(bytes);
                 return Ok(());
             }
+            #[cfg(not(feature = "openpgp"))]
             return Err(CustodyError::OpenPgpUnavailable);
         }
         Err(file_err(
             "neither an age identity file nor an OpenPGP secret key".into(),
         ))
+    }
+
+    /// Whether an age identity was given.
+    pub fn has_age(&self) -> bool {
+        !self.age.is_empty()
+    }
+
+    /// Whether an OpenPGP secret key was given.
+    pub fn has_openpgp(&self) -> bool {
+        !self.openpgp.is_empty()
+    }
+
+    /// Each OpenPGP key given, with until when it can be encrypted to
+    /// (`None`: it never expires).
+    #[cfg(feature = "openpgp")]
+    pub fn openpgp_expiries(&self) -> Vec<(String, Option<std::time::SystemTime>)> {
+        self.openpgp
+            .iter()
+            .filter_map(|k| openpgp::expiries(k).ok())
+            .flatten()
+            .collect()
     }
 
     /// Adds an age identity.

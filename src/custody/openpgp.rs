@@ -37,6 +37,20 @@ use zeroize::Zeroizing;
 
 use super::PASSPHRASE_ATTEMPTS;
 
+/// A certificate that stops being usable for encryption sooner than this
+/// is warned about when a share is made for it (init, reshare, rotate) and
+/// when its owner checks their share: GnuPG's `--quick-gen-key` makes keys
+/// that expire in two or three years, and a vault lives for decades.
+pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(5 * 365 * 86_400);
+
+/// How a custodian extends an expiring or expired GnuPG key (primary key
+/// and subkeys), then hands the new public key file to the ceremony.
+pub fn extend_hint(fingerprint: &str) -> String {
+    format!(
+        "extend it where the secret key lives: `gpg --quick-set-expire {fingerprint} 10y` and `gpg --quick-set-expire {fingerprint} 10y '*'` (its subkeys), then export it again (`gpg --export --armor {fingerprint} > FILE`) and bring the new file; the fingerprint stays the same"
+    )
+}
+
 /// Upper bound on the plaintext [`decrypt`] returns. Shares are well under
 /// 1 KiB; the bound stops a hostile (e.g. compressed) message from making
 /// us allocate without limit.
@@ -253,9 +267,15 @@ impl Certificate {
                 reason: chain(&e),
             })?;
         if let Err(e) = vc.alive() {
+            let reason = match vc.primary_key().key_expiration_time() {
+                Some(t) if t <= std::time::SystemTime::now() => {
+                    format!("it expired on {}", date_of(t))
+                }
+                _ => chain(&e),
+            };
             return Err(PgpError::Expired {
                 fingerprint,
-                reason: chain(&e),
+                reason,
             });
         }
         let keys: Vec<_> = vc
@@ -270,9 +290,35 @@ impl Certificate {
             )
             .collect();
         if keys.is_empty() {
+            // Encryption subkeys that exist but have expired can be
+            // extended: say so, with the date.
+            let expired = vc
+                .keys()
+                .supported()
+                .revoked(false)
+                .key_flags(
+                    KeyFlags::empty()
+                        .set_transport_encryption()
+                        .set_storage_encryption(),
+                )
+                .filter_map(|k| k.key_expiration_time())
+                .max();
+            if let Some(t) = expired {
+                return Err(PgpError::Expired {
+                    fingerprint,
+                    reason: format!("its encryption subkey expired on {}", date_of(t)),
+                });
+            }
             return Err(PgpError::NoEncryptionKey { fingerprint });
         }
         Ok(keys)
+    }
+
+    /// Until when the certificate can be encrypted to: the earlier of its
+    /// primary key's expiry and the expiry of the last of its encryption
+    /// subkeys. `None` if it never expires.
+    pub fn usable_until(&self) -> Option<std::time::SystemTime> {
+        usable_until(&self.cert)
     }
 
     /// Whether the certificate advertises SEIPDv2 (RFC 9580). When it does
@@ -316,6 +362,71 @@ impl Certificate {
         }
         Ok(sink)
     }
+}
+
+/// Until when `cert` can be encrypted to (see
+/// [`Certificate::usable_until`]), judged whether or not it has expired
+/// already; `None` if it never expires (or its self-signatures are not
+/// acceptable, which encryption refuses anyway).
+fn usable_until(cert: &Cert) -> Option<std::time::SystemTime> {
+    let policy = StandardPolicy::new();
+    let vc = cert.with_policy(&policy, None).ok()?;
+    let primary = vc.primary_key().key_expiration_time();
+    // The subkeys are usable until the last of them expires; one that
+    // never expires makes that never.
+    let (mut never, mut latest) = (false, None::<std::time::SystemTime>);
+    for k in vc.keys().supported().revoked(false).key_flags(
+        KeyFlags::empty()
+            .set_transport_encryption()
+            .set_storage_encryption(),
+    ) {
+        match k.key_expiration_time() {
+            None => never = true,
+            Some(t) => latest = Some(latest.map_or(t, |l| l.max(t))),
+        }
+    }
+    let subkeys = if never { None } else { latest };
+    match (primary, subkeys) {
+        (Some(p), Some(s)) => Some(p.min(s)),
+        (p, s) => p.or(s),
+    }
+}
+
+/// The certificates in a public or secret key file, each with until when
+/// it can be encrypted to (`None`: never expires), whether or not that
+/// time has passed. A custodian's check of their own share uses it to warn
+/// about a key that a reshare or rotation would refuse.
+pub fn expiries(key_file: &[u8]) -> Result<Vec<(String, Option<std::time::SystemTime>)>, PgpError> {
+    let parser =
+        CertParser::from_bytes(key_file).map_err(|e| PgpError::NotACertificate(chain(&e)))?;
+    let mut out = Vec::new();
+    for cert in parser {
+        let cert = cert.map_err(|e| PgpError::NotACertificate(chain(&e)))?;
+        out.push((cert.fingerprint().to_hex(), usable_until(&cert)));
+    }
+    Ok(out)
+}
+
+/// A date as `YYYY-MM-DD` (UTC).
+pub fn date_of(t: std::time::SystemTime) -> String {
+    let secs = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    };
+    crate::time::rfc3339(secs)[..10].to_owned()
+}
+
+/// Checks that a key file holds at least one OpenPGP secret key, without
+/// asking for any passphrase: a step checks every `--identity` before any
+/// custodian is asked for a secret.
+pub fn check_secret_key_file(bytes: &[u8]) -> Result<(), PgpError> {
+    parse_tsks(bytes).map(drop)
+}
+
+/// Checks that `bytes` is an encrypted, integrity-protected OpenPGP message
+/// (its packets, without decrypting anything).
+pub fn check_message(bytes: &[u8]) -> Result<(), PgpError> {
+    prescan(bytes)
 }
 
 /// Cheap sniff: is this an OpenPGP message, armored or binary, as made by

@@ -124,6 +124,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
                 event: "init".into(),
                 participants: vec![],
                 details: serde_json::json!({"demo": true}),
+                files: vec![],
             },
             Some(&new.keys),
         )?;
