@@ -337,11 +337,12 @@ fn a_failed_step_leaves_a_json_summary_too() {
         .arg("--out")
         .arg(m.dir.path().join("out"))
         .arg(m.dir.path().join("missing.seif")));
-    assert_eq!(o.status.code(), Some(4));
+    // A missing input is exit 1 (an error), as every missing file is.
+    assert_eq!(o.status.code(), Some(1));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["step"], "open");
     assert_eq!(summary["outcome"], "failed");
-    assert_eq!(summary["exit_code"], 4);
+    assert_eq!(summary["exit_code"], 1);
     assert!(
         summary["error"]
             .as_str()

@@ -348,10 +348,11 @@ fn sealed_files_store_output_and_fingerprint_are_checked_before_anyone_types() {
     let mut a = vec![os("open"), os("--vault"), vault_json.as_os_str()];
     a.extend(shares);
     a.extend([os("--out"), out.as_os_str(), missing.as_os_str()]);
+    // Exit 1: a missing file is an error, not a refusal by policy.
     refused_before_asking(
         &v,
         on_pty(&a),
-        4,
+        1,
         &[&format!(
             "refused before asking for shares: {}: ",
             missing.display()
@@ -389,10 +390,11 @@ fn sealed_files_store_output_and_fingerprint_are_checked_before_anyone_types() {
     ]);
     let (code, screen) = on_pty(&a);
     assert!(!screen.contains("seif ls"), "{screen}");
+    // Exit 1, as for a missing file: nothing by that name is there.
     refused_before_asking(
         &v,
         (code, screen),
-        4,
+        1,
         &["deadbeef00: no snapshot matches 'deadbeef00'; compare it with the decision"],
     );
 

@@ -896,6 +896,17 @@ fn a_file_swapped_for_a_fifo_during_the_push_is_skipped_not_waited_on() {
     )
     .unwrap();
     std::fs::write(format!("{}.go", flag.display()), b"").unwrap();
+    // A push that waits on the FIFO would wait forever: give it a minute,
+    // then kill it and fail, rather than hang the suite.
+    let mut child = child;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the push waited on a FIFO put in place of a file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let o = child.wait_with_output().unwrap();
     ok(&o);
     assert!(

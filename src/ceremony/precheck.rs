@@ -275,12 +275,21 @@ pub fn shares(
                 }
             },
             Some(ShareFileKind::Age) => {
-                let armored = age::armor::ArmoredReader::new(input.bytes);
-                match age::Decryptor::new(armored) {
-                    Err(e) => Some(format!(
-                        "{who}: not a valid age file: {}",
-                        escape(&e.to_string())
-                    )),
+                // The whole armor is read (a file cut short fails here, not
+                // after someone typed), then the header parsed.
+                let mut dearmored = Vec::new();
+                let valid = std::io::Read::read_to_end(
+                    &mut age::armor::ArmoredReader::new(input.bytes),
+                    &mut dearmored,
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    age::Decryptor::new(&dearmored[..])
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                });
+                match valid {
+                    Err(e) => Some(format!("{who}: not a valid age file: {}", escape(&e))),
                     Ok(_) if !openers.age => Some(format!(
                         "{who}: it is an age file, and no age identity was given: add --identity with the custodian's age key file"
                     )),
