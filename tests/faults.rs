@@ -454,3 +454,38 @@ fn a_full_disk_under_every_writer() {
         "{out}"
     );
 }
+
+/// An S3 server that accepts connections and never answers (a stalled
+/// link, a wedged proxy): the client's per-request timeout ends each try,
+/// the retries are bounded, and the command fails in bounded time with an
+/// error that says the server did not answer, instead of hanging.
+#[test]
+fn a_stalled_s3_server_fails_in_bounded_time_instead_of_hanging() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Hold every connection open, unanswered, until the test ends.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            match c {
+                Ok(c) => held.push(c),
+                Err(_) => break,
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let o = run(seif()
+        .args(["ls", "--store", "s3://bucket/prefix", "--s3-endpoint"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args(["--s3-region", "garage"])
+        .env("AWS_ACCESS_KEY_ID", "GKstalled")
+        .env("AWS_SECRET_ACCESS_KEY", "stalled")
+        // The per-try limit, shortened from the default 120 s.
+        .env("AWS_TIMEOUT", "2s"));
+    let took = started.elapsed();
+    fails_with(&o, 1, "did not answer in time");
+    assert!(
+        took < Duration::from_secs(60),
+        "a stalled server held the command for {took:?}"
+    );
+}
