@@ -32,6 +32,7 @@ pub mod push;
 pub mod read;
 pub mod record;
 pub mod restore;
+pub mod sync;
 pub mod vault_copies;
 pub mod verify;
 

@@ -8,6 +8,7 @@ mod prune;
 mod seal;
 mod sealer;
 mod snapshot;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,12 @@ enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Check(snapshot::CheckArgs),
 
+    /// Bring a lagging store up to date from another store of the same
+    /// vault (no key): copy what it lacks, checked; overwrite and delete
+    /// nothing.
+    #[command(after_help = sync::SYNC_AFTER_HELP)]
+    Sync(sync::SyncArgs),
+
     /// Free what the vault's retention policy expires (the host; no key).
     #[command(after_help = prune::PRUNE_AFTER_HELP)]
     Prune(prune::PruneArgs),
@@ -112,6 +119,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => snapshot::verify(args),
         Command::Restore(args) => snapshot::restore(args),
         Command::Check(args) => snapshot::check(args),
+        Command::Sync(args) => sync::sync(args),
         Command::Prune(args) => prune::prune(args),
         Command::Forget(args) => prune::forget(args),
     };

@@ -47,18 +47,45 @@ manifest is read back and checked (--no-check skips it).
     seif_cli::exit_codes_help!()
 );
 
-/// Where snapshots live.
-#[derive(Args, Clone)]
-pub struct StoreArgs {
-    /// A store: a local directory, or s3://BUCKET/PREFIX.
-    #[arg(long = "store", value_name = "STORE")]
-    pub stores: Vec<String>,
+/// How to reach S3-compatible stores.
+#[derive(Args, Clone, Default)]
+pub struct S3Args {
     /// S3 endpoint (e.g. http://127.0.0.1:3900); else AWS_ENDPOINT_URL.
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
     /// S3 region; else AWS_REGION.
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
+}
+
+impl S3Args {
+    pub fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+        }
+    }
+}
+
+/// Opens one store named on the command line.
+pub fn open_store(spec: &str, s3: &S3Options) -> Result<Box<dyn Store>, Failure> {
+    seif::store::open(spec, s3).map_err(|e| {
+        Failure::error(format!(
+            "store {}: {}",
+            escape(spec),
+            escape(&e.to_string())
+        ))
+    })
+}
+
+/// Where snapshots live.
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// A store: a local directory, or s3://BUCKET/PREFIX.
+    #[arg(long = "store", value_name = "STORE")]
+    pub stores: Vec<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 impl StoreArgs {
@@ -68,18 +95,8 @@ impl StoreArgs {
                 "give a store with --store DIR or --store s3://BUCKET/PREFIX",
             ));
         }
-        let opts = S3Options {
-            endpoint: self.s3_endpoint.clone(),
-            region: self.s3_region.clone(),
-        };
-        self.stores
-            .iter()
-            .map(|s| {
-                seif::store::open(s, &opts).map_err(|e| {
-                    Failure::error(format!("store {}: {}", escape(s), escape(&e.to_string())))
-                })
-            })
-            .collect()
+        let opts = self.s3.options();
+        self.stores.iter().map(|s| open_store(s, &opts)).collect()
     }
 
     pub fn open_one(&self) -> Result<Box<dyn Store>, Failure> {
@@ -221,7 +238,21 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
         return Err(Failure::refused(format!("the vault '{}' does not accept the sealer {} ({})", escape(&vault.body().name), sealer.public(), sealer_path.display()))
             .hint("if this is the right vault.json, ask the custodians to add the sealer with `seif-ceremony sealers add`; if not, use the vault.json of the vault this pipeline pushes to"));
     }
-    let stores = store_args.open_all()?;
+    let (stores, mut down) = snapshot::push::reachable(store_args.open_all()?);
+    if stores.is_empty() && !down.is_empty() {
+        let (_, e) = down.remove(0);
+        return Err(store_failure(e).hint("no store could be reached; nothing was pushed"));
+    }
+    for (name, e) in &down {
+        report::warn(
+            crate::TOOL,
+            &format!(
+                "{}: cannot be reached ({}); pushing to the other stores",
+                escape(name),
+                escape(&e.to_string())
+            ),
+        );
+    }
     let mut options = PushOptions::new(state_dir);
     options.pad = args.pad;
     options.full = args.full;
@@ -293,7 +324,8 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
             "finished_interrupted": summary.finished_interrupted,
             "skipped": summary.skipped,
             "seconds": secs,
-            "stores": store_args.stores,
+            "stores": summary.records.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "failed_stores": down.iter().map(|(s, e)| json!({"store": s, "error": e.to_string()})).collect::<Vec<_>>(),
         });
         println!("{}", json_text(&doc));
     } else {
@@ -302,10 +334,10 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
             &format!(
                 "pushed snapshot {} to {}: {} files, {} bytes ({} files unchanged, {} bytes reused from earlier snapshots); stored {} new objects, {} bytes{}{}; {:.1} s",
                 r.body.snapshot_id,
-                store_args
-                    .stores
+                summary
+                    .records
                     .iter()
-                    .map(|s| escape(s).into_owned())
+                    .map(|(s, _)| escape(s).into_owned())
                     .collect::<Vec<_>>()
                     .join(", "),
                 summary.totals.files,
@@ -343,6 +375,25 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
                 ),
             );
         }
+    }
+    if !down.is_empty() {
+        let names: Vec<String> = down.iter().map(|(s, _)| escape(s).into_owned()).collect();
+        return Err(Failure::error(format!(
+            "{} of {} stores failed: {}",
+            down.len(),
+            down.len() + summary.records.len(),
+            down.iter()
+                .map(|(s, e)| format!("{}: {}", escape(s), escape(&e.to_string())))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+        .hint(format!(
+            "the snapshot is recorded in {}; when {} is back, bring it level with `seif sync --from {} --to {}` (or run the same push again)",
+            summary.records.iter().map(|(s, _)| escape(s).into_owned()).collect::<Vec<_>>().join(", "),
+            names.join(", "),
+            escape(&summary.records[0].0),
+            names[0]
+        )));
     }
     Ok(())
 }

@@ -311,6 +311,27 @@ pub fn abandon(state_dir: &Path) -> Result<Vec<String>, PushError> {
     journal::abandon_all(&StateDir::open(state_dir)?)
 }
 
+/// Stores that could not be reached, each named, with why.
+pub type Unreachable = Vec<(String, StoreError)>;
+
+/// Sets aside the stores that cannot be reached now (listing them fails),
+/// so that a push to several stores goes on to the others rather than
+/// stopping for one host that is down: returns the reachable stores, and
+/// the others with why. The caller reports the others as failed (a push
+/// that skipped a store must not end in success), and the store lagging
+/// behind is brought level later by `seif sync` or by pushing again.
+pub fn reachable(stores: Vec<Box<dyn Store>>) -> (Vec<Box<dyn Store>>, Unreachable) {
+    let mut ok = Vec::new();
+    let mut down = Vec::new();
+    for s in stores {
+        match s.list(crate::snapshot::vault_copies::PREFIX) {
+            Ok(_) => ok.push(s),
+            Err(e) => down.push((s.describe(), e)),
+        }
+    }
+    (ok, down)
+}
+
 /// Pushes `paths` into one snapshot in every store.
 pub fn push(
     vault: &Descriptor,

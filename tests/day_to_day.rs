@@ -1,0 +1,368 @@
+//! Day-to-day operation, as restic users would expect it, through the real
+//! binaries: `seif sync` (a lagging store brought level, a key rotation's
+//! envelopes carried to the host), the recovery views, and streams.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A small tree: a few files in two directories.
+fn small_tree(root: &Path, seed: u64) -> PathBuf {
+    let t = root.join("registry");
+    std::fs::create_dir_all(t.join("harju")).unwrap();
+    std::fs::create_dir_all(t.join("tartu")).unwrap();
+    std::fs::write(t.join("harju/x.csv"), content(300_000, seed)).unwrap();
+    std::fs::write(t.join("harju/y.csv"), content(2_000, seed + 1)).unwrap();
+    std::fs::write(t.join("tartu/z.csv"), content(70_000, seed + 2)).unwrap();
+    t
+}
+
+fn push(v: &TestVault, stores: &[&Path], paths: &[&Path]) -> std::process::Output {
+    let mut c = seif();
+    c.args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"));
+    for s in stores {
+        c.arg("--store").arg(s);
+    }
+    run(c.args(paths))
+}
+
+fn verify(vault_json: &Path, store: &Path) -> std::process::Output {
+    run(seif()
+        .args(["verify", "--vault"])
+        .arg(vault_json)
+        .arg("--store")
+        .arg(store))
+}
+
+fn sync(vault_json: &Path, from: &Path, to: &Path, extra: &[&str]) -> std::process::Output {
+    run(seif()
+        .args(["sync", "--vault"])
+        .arg(vault_json)
+        .arg("--from")
+        .arg(from)
+        .arg("--to")
+        .arg(to)
+        .args(extra))
+}
+
+fn restore(v: &TestVault, store: &Path, out: &Path) -> std::process::Output {
+    run(seif()
+        .args(["restore", "--identity"])
+        .arg(&v.identity)
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(store)
+        .arg("--out")
+        .arg(out)
+        .arg("latest"))
+}
+
+/// Every file under `dir` (relative path, bytes), sorted.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every blob key of a local store, sorted.
+fn blobs(store: &Path) -> Vec<String> {
+    files(store).into_iter().map(|(k, _)| k).collect()
+}
+
+#[test]
+fn sync_brings_a_store_that_missed_a_push_level() {
+    let v = test_vault("sync");
+    let a = v.dir.path().join("host-a");
+    // A store path whose parent is a file: unreachable.
+    let blocker = v.dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let b = blocker.join("host-b");
+    let tree = small_tree(v.dir.path(), 1);
+    let o = push(&v, &[&a, &b], &[&tree]);
+    fails_with(&o, 1, "1 of 2 stores failed");
+    assert!(
+        stderr(&o).contains(&format!("{}: ", b.display())),
+        "the failed store is named: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("seif sync --from"), "{}", stderr(&o));
+    ok(&verify(&v.vault_json, &a));
+    // The host of B comes back (here: at another path) with nothing.
+    let b = v.dir.path().join("host-b");
+    // A second snapshot, to A only: B now lags by two.
+    std::fs::write(tree.join("tartu/new.csv"), content(10_000, 9)).unwrap();
+    ok(&push(&v, &[&a], &[&tree]));
+
+    let dry = sync(&v.vault_json, &a, &b, &["--dry-run", "--json"]);
+    ok(&dry);
+    let d: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(d["copied"]["records"]["blobs"], 2, "{d}");
+    assert!(!b.exists(), "a dry run writes nothing");
+
+    let o = sync(&v.vault_json, &a, &b, &["--json"]);
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["copied"]["records"]["blobs"], 2, "{j}");
+    assert_eq!(
+        j["blobs"], d["blobs"],
+        "the dry run said what it would copy"
+    );
+    assert!(j["copied"]["key_envelopes"]["blobs"].as_u64().unwrap() >= 2);
+    assert_eq!(blobs(&a), blobs(&b), "B holds what A holds");
+    ok(&verify(&v.vault_json, &b));
+    let out = v.dir.path().join("restored");
+    ok(&restore(&v, &b, &out));
+    assert_eq!(files(&out.join("registry")), files(&tree));
+
+    // Nothing is missing now: a second sync copies nothing, and says so.
+    let again = sync(&v.vault_json, &a, &b, &[]);
+    ok(&again);
+    assert!(
+        String::from_utf8_lossy(&again.stdout)
+            .contains("copied 0 blobs, 0 bytes (nothing was missing)"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[test]
+fn sync_never_overwrites_or_deletes_in_the_destination() {
+    let v = test_vault("sync keeps");
+    let (a, b) = (v.dir.path().join("a"), v.dir.path().join("b"));
+    let tree = small_tree(v.dir.path(), 2);
+    ok(&push(&v, &[&a, &b], &[&tree]));
+    let first: Vec<String> = blobs(&b)
+        .into_iter()
+        .filter(|k| k.starts_with("objects/"))
+        .collect();
+    // A second snapshot at A only, reusing the first's packs; a third at
+    // B only (B's own, which A lacks).
+    std::fs::write(tree.join("harju/y.csv"), content(3_000, 30)).unwrap();
+    ok(&push(&v, &[&a], &[&tree]));
+    std::fs::write(tree.join("harju/y.csv"), content(4_000, 31)).unwrap();
+    ok(&push(&v, &[&b], &[&tree]));
+    // Every object of the first snapshot is damaged at B: sync from A
+    // (which holds them intact) writes none of them again.
+    for k in &first {
+        std::fs::write(b.join(k), b"damaged at the host").unwrap();
+    }
+    let before = blobs(&b);
+    let o = sync(&v.vault_json, &a, &b, &["--json"]);
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        j["copied"]["records"]["blobs"], 1,
+        "the second snapshot: {j}"
+    );
+    let after = blobs(&b);
+    assert!(before.iter().all(|k| after.contains(k)), "nothing deleted");
+    for k in &first {
+        assert_eq!(
+            std::fs::read(b.join(k)).unwrap(),
+            b"damaged at the host",
+            "{k}: a blob the destination holds is never written again"
+        );
+    }
+}
+
+#[test]
+fn sync_from_a_damaged_source_names_it_and_copies_nothing_wrong() {
+    let v = test_vault("sync damaged");
+    let (a, b) = (v.dir.path().join("a"), v.dir.path().join("b"));
+    let tree = small_tree(v.dir.path(), 4);
+    ok(&push(&v, &[&a, &b], &[&tree]));
+    std::fs::write(tree.join("tartu/later.csv"), content(200_000, 5)).unwrap();
+    let o = run(seif()
+        .args(["push", "--json", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(&a)
+        .arg(&tree));
+    ok(&o);
+    // The new pack of the second snapshot, damaged at A.
+    let new: Vec<String> = blobs(&a)
+        .into_iter()
+        .filter(|k| k.starts_with("objects/") && !b.join(k).exists())
+        .collect();
+    assert!(!new.is_empty());
+    let victim = &new[0];
+    let mut bytes = std::fs::read(a.join(victim)).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(a.join(victim), &bytes).unwrap();
+    let before = blobs(&b);
+
+    let o = sync(&v.vault_json, &a, &b, &[]);
+    let name = victim.rsplit('/').next().unwrap();
+    fails_with(&o, 3, name);
+    fails_with(&o, 3, "its bytes do not match its name");
+    assert!(
+        !b.join(victim).exists(),
+        "the damaged object was not copied"
+    );
+    let after = blobs(&b);
+    assert!(
+        !after
+            .iter()
+            .any(|k| k.starts_with("records/") && !before.contains(k)),
+        "no record of the damaged snapshot was copied"
+    );
+    ok(&verify(&v.vault_json, &b));
+}
+
+#[test]
+fn sync_refuses_another_vaults_store() {
+    let v = test_vault("mine");
+    let w = test_vault("theirs");
+    let (a, b) = (v.dir.path().join("a"), v.dir.path().join("b"));
+    let tree = small_tree(v.dir.path(), 6);
+    ok(&push(&w, &[&a], &[&tree]));
+    let o = sync(&v.vault_json, &a, &b, &[]);
+    fails_with(&o, 4, "holds the snapshots of another vault");
+    assert!(!b.exists());
+}
+
+#[test]
+fn sync_carries_a_rotations_new_envelopes_to_the_host() {
+    let v = age_vault(3, 2);
+    let tree = v.dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a"), content(50_000, 6)).unwrap();
+    let host = v.dir.path().join("host");
+    ok(&run(seif()
+        .args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(&host)
+        .arg(&tree)));
+    // The custodians take a copy of the store to the air-gapped laptop and
+    // rotate there.
+    let copy = v.dir.path().join("usb-copy");
+    ok(&run(std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&host)
+        .arg(&copy)));
+    let new_key = v.dir.path().join("g2.key");
+    let recipient = age_identity_file(&new_key);
+    let other_key = v.dir.path().join("g2-other.key");
+    let other = age_identity_file(&other_key);
+    let v2 = v.dir.path().join("v2");
+    ok(&run(ceremony()
+        .arg("rotate")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 1]))
+        .arg("--custodian")
+        .arg(format!("x=age:{recipient}"))
+        .arg("--custodian")
+        .arg(format!("y=age:{other}"))
+        .arg("--store")
+        .arg(&copy)
+        .arg("--out")
+        .arg(&v2)
+        .arg("all")));
+    let vault2 = v2.join("vault.json");
+    // What comes back from the laptop is the metadata only (the runbook's
+    // `store-meta`): records and keys, no lists, no data.
+    for dir in ["objects", "lists", "descriptors"] {
+        let _ = std::fs::remove_dir_all(copy.join(dir));
+    }
+    // The host has not got the new envelopes: it fails verify under the
+    // new vault.json.
+    assert_eq!(verify(&vault2, &host).status.code(), Some(3));
+    let o = sync(&vault2, &copy, &host, &["--json"]);
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["copied"]["key_envelopes"]["blobs"], 1, "{j}");
+    assert_eq!(j["copied"]["records"]["blobs"], 0, "{j}");
+    ok(&verify(&vault2, &host));
+    // The new generation opens the snapshot from the host.
+    let shares: Vec<std::ffi::OsString> = [
+        "--share".into(),
+        v2.join("shares/x.share.age").into_os_string(),
+        "--identity".into(),
+        new_key.clone().into_os_string(),
+        "--share".into(),
+        v2.join("shares/y.share.age").into_os_string(),
+        "--identity".into(),
+        other_key.clone().into_os_string(),
+    ]
+    .into();
+    let opened = v.dir.path().join("opened");
+    ok(&run(ceremony()
+        .arg("open")
+        .arg("--vault")
+        .arg(&vault2)
+        .args(&shares)
+        .arg("--store")
+        .arg(&host)
+        .arg("--out")
+        .arg(&opened)
+        .arg("latest")));
+    let snaps = entries(&opened);
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(
+        std::fs::read(opened.join(&snaps[0]).join("tree/a")).unwrap(),
+        content(50_000, 6)
+    );
+}
+
+#[test]
+fn sync_refuses_a_forged_envelope() {
+    let v = test_vault("sync envelopes");
+    let (a, b) = (v.dir.path().join("a"), v.dir.path().join("b"));
+    let tree = small_tree(v.dir.path(), 7);
+    ok(&push(&v, &[&a, &b], &[&tree]));
+    // A host plants an envelope (well formed, named by its hash) that
+    // commits to a key no record gives: it opens nothing, and is not
+    // carried on.
+    let keys = a.join("keys");
+    let sid_dir = std::fs::read_dir(&keys)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let real = std::fs::read_dir(&sid_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut env =
+        seif::snapshot::key_envelope::KeyEnvelope::parse(&std::fs::read(&real).unwrap()).unwrap();
+    env.commitment = seif::ids::Commitment([7; 32]);
+    let forged = a.join(env.store_key());
+    std::fs::write(&forged, env.to_bytes()).unwrap();
+    let o = sync(&v.vault_json, &a, &b, &[]);
+    fails_with(&o, 3, "commits to a key that no signed record gives");
+    assert!(!b.join(env.store_key()).exists());
+}
