@@ -366,3 +366,204 @@ fn sync_refuses_a_forged_envelope() {
     fails_with(&o, 3, "commits to a key that no signed record gives");
     assert!(!b.join(env.store_key()).exists());
 }
+
+/// Two snapshots of a tree that changed between them (a file edited, one
+/// removed, one added, one made private), with a hostile file name.
+fn two_snapshots(v: &TestVault, store: &Path) -> (String, String) {
+    let tree = small_tree(v.dir.path(), 10);
+    std::fs::write(tree.join("tartu/evil\u{1b}[2J.csv"), b"x").unwrap();
+    let snap = |o: std::process::Output| {
+        ok(&o);
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        j["snapshot_id"].as_str().unwrap().to_owned()
+    };
+    let push_json = |v: &TestVault| {
+        run(seif()
+            .args(["push", "--json", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--sealer")
+            .arg(&v.sealer_key)
+            .arg("--state-dir")
+            .arg(v.dir.path().join("state"))
+            .arg("--store")
+            .arg(store)
+            .arg(&tree))
+    };
+    let set_time = |p: &Path, t: u64| {
+        std::fs::File::open(p)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+            .unwrap()
+    };
+    for d in ["harju", "tartu"] {
+        set_time(&tree.join(d), 1_700_000_000);
+    }
+    let first = snap(push_json(v));
+    std::fs::write(tree.join("harju/x.csv"), content(300_001, 11)).unwrap();
+    set_time(&tree.join("harju/x.csv"), 1_700_000_100);
+    std::fs::remove_file(tree.join("harju/y.csv")).unwrap();
+    std::fs::write(tree.join("tartu/new.csv"), b"new").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        tree.join("tartu/z.csv"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    for d in ["harju", "tartu"] {
+        set_time(&tree.join(d), 1_700_000_000);
+    }
+    let second = snap(push_json(v));
+    (first, second)
+}
+
+fn keyed(v: &TestVault, cmd: &str, store: &Path) -> std::process::Command {
+    let mut c = seif();
+    c.arg(cmd)
+        .arg("--identity")
+        .arg(&v.identity)
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(store);
+    c
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn ls_with_a_key_lists_a_snapshots_files_escaped() {
+    let v = test_vault("ls");
+    let store = v.dir.path().join("store");
+    let (first, _) = two_snapshots(&v, &store);
+    // Without a key: the records, as before.
+    let o = run(seif().arg("ls").arg("--store").arg(&store));
+    ok(&o);
+    assert!(stdout(&o).starts_with("snapshot "), "{}", stdout(&o));
+    // With one: the files.
+    let o = run(keyed(&v, "ls", &store).arg(&first));
+    ok(&o);
+    let text = stdout(&o);
+    assert!(
+        text.lines().any(|l| l.starts_with("-rw-")
+            && l.contains(" 300000 ")
+            && l.ends_with("  registry/harju/x.csv")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("drwx") && l.ends_with("  registry/tartu")),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "a raw escape reached the screen");
+    assert!(text.contains("evil\\u{1b}[2J.csv"), "{text}");
+    // Some paths only, as JSON.
+    let o = run(keyed(&v, "ls", &store).args(["--json", &first, "registry/harju"]));
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let paths: Vec<&str> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "registry/harju",
+            "registry/harju/x.csv",
+            "registry/harju/y.csv"
+        ]
+    );
+    assert_eq!(j["entries"][1]["type"], "file");
+    assert_eq!(j["entries"][1]["size"], 300_000);
+    assert_eq!(j["entries"][0]["type"], "dir");
+    // A path it does not hold is named.
+    fails_with(
+        &run(keyed(&v, "ls", &store).args([&first, "harju"])),
+        1,
+        "not in snapshot",
+    );
+}
+
+#[test]
+fn find_and_diff_look_into_snapshots() {
+    let v = test_vault("find");
+    let store = v.dir.path().join("store");
+    let (first, second) = two_snapshots(&v, &store);
+    let o = run(keyed(&v, "find", &store).args(["--all", "y.csv"]));
+    ok(&o);
+    let lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "only the first snapshot holds y.csv: {lines:?}"
+    );
+    assert!(lines[0].starts_with(&first[..12]) && lines[0].ends_with("registry/harju/y.csv"));
+    let o = run(keyed(&v, "find", &store).args(["--json", "latest", "registry/**.csv"]));
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let found: Vec<&str> = j["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "registry/harju/x.csv",
+            "registry/tartu/evil\u{1b}[2J.csv",
+            "registry/tartu/new.csv",
+            "registry/tartu/z.csv"
+        ]
+    );
+    assert!(
+        !stdout(&o).contains('\u{1b}'),
+        "JSON is escaped for the screen too"
+    );
+
+    let o = run(keyed(&v, "diff", &store).args([&first, &second]));
+    ok(&o);
+    assert_eq!(
+        stdout(&o),
+        "M  registry/harju/x.csv  (size, mtime)\n\
+         -  registry/harju/y.csv\n\
+         +  registry/tartu/new.csv\n\
+         M  registry/tartu/z.csv  (mode)\n"
+    );
+    assert!(
+        stderr(&o).contains("1 added, 1 removed, 2 changed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(keyed(&v, "diff", &store).args(["--json", &second, &second]));
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn restore_of_a_missing_path_suggests_the_closest_first() {
+    let v = test_vault("suggest");
+    let store = v.dir.path().join("store");
+    let tree = small_tree(v.dir.path(), 12);
+    std::fs::create_dir_all(tree.join("archive/harju")).unwrap();
+    std::fs::write(tree.join("archive/x.csv"), b"old").unwrap();
+    ok(&push(&v, &[&store], &[&tree]));
+    let out = v.dir.path().join("out");
+    let o = run(seif()
+        .args(["restore", "--identity"])
+        .arg(&v.identity)
+        .arg("--store")
+        .arg(&store)
+        .arg("--out")
+        .arg(&out)
+        .args(["latest", "harju/x.csv"]));
+    fails_with(
+        &o,
+        1,
+        "'harju/x.csv' (did you mean 'registry/harju/x.csv', 'registry/archive/x.csv'?)",
+    );
+}

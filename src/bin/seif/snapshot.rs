@@ -431,9 +431,39 @@ pub struct LsArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// List a snapshot's files with this age identity (a ceremony grant's
+    /// recipient); without it, the store's records are listed.
+    #[arg(long, short = 'i', value_name = "KEY")]
+    identity: Vec<PathBuf>,
+    /// A grant file from `seif-ceremony grant` (repeatable).
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    grant: Vec<PathBuf>,
+    /// Judge the snapshot by this vault.
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    vault: Option<PathBuf>,
+    /// The snapshot whose files to list (with --identity): `latest`, or
+    /// 6+ hex digits of its id or record hash.
+    #[arg(requires = "identity")]
+    snapshot: Option<String>,
+    /// Only these paths of the snapshot (and what lies below them).
+    paths: Vec<String>,
 }
 
 pub fn ls(args: LsArgs) -> Result<(), Failure> {
+    if !args.identity.is_empty() {
+        let keys = KeyArgs {
+            identity: args.identity,
+            grant: args.grant,
+            vault: args.vault,
+        };
+        return crate::browse::ls_snapshot(
+            &keys,
+            &args.store,
+            args.snapshot.as_deref().unwrap_or("latest"),
+            &args.paths,
+            args.json,
+        );
+    }
     let (_store, (records, problems)) = existing_store(&args.store, true)?;
     let heads = snapshot::record::chain(&records).heads;
     let ordered = snapshot::verify::ordered(&records);
@@ -642,25 +672,25 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
 pub struct KeyArgs {
     /// An age identity file (a ceremony grant's recipient, or the vault's).
     #[arg(long, short = 'i', value_name = "KEY", required = true)]
-    identity: Vec<PathBuf>,
+    pub identity: Vec<PathBuf>,
     /// A grant file from `seif-ceremony grant` (repeatable): the snapshots
     /// it covers open with its recipient's identity.
     #[arg(long, value_name = "FILE")]
-    grant: Vec<PathBuf>,
+    pub grant: Vec<PathBuf>,
     /// Judge the snapshot by this vault: it must be the vault's, sealed by a
     /// sealer the vault accepts.
     #[arg(long, value_name = "FILE")]
-    vault: Option<PathBuf>,
+    pub vault: Option<PathBuf>,
 }
 
 /// Keys from grants first, then from the store's envelopes.
-struct Keys {
+pub struct Keys {
     identities: Vec<Box<dyn age::Identity + Send + Sync>>,
     grants: Vec<(PathBuf, Grant)>,
 }
 
 impl Keys {
-    fn load(args: &KeyArgs, vault: Option<&Descriptor>) -> Result<Self, Failure> {
+    pub fn load(args: &KeyArgs, vault: Option<&Descriptor>) -> Result<Self, Failure> {
         let mut identities = Vec::new();
         for path in &args.identity {
             identities.extend(
@@ -863,7 +893,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
 /// A snapshot that does not read: if the vault's retention policy expired
 /// it, that is what people are told (not "missing"); otherwise the read
 /// error.
-fn pruned_or(
+pub fn pruned_or(
     store: &dyn Store,
     vault: Option<&Descriptor>,
     record: &Record,
