@@ -567,3 +567,150 @@ fn restore_of_a_missing_path_suggests_the_closest_first() {
         "'harju/x.csv' (did you mean 'registry/harju/x.csv', 'registry/archive/x.csv'?)",
     );
 }
+
+/// `seif push --stdin-name NAME` with `data` on stdin; the JSON summary.
+fn push_stdin(
+    v: &TestVault,
+    store: &Path,
+    name: &str,
+    data: &[u8],
+    paths: &[&Path],
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = seif()
+        .args(["push", "--json", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(store)
+        .args(["--stdin-name", name])
+        .args(paths)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    o
+}
+
+fn dump_cmd(v: &TestVault, store: &Path, path: &str) -> std::process::Output {
+    run(seif()
+        .args(["restore", "--identity"])
+        .arg(&v.identity)
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(store)
+        .args(["latest", "--stdout", path]))
+}
+
+#[test]
+fn a_stream_is_pushed_as_one_file_and_dumped_back() {
+    let v = test_vault("streams");
+    let store = v.dir.path().join("store");
+    let dump = content(20 << 20, 21);
+    let tree = small_tree(v.dir.path(), 22);
+    let o = push_stdin(&v, &store, "db.sql", &dump, &[&tree]);
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["bytes"], (20 << 20) + 300_000 + 2_000 + 70_000, "{j}");
+    // The stream sits beside the tree at the top of the snapshot.
+    let o = run(keyed(&v, "ls", &store).args(["--json", "latest", "db.sql"]));
+    ok(&o);
+    let l: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(l["entries"][0]["type"], "file");
+    assert_eq!(l["entries"][0]["size"], 20 << 20);
+    // Back, byte for byte, on stdout.
+    let o = dump_cmd(&v, &store, "db.sql");
+    ok(&o);
+    assert!(o.stdout == dump, "the dumped bytes differ");
+    let o = dump_cmd(&v, &store, "registry/harju/y.csv");
+    ok(&o);
+    assert_eq!(o.stdout, content(2_000, 23));
+
+    // The same stream again: never skipped as unchanged (there is nothing
+    // to compare), but its chunks are found again and not stored twice.
+    let o = push_stdin(&v, &store, "db.sql", &dump, &[]);
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["unchanged_files"], 0, "{j}");
+    assert_eq!(j["reused_bytes"], 20 << 20, "{j}");
+    assert!(j["uploaded_bytes"].as_u64().unwrap() < 1 << 20, "{j}");
+    // A different stream under the same name is the new content.
+    let other = content(3 << 20, 24);
+    ok(&push_stdin(&v, &store, "db.sql", &other, &[]));
+    let o = dump_cmd(&v, &store, "db.sql");
+    ok(&o);
+    assert!(
+        o.stdout == other,
+        "the second stream was not stored as it is"
+    );
+
+    fails_with(
+        &push_stdin(&v, &store, "dumps/db.sql", b"x", &[]),
+        1,
+        "holds a '/': give a file name, not a path",
+    );
+}
+
+#[test]
+fn dump_refuses_a_directory_and_says_a_cut_output_is_incomplete() {
+    let v = test_vault("dump");
+    let store = v.dir.path().join("store");
+    let big = content(20 << 20, 25);
+    ok(&push_stdin(&v, &store, "big.bin", &big, &[]));
+    let o = dump_cmd(&v, &store, "nothing");
+    fails_with(&o, 1, "not in the snapshot: 'nothing'");
+    assert!(o.stdout.is_empty());
+    let tree = small_tree(v.dir.path(), 26);
+    ok(&push(&v, &[&store], &[&tree]));
+    let o = dump_cmd(&v, &store, "registry/harju");
+    fails_with(&o, 1, "'registry/harju' is a directory, not a file");
+    assert!(o.stdout.is_empty());
+    let o = dump_cmd(&v, &store, "harju/x.csv");
+    fails_with(&o, 1, "did you mean 'registry/harju/x.csv'");
+
+    // The last pack of the big file damaged at the host: what came before
+    // it went out, and the command says the output is incomplete.
+    let s = seif::store::open(store.to_str().unwrap(), &Default::default()).unwrap();
+    let (records, _) = seif::snapshot::load_records(s.as_ref()).unwrap();
+    let first = records
+        .values()
+        .find(|r| r.body.summary.new_bytes > 20 << 20)
+        .unwrap();
+    let tables = seif::snapshot::read::load_tables(s.as_ref(), first).unwrap();
+    assert!(tables.packs.len() >= 3, "{} packs", tables.packs.len());
+    let last = tables.packs.last().unwrap().id.to_hex();
+    let path = store.join("objects").join(&last[..2]).join(&last);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let o = run(seif()
+        .args(["restore", "--identity"])
+        .arg(&v.identity)
+        .arg("--store")
+        .arg(&store)
+        .arg(first.body.snapshot_id.to_hex())
+        .args(["--stdout", "big.bin"]));
+    fails_with(&o, 3, "the output is incomplete");
+    assert!(
+        !o.stdout.is_empty() && o.stdout.len() < big.len(),
+        "{} bytes out",
+        o.stdout.len()
+    );
+    assert!(
+        big.starts_with(&o.stdout),
+        "what went out is the file's start"
+    );
+}

@@ -189,6 +189,7 @@ impl Classify for RestoreError {
             RestoreError::Output { source, .. } => Classify::kind(source),
             RestoreError::OutputExists(_)
             | RestoreError::NotFound(_)
+            | RestoreError::NotAFile(..)
             | RestoreError::NoRoom { .. } => Kind::Error,
             RestoreError::OutputUnsafe(..) => Kind::Refused,
             _ => Kind::Integrity,

@@ -197,6 +197,13 @@ pub struct PushArgs {
     /// Concurrent uploads.
     #[arg(long, value_name = "N", default_value_t = 4)]
     uploads: usize,
+    /// Store standard input as one file of this name at the top of the
+    /// snapshot (`pg_dump db | seif push … --stdin-name db.sql`), read once
+    /// in constant memory. A stream is never skipped as unchanged, and a
+    /// push of a stream that was cut off cannot be resumed: run it again
+    /// with the whole stream.
+    #[arg(long, value_name = "NAME")]
+    stdin_name: Option<String>,
     /// Files and directory trees to push.
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -225,12 +232,14 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     }
     let (Some(vault_path), Some(sealer_path)) = (&args.vault, &args.sealer) else {
         return Err(Failure::usage(
-            "push needs --vault, --sealer, --store and at least one PATH",
+            "push needs --vault, --sealer, --store and at least one PATH (or --stdin-name)",
         ));
     };
     let store_args = &args.store;
-    if args.paths.is_empty() {
-        return Err(Failure::usage("push needs at least one PATH"));
+    if args.paths.is_empty() && args.stdin_name.is_none() {
+        return Err(Failure::usage(
+            "push needs at least one PATH, or --stdin-name NAME",
+        ));
     }
     let vault = load_vault(vault_path)?;
     let sealer = crate::sealer::load(sealer_path)?;
@@ -272,6 +281,7 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
         options.recheck_bytes = u64::MAX;
         options.recheck_days = 0;
     }
+    options.stdin_name = args.stdin_name.clone();
     options.uploads = args.uploads.max(1);
     if let Some(t) = args.threads {
         options.threads = t.max(1);
@@ -791,8 +801,12 @@ pub struct RestoreArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Where to restore (new, or empty; a directory of your own).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "stdout")]
+    out: Option<PathBuf>,
+    /// Write one file's bytes to stdout instead (restic's `dump`), each
+    /// chunk checked before it is written.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["out", "paths", "resume", "force"])]
+    stdout: Option<String>,
     /// Go on with a restore that stopped: files already there with the
     /// right content are kept, the rest restored.
     #[arg(long, conflicts_with = "force")]
@@ -835,6 +849,12 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     let ring = snapshot::read::unwrap_keys(store.as_ref(), record, &tables, &keys)
         .map_err(|e| pruned_or(store.as_ref(), vault.as_ref(), record, e))?;
     let counters = Arc::new(Counters::default());
+    if let Some(path) = &args.stdout {
+        return dump(store.as_ref(), record, &tables, &ring, path, &counters);
+    }
+    let Some(out) = &args.out else {
+        return Err(Failure::usage("give --out DIR, or --stdout PATH"));
+    };
     let options = RestoreOptions {
         threads: args
             .threads
@@ -855,7 +875,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
             record,
             &tables,
             &ring,
-            &args.out,
+            out,
             &args.paths,
             options,
             &counters,
@@ -864,7 +884,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     };
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        let doc = json!({"snapshot_id": record.body.snapshot_id, "record": record.hash, "out": args.out, "files": summary.files, "dirs": summary.dirs,
+        let doc = json!({"snapshot_id": record.body.snapshot_id, "record": record.hash, "out": out, "files": summary.files, "dirs": summary.dirs,
             "symlinks": summary.symlinks, "bytes": summary.bytes, "kept": summary.kept, "fetched_bytes": summary.fetched, "seconds": secs});
         println!("{}", json_text(&doc));
     } else {
@@ -873,7 +893,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
             &format!(
                 "restored snapshot {} into {}: {} files, {} directories, {} symlinks, {} bytes{}, every chunk checked against its hash; {:.1} s",
                 record.body.snapshot_id,
-                args.out.display(),
+                out.display(),
                 summary.files,
                 summary.dirs,
                 summary.symlinks,
@@ -888,6 +908,37 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// `seif restore --stdout PATH`: one file's bytes to stdout. A failure
+/// after the first byte says the output is incomplete.
+fn dump(
+    store: &dyn Store,
+    record: &Record,
+    tables: &seif::snapshot::list::Tables,
+    ring: &seif::snapshot::read::KeyRing,
+    path: &str,
+    counters: &Counters,
+) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    match snapshot::restore::dump::dump(store, record, tables, ring, path, &mut out, counters) {
+        Ok(_) => Ok(()),
+        Err(RestoreError::Output { source, .. }) => Err(Failure::stdout(&source)),
+        Err(e) => {
+            let written = Counters::get(&counters.bytes);
+            let f = restore_failure(e);
+            if written == 0 {
+                return Err(f.hint("nothing was written to stdout"));
+            }
+            let message = format!(
+                "{}; the output is incomplete: {written} bytes were written before it, discard them",
+                f.message
+            );
+            Err(f
+                .reworded(message)
+                .hint("restore from another store, or run `seif check --read-data` on this one"))
+        }
+    }
 }
 
 /// A snapshot that does not read: if the vault's retention policy expired
