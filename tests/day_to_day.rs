@@ -714,3 +714,33 @@ fn dump_refuses_a_directory_and_says_a_cut_output_is_incomplete() {
         "what went out is the file's start"
     );
 }
+
+#[test]
+fn a_push_goes_on_when_an_s3_host_is_down() {
+    let v = test_vault("s3 down");
+    let a = v.dir.path().join("a");
+    let tree = small_tree(v.dir.path(), 27);
+    // Nothing listens on port 1: the S3 store cannot be reached.
+    let o = run(seif()
+        .args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(&a)
+        .args(["--store", "s3://embassy/registry"])
+        .args([
+            "--s3-endpoint",
+            "http://127.0.0.1:1",
+            "--s3-region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .arg(&tree));
+    fails_with(&o, 1, "1 of 2 stores failed: s3://embassy/registry: ");
+    assert!(stderr(&o).contains("seif sync --from"), "{}", stderr(&o));
+    ok(&verify(&v.vault_json, &a));
+}
