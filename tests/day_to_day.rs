@@ -333,6 +333,47 @@ fn sync_carries_a_rotations_new_envelopes_to_the_host() {
         std::fs::read(opened.join(&snaps[0]).join("tree/a")).unwrap(),
         content(50_000, 6)
     );
+    // And a recovery team granted by the new generation, from the host's
+    // envelopes, restores from the host.
+    let o = run(seif().args(["ls", "--json", "--store"]).arg(&host));
+    ok(&o);
+    let l: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sid = l["snapshots"][0]["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let team = v.dir.path().join("team.key");
+    let team_public = age_identity_file(&team).to_string();
+    let grants = v.dir.path().join("grants");
+    ok(&run(ceremony()
+        .arg("grant")
+        .arg("--vault")
+        .arg(&vault2)
+        .args(&shares)
+        .arg("--store")
+        .arg(&host)
+        .arg("--to")
+        .arg(&team_public)
+        .arg("--out")
+        .arg(&grants)
+        .arg(&sid)));
+    let out = v.dir.path().join("team-out");
+    ok(&run(seif()
+        .args(["restore", "--identity"])
+        .arg(&team)
+        .arg("--grant")
+        .arg(grants.join(format!("{sid}.grant")))
+        .arg("--vault")
+        .arg(&vault2)
+        .arg("--store")
+        .arg(&host)
+        .arg("--out")
+        .arg(&out)
+        .arg("latest")));
+    assert_eq!(
+        std::fs::read(out.join("tree/a")).unwrap(),
+        content(50_000, 6)
+    );
 }
 
 #[test]
