@@ -214,12 +214,28 @@ fn sync_from_a_damaged_source_names_it_and_copies_nothing_wrong() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 1;
     std::fs::write(a.join(victim), &bytes).unwrap();
+    // A third snapshot at A, of another tree: whole, but it follows the
+    // damaged one in A's chain.
+    let other = v.dir.path().join("elsewhere");
+    std::fs::create_dir(&other).unwrap();
+    let other_tree = small_tree(&other, 50);
+    ok(&run(seif()
+        .args(["push", "--recheck-budget", "0", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state-2"))
+        .arg("--store")
+        .arg(&a)
+        .arg(&other_tree)));
     let before = blobs(&b);
 
     let o = sync(&v.vault_json, &a, &b, &[]);
     let name = victim.rsplit('/').next().unwrap();
     fails_with(&o, 3, name);
     fails_with(&o, 3, "its bytes do not match its name");
+    fails_with(&o, 3, "follows a record that neither store holds whole");
     assert!(
         !b.join(victim).exists(),
         "the damaged object was not copied"
@@ -784,4 +800,27 @@ fn a_push_goes_on_when_an_s3_host_is_down() {
     fails_with(&o, 1, "1 of 2 stores failed: s3://embassy/registry: ");
     assert!(stderr(&o).contains("seif sync --from"), "{}", stderr(&o));
     ok(&verify(&v.vault_json, &a));
+}
+
+#[test]
+fn sync_between_stores_whose_chains_diverged_keeps_the_destination_valid() {
+    let v = test_vault("diverged");
+    let (a, b) = (v.dir.path().join("a"), v.dir.path().join("b"));
+    let tree = small_tree(v.dir.path(), 40);
+    ok(&push(&v, &[&a, &b], &[&tree]));
+    std::fs::write(tree.join("harju/y.csv"), b"second").unwrap();
+    ok(&push(&v, &[&a], &[&tree]));
+    std::fs::write(tree.join("harju/y.csv"), b"third").unwrap();
+    // The third snapshot is recorded in both, under a different record in
+    // each (each store's record names that store's heads).
+    ok(&push(&v, &[&a, &b], &[&tree]));
+    let o = sync(&v.vault_json, &a, &b, &["--json"]);
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["copied"]["records"]["blobs"], 1, "the second only: {j}");
+    assert!(
+        j["notes"].to_string().contains("under another record"),
+        "{j}"
+    );
+    ok(&verify(&v.vault_json, &b));
 }
