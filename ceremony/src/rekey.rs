@@ -365,7 +365,7 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
     }
     if snapshots.is_some() {
         say!(
-            "copy the store's new keys/ entries to every host that holds these snapshots (they are public; records and data are unchanged)"
+            "add the store's new keys/ entries to every host that holds these snapshots (they are public; records and data are unchanged): `seif sync --vault NEW/vault.json --from THIS-COPY --to STORE` adds them, checked, and replaces nothing"
         );
     }
     say!("then destroy the old shares (ceremony/runbook/rotate.md)");

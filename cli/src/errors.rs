@@ -22,6 +22,7 @@ use seif::sealed::open::OpenError;
 use seif::sealed::seal::SealError;
 use seif::snapshot::read::ReadError;
 use seif::snapshot::restore::RestoreError;
+use seif::snapshot::sync::SyncError;
 use seif::store::StoreError;
 use seif::untrusted::escape;
 use seif::wrap::WrapError;
@@ -49,6 +50,19 @@ impl Classify for io::Error {
 impl Classify for StoreError {
     fn kind(&self) -> Kind {
         Kind::Error
+    }
+}
+
+impl Classify for SyncError {
+    /// A store that fails is an error; a store of another vault, or a
+    /// vault.json older than the stores', is refused; a destination that
+    /// reads back other bytes than were written fails verification.
+    fn kind(&self) -> Kind {
+        match self {
+            SyncError::OtherVault { .. } | SyncError::StaleVault(_) => Kind::Refused,
+            SyncError::ReadBack { .. } => Kind::Integrity,
+            _ => Kind::Error,
+        }
     }
 }
 
@@ -175,6 +189,7 @@ impl Classify for RestoreError {
             RestoreError::Output { source, .. } => Classify::kind(source),
             RestoreError::OutputExists(_)
             | RestoreError::NotFound(_)
+            | RestoreError::NotAFile(..)
             | RestoreError::NoRoom { .. } => Kind::Error,
             RestoreError::OutputUnsafe(..) => Kind::Refused,
             _ => Kind::Integrity,
@@ -239,6 +254,25 @@ impl From<StoreError> for Failure {
     /// of it).
     fn from(e: StoreError) -> Self {
         Failure::of(&e, escape(&e.to_string()).into_owned())
+    }
+}
+
+impl From<SyncError> for Failure {
+    /// Store names and keys come from a host: escaped.
+    fn from(e: SyncError) -> Self {
+        let f = Failure::of(&e, escape(&e.to_string()).into_owned());
+        match e {
+            SyncError::OtherVault { .. } => {
+                f.hint("check --from and --to, and give the vault.json of the vault both stores belong to")
+            }
+            SyncError::ReadBack { .. } => f.hint(
+                "nothing was deleted; run `seif verify` on the destination and find out why it stores other bytes",
+            ),
+            SyncError::Store(_) => f.hint(
+                "what was copied stays, and no record names a blob it lacks; run the same sync again",
+            ),
+            _ => f,
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 //! unwraps each earlier snapshot's key through that snapshot's own key
 //! envelope (FORMAT.md §8, SECURITY.md).
 
+pub mod browse;
 pub mod check;
 pub mod key_envelope;
 pub mod list;
@@ -32,6 +33,7 @@ pub mod push;
 pub mod read;
 pub mod record;
 pub mod restore;
+pub mod sync;
 pub mod vault_copies;
 pub mod verify;
 

@@ -2,12 +2,14 @@
 //! material only, opens with an identity a ceremony granted, and inspects
 //! without any key.
 
+mod browse;
 mod demo;
 mod open;
 mod prune;
 mod seal;
 mod sealer;
 mod snapshot;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,7 +57,8 @@ enum Command {
     #[command(after_help = snapshot::PUSH_AFTER_HELP)]
     Push(snapshot::PushArgs),
 
-    /// List a store's snapshot records (no key needed).
+    /// List a store's snapshot records (no key needed); with --identity,
+    /// a snapshot's files (names, types, sizes, modes, times).
     #[command(after_help = EXIT_CODES_HELP)]
     Ls(snapshot::LsArgs),
 
@@ -72,6 +75,23 @@ enum Command {
     /// every chunk).
     #[command(after_help = EXIT_CODES_HELP)]
     Check(snapshot::CheckArgs),
+
+    /// Find paths matching a glob in a snapshot, or in every snapshot
+    /// (--all), with a granted identity.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Find(browse::FindArgs),
+
+    /// Show what was added, removed and changed between two snapshots,
+    /// with a granted identity (no data is read: contents are compared by
+    /// their chunks' hashes).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Diff(browse::DiffArgs),
+
+    /// Bring a lagging store up to date from another store of the same
+    /// vault (no key): copy what it lacks, checked; overwrite and delete
+    /// nothing.
+    #[command(after_help = sync::SYNC_AFTER_HELP)]
+    Sync(sync::SyncArgs),
 
     /// Free what the vault's retention policy expires (the host; no key).
     #[command(after_help = prune::PRUNE_AFTER_HELP)]
@@ -112,6 +132,9 @@ fn main() -> ExitCode {
         Command::Verify(args) => snapshot::verify(args),
         Command::Restore(args) => snapshot::restore(args),
         Command::Check(args) => snapshot::check(args),
+        Command::Find(args) => browse::find(args),
+        Command::Diff(args) => browse::diff(args),
+        Command::Sync(args) => sync::sync(args),
         Command::Prune(args) => prune::prune(args),
         Command::Forget(args) => prune::forget(args),
     };

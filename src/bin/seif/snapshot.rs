@@ -47,18 +47,45 @@ manifest is read back and checked (--no-check skips it).
     seif_cli::exit_codes_help!()
 );
 
-/// Where snapshots live.
-#[derive(Args, Clone)]
-pub struct StoreArgs {
-    /// A store: a local directory, or s3://BUCKET/PREFIX.
-    #[arg(long = "store", value_name = "STORE")]
-    pub stores: Vec<String>,
+/// How to reach S3-compatible stores.
+#[derive(Args, Clone, Default)]
+pub struct S3Args {
     /// S3 endpoint (e.g. http://127.0.0.1:3900); else AWS_ENDPOINT_URL.
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
     /// S3 region; else AWS_REGION.
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
+}
+
+impl S3Args {
+    pub fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+        }
+    }
+}
+
+/// Opens one store named on the command line.
+pub fn open_store(spec: &str, s3: &S3Options) -> Result<Box<dyn Store>, Failure> {
+    seif::store::open(spec, s3).map_err(|e| {
+        Failure::error(format!(
+            "store {}: {}",
+            escape(spec),
+            escape(&e.to_string())
+        ))
+    })
+}
+
+/// Where snapshots live.
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// A store: a local directory, or s3://BUCKET/PREFIX.
+    #[arg(long = "store", value_name = "STORE")]
+    pub stores: Vec<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 impl StoreArgs {
@@ -68,18 +95,8 @@ impl StoreArgs {
                 "give a store with --store DIR or --store s3://BUCKET/PREFIX",
             ));
         }
-        let opts = S3Options {
-            endpoint: self.s3_endpoint.clone(),
-            region: self.s3_region.clone(),
-        };
-        self.stores
-            .iter()
-            .map(|s| {
-                seif::store::open(s, &opts).map_err(|e| {
-                    Failure::error(format!("store {}: {}", escape(s), escape(&e.to_string())))
-                })
-            })
-            .collect()
+        let opts = self.s3.options();
+        self.stores.iter().map(|s| open_store(s, &opts)).collect()
     }
 
     pub fn open_one(&self) -> Result<Box<dyn Store>, Failure> {
@@ -180,6 +197,13 @@ pub struct PushArgs {
     /// Concurrent uploads.
     #[arg(long, value_name = "N", default_value_t = 4)]
     uploads: usize,
+    /// Store standard input as one file of this name at the top of the
+    /// snapshot (`pg_dump db | seif push … --stdin-name db.sql`), read once
+    /// in constant memory. A stream is never skipped as unchanged, and a
+    /// push of a stream that was cut off cannot be resumed: run it again
+    /// with the whole stream.
+    #[arg(long, value_name = "NAME")]
+    stdin_name: Option<String>,
     /// Files and directory trees to push.
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -208,12 +232,14 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     }
     let (Some(vault_path), Some(sealer_path)) = (&args.vault, &args.sealer) else {
         return Err(Failure::usage(
-            "push needs --vault, --sealer, --store and at least one PATH",
+            "push needs --vault, --sealer, --store and at least one PATH (or --stdin-name)",
         ));
     };
     let store_args = &args.store;
-    if args.paths.is_empty() {
-        return Err(Failure::usage("push needs at least one PATH"));
+    if args.paths.is_empty() && args.stdin_name.is_none() {
+        return Err(Failure::usage(
+            "push needs at least one PATH, or --stdin-name NAME",
+        ));
     }
     let vault = load_vault(vault_path)?;
     let sealer = crate::sealer::load(sealer_path)?;
@@ -221,7 +247,21 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
         return Err(Failure::refused(format!("the vault '{}' does not accept the sealer {} ({})", escape(&vault.body().name), sealer.public(), sealer_path.display()))
             .hint("if this is the right vault.json, ask the custodians to add the sealer with `seif-ceremony sealers add`; if not, use the vault.json of the vault this pipeline pushes to"));
     }
-    let stores = store_args.open_all()?;
+    let (stores, mut down) = snapshot::push::reachable(store_args.open_all()?);
+    if stores.is_empty() && !down.is_empty() {
+        let (_, e) = down.remove(0);
+        return Err(store_failure(e).hint("no store could be reached; nothing was pushed"));
+    }
+    for (name, e) in &down {
+        report::warn(
+            crate::TOOL,
+            &format!(
+                "{}: cannot be reached ({}); pushing to the other stores",
+                escape(name),
+                escape(&e.to_string())
+            ),
+        );
+    }
     let mut options = PushOptions::new(state_dir);
     options.pad = args.pad;
     options.full = args.full;
@@ -241,6 +281,7 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
         options.recheck_bytes = u64::MAX;
         options.recheck_days = 0;
     }
+    options.stdin_name = args.stdin_name.clone();
     options.uploads = args.uploads.max(1);
     if let Some(t) = args.threads {
         options.threads = t.max(1);
@@ -293,7 +334,8 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
             "finished_interrupted": summary.finished_interrupted,
             "skipped": summary.skipped,
             "seconds": secs,
-            "stores": store_args.stores,
+            "stores": summary.records.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "failed_stores": down.iter().map(|(s, e)| json!({"store": s, "error": e.to_string()})).collect::<Vec<_>>(),
         });
         println!("{}", json_text(&doc));
     } else {
@@ -302,10 +344,10 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
             &format!(
                 "pushed snapshot {} to {}: {} files, {} bytes ({} files unchanged, {} bytes reused from earlier snapshots); stored {} new objects, {} bytes{}{}; {:.1} s",
                 r.body.snapshot_id,
-                store_args
-                    .stores
+                summary
+                    .records
                     .iter()
-                    .map(|s| escape(s).into_owned())
+                    .map(|(s, _)| escape(s).into_owned())
                     .collect::<Vec<_>>()
                     .join(", "),
                 summary.totals.files,
@@ -344,6 +386,25 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
             );
         }
     }
+    if !down.is_empty() {
+        let names: Vec<String> = down.iter().map(|(s, _)| escape(s).into_owned()).collect();
+        return Err(Failure::error(format!(
+            "{} of {} stores failed: {}",
+            down.len(),
+            down.len() + summary.records.len(),
+            down.iter()
+                .map(|(s, e)| format!("{}: {}", escape(s), escape(&e.to_string())))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+        .hint(format!(
+            "the snapshot is recorded in {}; when {} is back, bring it level with `seif sync --from {} --to {}` (or run the same push again)",
+            summary.records.iter().map(|(s, _)| escape(s).into_owned()).collect::<Vec<_>>().join(", "),
+            names.join(", "),
+            escape(&summary.records[0].0),
+            names[0]
+        )));
+    }
     Ok(())
 }
 
@@ -380,9 +441,39 @@ pub struct LsArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// List a snapshot's files with this age identity (a ceremony grant's
+    /// recipient); without it, the store's records are listed.
+    #[arg(long, short = 'i', value_name = "KEY")]
+    identity: Vec<PathBuf>,
+    /// A grant file from `seif-ceremony grant` (repeatable).
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    grant: Vec<PathBuf>,
+    /// Judge the snapshot by this vault.
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    vault: Option<PathBuf>,
+    /// The snapshot whose files to list (with --identity): `latest`, or
+    /// 6+ hex digits of its id or record hash.
+    #[arg(requires = "identity")]
+    snapshot: Option<String>,
+    /// Only these paths of the snapshot (and what lies below them).
+    paths: Vec<String>,
 }
 
 pub fn ls(args: LsArgs) -> Result<(), Failure> {
+    if !args.identity.is_empty() {
+        let keys = KeyArgs {
+            identity: args.identity,
+            grant: args.grant,
+            vault: args.vault,
+        };
+        return crate::browse::ls_snapshot(
+            &keys,
+            &args.store,
+            args.snapshot.as_deref().unwrap_or("latest"),
+            &args.paths,
+            args.json,
+        );
+    }
     let (_store, (records, problems)) = existing_store(&args.store, true)?;
     let heads = snapshot::record::chain(&records).heads;
     let ordered = snapshot::verify::ordered(&records);
@@ -591,25 +682,25 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
 pub struct KeyArgs {
     /// An age identity file (a ceremony grant's recipient, or the vault's).
     #[arg(long, short = 'i', value_name = "KEY", required = true)]
-    identity: Vec<PathBuf>,
+    pub identity: Vec<PathBuf>,
     /// A grant file from `seif-ceremony grant` (repeatable): the snapshots
     /// it covers open with its recipient's identity.
     #[arg(long, value_name = "FILE")]
-    grant: Vec<PathBuf>,
+    pub grant: Vec<PathBuf>,
     /// Judge the snapshot by this vault: it must be the vault's, sealed by a
     /// sealer the vault accepts.
     #[arg(long, value_name = "FILE")]
-    vault: Option<PathBuf>,
+    pub vault: Option<PathBuf>,
 }
 
 /// Keys from grants first, then from the store's envelopes.
-struct Keys {
+pub struct Keys {
     identities: Vec<Box<dyn age::Identity + Send + Sync>>,
     grants: Vec<(PathBuf, Grant)>,
 }
 
 impl Keys {
-    fn load(args: &KeyArgs, vault: Option<&Descriptor>) -> Result<Self, Failure> {
+    pub fn load(args: &KeyArgs, vault: Option<&Descriptor>) -> Result<Self, Failure> {
         let mut identities = Vec::new();
         for path in &args.identity {
             identities.extend(
@@ -710,8 +801,12 @@ pub struct RestoreArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Where to restore (new, or empty; a directory of your own).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "stdout")]
+    out: Option<PathBuf>,
+    /// Write one file's bytes to stdout instead (restic's `dump`), each
+    /// chunk checked before it is written.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["out", "paths", "resume", "force"])]
+    stdout: Option<String>,
     /// Go on with a restore that stopped: files already there with the
     /// right content are kept, the rest restored.
     #[arg(long, conflicts_with = "force")]
@@ -754,6 +849,12 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     let ring = snapshot::read::unwrap_keys(store.as_ref(), record, &tables, &keys)
         .map_err(|e| pruned_or(store.as_ref(), vault.as_ref(), record, e))?;
     let counters = Arc::new(Counters::default());
+    if let Some(path) = &args.stdout {
+        return dump(store.as_ref(), record, &tables, &ring, path, &counters);
+    }
+    let Some(out) = &args.out else {
+        return Err(Failure::usage("give --out DIR, or --stdout PATH"));
+    };
     let options = RestoreOptions {
         threads: args
             .threads
@@ -774,7 +875,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
             record,
             &tables,
             &ring,
-            &args.out,
+            out,
             &args.paths,
             options,
             &counters,
@@ -783,7 +884,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     };
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        let doc = json!({"snapshot_id": record.body.snapshot_id, "record": record.hash, "out": args.out, "files": summary.files, "dirs": summary.dirs,
+        let doc = json!({"snapshot_id": record.body.snapshot_id, "record": record.hash, "out": out, "files": summary.files, "dirs": summary.dirs,
             "symlinks": summary.symlinks, "bytes": summary.bytes, "kept": summary.kept, "fetched_bytes": summary.fetched, "seconds": secs});
         println!("{}", json_text(&doc));
     } else {
@@ -792,7 +893,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
             &format!(
                 "restored snapshot {} into {}: {} files, {} directories, {} symlinks, {} bytes{}, every chunk checked against its hash; {:.1} s",
                 record.body.snapshot_id,
-                args.out.display(),
+                out.display(),
                 summary.files,
                 summary.dirs,
                 summary.symlinks,
@@ -809,10 +910,41 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `seif restore --stdout PATH`: one file's bytes to stdout. A failure
+/// after the first byte says the output is incomplete.
+fn dump(
+    store: &dyn Store,
+    record: &Record,
+    tables: &seif::snapshot::list::Tables,
+    ring: &seif::snapshot::read::KeyRing,
+    path: &str,
+    counters: &Counters,
+) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    match snapshot::restore::dump::dump(store, record, tables, ring, path, &mut out, counters) {
+        Ok(_) => Ok(()),
+        Err(RestoreError::Output { source, .. }) => Err(Failure::stdout(&source)),
+        Err(e) => {
+            let written = Counters::get(&counters.bytes);
+            let f = restore_failure(e);
+            if written == 0 {
+                return Err(f.hint("nothing was written to stdout"));
+            }
+            let message = format!(
+                "{}; the output is incomplete: {written} bytes were written before it, discard them",
+                f.message
+            );
+            Err(f
+                .reworded(message)
+                .hint("restore from another store, or run `seif check --read-data` on this one"))
+        }
+    }
+}
+
 /// A snapshot that does not read: if the vault's retention policy expired
 /// it, that is what people are told (not "missing"); otherwise the read
 /// error.
-fn pruned_or(
+pub fn pruned_or(
     store: &dyn Store,
     vault: Option<&Descriptor>,
     record: &Record,

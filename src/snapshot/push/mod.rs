@@ -93,6 +93,13 @@ pub struct PushOptions {
     pub recheck_bytes: u64,
     /// Days after which a reused object is read back again.
     pub recheck_days: u32,
+    /// Standard input, stored as one file of this name at the top of the
+    /// snapshot (`pg_dump | seif push --stdin-name db.sql`). Read once, in
+    /// constant memory; never skipped as unchanged (there is nothing to
+    /// compare), and never resumed: a push of a stream that was cut off
+    /// stores the next stream whole (objects already stored are reused
+    /// only where its chunks hash the same).
+    pub stdin_name: Option<String>,
 }
 
 impl PushOptions {
@@ -108,6 +115,7 @@ impl PushOptions {
             accept_rollback: false,
             recheck_bytes: 1 << 30,
             recheck_days: presence::RECHECK_DAYS,
+            stdin_name: None,
         }
     }
 }
@@ -311,6 +319,27 @@ pub fn abandon(state_dir: &Path) -> Result<Vec<String>, PushError> {
     journal::abandon_all(&StateDir::open(state_dir)?)
 }
 
+/// Stores that could not be reached, each named, with why.
+pub type Unreachable = Vec<(String, StoreError)>;
+
+/// Sets aside the stores that cannot be reached now (listing them fails),
+/// so that a push to several stores goes on to the others rather than
+/// stopping for one host that is down: returns the reachable stores, and
+/// the others with why. The caller reports the others as failed (a push
+/// that skipped a store must not end in success), and the store lagging
+/// behind is brought level later by `seif sync` or by pushing again.
+pub fn reachable(stores: Vec<Box<dyn Store>>) -> (Vec<Box<dyn Store>>, Unreachable) {
+    let mut ok = Vec::new();
+    let mut down = Vec::new();
+    for s in stores {
+        match s.list(crate::snapshot::vault_copies::PREFIX) {
+            Ok(_) => ok.push(s),
+            Err(e) => down.push((s.describe(), e)),
+        }
+    }
+    (ok, down)
+}
+
 /// Pushes `paths` into one snapshot in every store.
 pub fn push(
     vault: &Descriptor,
@@ -333,10 +362,13 @@ pub fn push(
         }
         unpublished.push(!standing.held);
     }
-    let roots = walk::roots(paths)?;
+    let roots = walk::roots(paths, options.stdin_name.as_deref())?;
     let abs: Vec<String> = roots
         .iter()
         .map(|r| {
+            if r.stream {
+                return format!("{}:{}", walk::STDIN_LABEL, r.name);
+            }
             std::path::absolute(&r.fs_path)
                 .unwrap_or_else(|_| r.fs_path.clone())
                 .display()
@@ -953,7 +985,13 @@ impl Packer<'_> {
                 chunks: None,
                 target: None,
             };
-            let pending = if ft.is_dir() {
+            let pending = if item.stream {
+                match self.stream(&item, &mut pack, &mut next_seq, emit, pool)? {
+                    FileOutcome::Done(p) => *p,
+                    FileOutcome::Skip => continue,
+                    FileOutcome::Stopped => return Ok(()),
+                }
+            } else if ft.is_dir() {
                 Pending {
                     entry: base,
                     chunks: Vec::new(),
@@ -1069,6 +1107,67 @@ impl Packer<'_> {
         let Some((mut file, meta)) = walk::open_file(item, &mut self.skipped)? else {
             return Ok(FileOutcome::Skip);
         };
+        let Some((chunks, size)) =
+            self.chunks_of(&mut file, &item.fs_path, pack, next_seq, emit, pool)?
+        else {
+            return Ok(FileOutcome::Stopped);
+        };
+        Counters::add(&self.counters.files, 1);
+        // Trusted next time only if it did not change while read and is not
+        // so recent that it could change again within the same clock tick.
+        let stable = size == meta.len() && meta.mtime() < self.since && meta.ctime() < self.since;
+        Ok(FileOutcome::Done(Box::new(Pending {
+            entry: entry(&meta, size),
+            chunks,
+            stat: stable.then(|| stat_of(&meta, size)),
+        })))
+    }
+
+    /// Standard input as one file: read once, never skipped as unchanged,
+    /// never remembered as a file to skip next time.
+    fn stream(
+        &mut self,
+        item: &Item,
+        pack: &mut Pack,
+        next_seq: &mut u32,
+        emit: &mut Emit<'_, Pack>,
+        pool: &Receiver<Vec<u8>>,
+    ) -> Result<FileOutcome, PushError> {
+        let mut input = std::io::stdin().lock();
+        let Some((chunks, size)) =
+            self.chunks_of(&mut input, &item.fs_path, pack, next_seq, emit, pool)?
+        else {
+            return Ok(FileOutcome::Stopped);
+        };
+        Counters::add(&self.counters.files, 1);
+        Ok(FileOutcome::Done(Box::new(Pending {
+            entry: Entry {
+                path: item.rel.clone(),
+                kind: EntryKind::File,
+                mode: 0o644,
+                mtime: crate::time::unix_now(),
+                size: Some(size),
+                chunks: None,
+                target: None,
+            },
+            chunks,
+            stat: None,
+        })))
+    }
+
+    /// Cuts `input` into chunks, placing each new one in a pack (and each
+    /// known one where it lies); the chunks and the size read, or `None`
+    /// if the run stopped.
+    #[allow(clippy::type_complexity)]
+    fn chunks_of(
+        &mut self,
+        input: &mut impl std::io::Read,
+        label: &Path,
+        pack: &mut Pack,
+        next_seq: &mut u32,
+        emit: &mut Emit<'_, Pack>,
+        pool: &Receiver<Vec<u8>>,
+    ) -> Result<Option<(Vec<PendingChunk>, u64)>, PushError> {
         let Packer {
             plan,
             known,
@@ -1083,10 +1182,10 @@ impl Packer<'_> {
         let mut chunks = Vec::new();
         let mut size = 0u64;
         loop {
-            let chunk = match chunker.next(&mut file) {
+            let chunk = match chunker.next(input) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                Err(e) => return Err(PushError::input(&item.fs_path, e)),
+                Err(e) => return Err(PushError::input(label, e)),
             };
             let len = chunk.len() as u32;
             let sha256: [u8; 32] = Sha256::digest(chunk).into();
@@ -1104,7 +1203,7 @@ impl Packer<'_> {
                 }
             } else {
                 if pack.room() < chunk.len() && !cut(pack, next_seq, emit, pool) {
-                    return Ok(FileOutcome::Stopped);
+                    return Ok(None);
                 }
                 let offset = pack.place(chunk);
                 pack.chunks.push((fp, offset, len));
@@ -1118,15 +1217,7 @@ impl Packer<'_> {
             size += u64::from(len);
             Counters::add(&counters.bytes, u64::from(len));
         }
-        Counters::add(&counters.files, 1);
-        // Trusted next time only if it did not change while read and is not
-        // so recent that it could change again within the same clock tick.
-        let stable = size == meta.len() && meta.mtime() < self.since && meta.ctime() < self.since;
-        Ok(FileOutcome::Done(Box::new(Pending {
-            entry: entry(&meta, size),
-            chunks,
-            stat: stable.then(|| stat_of(&meta, size)),
-        })))
+        Ok(Some((chunks, size)))
     }
 }
 

@@ -25,11 +25,40 @@ pub struct Root {
     pub fs_path: PathBuf,
     /// Its name at the top of the snapshot.
     pub name: String,
+    /// Standard input, stored as one file named `name` (`fs_path` is
+    /// only a label).
+    pub stream: bool,
 }
 
-/// The pushed paths, sorted by name (the walk order at the top level).
-pub fn roots(paths: &[PathBuf]) -> Result<Vec<Root>, PushError> {
+/// Where a push reads standard input from, for messages and for the
+/// journal's and file list's names.
+pub const STDIN_LABEL: &str = "<stdin>";
+
+/// The pushed paths, and standard input as one file named `stdin` if
+/// given, sorted by name (the walk order at the top level).
+pub fn roots(paths: &[PathBuf], stdin: Option<&str>) -> Result<Vec<Root>, PushError> {
     let mut out: Vec<Root> = Vec::new();
+    if let Some(name) = stdin {
+        let label = PathBuf::from(STDIN_LABEL);
+        if name.contains('/') {
+            return Err(PushError::Unrepresentable {
+                path: label,
+                why: format!(
+                    "--stdin-name '{}' holds a '/': give a file name, not a path",
+                    crate::untrusted::escape(name)
+                ),
+            });
+        }
+        manifest::check_path(name).map_err(|why| PushError::Unrepresentable {
+            path: label.clone(),
+            why,
+        })?;
+        out.push(Root {
+            fs_path: label,
+            name: name.to_owned(),
+            stream: true,
+        });
+    }
     for p in paths {
         std::fs::symlink_metadata(p).map_err(|e| PushError::input(p, e))?;
         let abs = std::path::absolute(p).map_err(|e| PushError::input(p, e))?;
@@ -58,6 +87,7 @@ pub fn roots(paths: &[PathBuf]) -> Result<Vec<Root>, PushError> {
         out.push(Root {
             fs_path: p.clone(),
             name,
+            stream: false,
         });
     }
     out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
@@ -70,8 +100,11 @@ pub struct Item {
     pub fs_path: PathBuf,
     /// Its path in the snapshot.
     pub rel: String,
-    /// Its metadata, not following a symlink.
+    /// Its metadata, not following a symlink (standard input's: a pipe's
+    /// or a file's).
     pub meta: Metadata,
+    /// Standard input, read as one file.
+    pub stream: bool,
 }
 
 /// What a walk met that it left out, with why.
@@ -114,6 +147,15 @@ impl Walker {
                 })?;
                 (fs_path, rel)
             } else if let Some(root) = self.roots.next() {
+                if root.stream {
+                    let meta = stdin_metadata().map_err(|e| PushError::input(&root.fs_path, e))?;
+                    return Ok(Some(Item {
+                        fs_path: root.fs_path,
+                        rel: root.name,
+                        meta,
+                        stream: true,
+                    }));
+                }
                 (root.fs_path, root.name)
             } else {
                 return Ok(None);
@@ -139,9 +181,21 @@ impl Walker {
                 };
                 self.stack.push((fs_path.clone(), rel.clone(), names, 0));
             }
-            return Ok(Some(Item { fs_path, rel, meta }));
+            return Ok(Some(Item {
+                fs_path,
+                rel,
+                meta,
+                stream: false,
+            }));
         }
     }
+}
+
+/// Standard input's metadata, from the descriptor itself.
+fn stdin_metadata() -> std::io::Result<Metadata> {
+    use std::os::fd::AsFd;
+    let fd = rustix::io::dup(std::io::stdin().as_fd())?;
+    File::from(fd).metadata()
 }
 
 fn list_dir(path: &Path) -> std::io::Result<Vec<OsString>> {
@@ -235,7 +289,9 @@ pub fn prescan(roots: &[Root]) -> Result<Prescan, PushError> {
     let mut skipped = Vec::new();
     while let Some(item) = w.next(&mut skipped)? {
         let ft = item.meta.file_type();
-        if ft.is_file() {
+        if item.stream {
+            continue;
+        } else if ft.is_file() {
             p.files += 1;
             p.bytes += item.meta.len();
         } else if ft.is_symlink() {

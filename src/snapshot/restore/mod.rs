@@ -17,6 +17,7 @@
 //! Memory is bounded by the jobs in flight (a pack each), not by the tree;
 //! only the directories are remembered, to set their times at the end.
 
+pub mod dump;
 pub mod paths;
 pub mod write;
 
@@ -71,6 +72,9 @@ pub enum RestoreError {
     /// Paths asked for are not in the snapshot.
     #[error("not in the snapshot: {}", .0.iter().map(|(p, near)| if near.is_empty() { format!("'{}'", crate::untrusted::escape(p)) } else { format!("'{}' (did you mean {}?)", crate::untrusted::escape(p), near.iter().map(|n| format!("'{}'", crate::untrusted::escape(n))).collect::<Vec<_>>().join(", ")) }).collect::<Vec<_>>().join("; "))]
     NotFound(Vec<(String, Vec<String>)>),
+    /// A path asked for as one file's bytes is not a regular file.
+    #[error("'{path}' is {what}, not a file: only a file's bytes can go to stdout", path = crate::untrusted::escape(.0), what = .1)]
+    NotAFile(String, &'static str),
     /// Not enough room.
     #[error("the snapshot holds {needed} bytes, and {path} has {free} bytes free")]
     NoRoom {

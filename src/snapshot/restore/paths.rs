@@ -9,8 +9,13 @@ use crate::snapshot::manifest::{Entry, EntryKind};
 pub struct Selection {
     wanted: Vec<String>,
     found: Vec<bool>,
-    suggestions: Vec<Vec<String>>,
+    /// Near misses for each path: `(rank, path)`, rank 0 for a path that
+    /// ends with the one asked for, 1 for the same file name.
+    suggestions: Vec<Vec<(u8, String)>>,
 }
+
+/// Near misses kept of each rank, and shown in all.
+const SUGGESTIONS: usize = 5;
 
 impl Selection {
     /// Everything (no path given) or the given paths.
@@ -45,8 +50,15 @@ impl Selection {
             } else if e.kind == EntryKind::Dir && w.starts_with(&format!("{}/", e.path)) {
                 // A directory above a wanted path.
                 take = true;
-            } else if !self.found[i] && self.suggestions[i].len() < 5 && near(&e.path, w) {
-                self.suggestions[i].push(e.path.clone());
+            } else if !self.found[i]
+                && let Some(rank) = near(&e.path, w)
+                && self.suggestions[i]
+                    .iter()
+                    .filter(|(r, _)| *r == rank)
+                    .count()
+                    < SUGGESTIONS
+            {
+                self.suggestions[i].push((rank, e.path.clone()));
             }
         }
         take
@@ -60,22 +72,31 @@ impl Selection {
             .zip(&self.found)
             .zip(&self.suggestions)
             .filter(|((_, f), _)| !**f)
-            .map(|((w, _), s)| (w.clone(), s.clone()))
+            .map(|((w, _), s)| {
+                // Suffix matches first, each rank in walk order.
+                let mut s = s.clone();
+                s.sort_by_key(|(rank, _)| *rank);
+                (
+                    w.clone(),
+                    s.into_iter().take(SUGGESTIONS).map(|(_, p)| p).collect(),
+                )
+            })
             .collect()
     }
 }
 
-/// Whether `path` is a likely meaning of `wanted`: it ends with it (the
-/// leading directories were left out), or has the same last component.
-fn near(path: &str, wanted: &str) -> bool {
+/// Whether `path` is a likely meaning of `wanted`, and how likely: 0 if
+/// it ends with it (the leading directories were left out), 1 if it has
+/// the same last component (the file moved).
+fn near(path: &str, wanted: &str) -> Option<u8> {
     if wanted.is_empty() {
-        return false;
+        return None;
     }
     if path.ends_with(&format!("/{wanted}")) {
-        return true;
+        return Some(0);
     }
     let last = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
-    last(path) == last(wanted)
+    (last(path) == last(wanted)).then_some(1)
 }
 
 #[cfg(test)]
@@ -105,5 +126,17 @@ mod tests {
         assert_eq!(missing.len(), 1);
         assert_eq!(missing[0].0, "harju/x.csv");
         assert_eq!(missing[0].1, vec!["registry/harju/x.csv".to_string()]);
+    }
+
+    #[test]
+    fn a_suffix_match_comes_before_a_file_of_the_same_name() {
+        let mut s = Selection::new(&["harju/x.csv".into()]);
+        for p in ["a/x.csv", "b/x.csv", "registry/harju/x.csv"] {
+            s.takes(&e(p, EntryKind::File));
+        }
+        assert_eq!(
+            s.missing()[0].1,
+            ["registry/harju/x.csv", "a/x.csv", "b/x.csv"]
+        );
     }
 }
