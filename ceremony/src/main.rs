@@ -33,6 +33,7 @@ const TOOL: &str = "seif-ceremony";
 #[command(
     name = "seif-ceremony",
     version,
+    propagate_version = true,
     about = "seif-ceremony: the custodians' tool. Run it on an offline, air-gapped laptop.",
     after_help = EXIT_CODES_HELP
 )]
@@ -99,6 +100,19 @@ enum Command {
     /// Check or print the ceremony log.
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: seif_cli::docs::Shell,
+    },
+    /// Print the manual page, or write one page per command into a
+    /// directory (`--out DIR`).
+    Man {
+        /// Write every page (seif-ceremony.1, seif-ceremony-open.1, …) here.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,10 +140,28 @@ fn step_name(c: &Command) -> &'static str {
         Command::Sealers(sealers::SealersCommand::Remove(_)) => "sealers-remove",
         Command::Retention(_) => "retention-set",
         Command::Log(_) => "log",
+        Command::Completions { .. } => "completions",
+        Command::Man { .. } => "man",
     }
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // Documentation only: nothing is read, checked or logged.
+    match &cli.command {
+        Command::Completions { shell } => {
+            return seif_cli::docs::print_completions(
+                <Cli as clap::CommandFactory>::command(),
+                *shell,
+            );
+        }
+        Command::Man { out } => {
+            return seif_cli::docs::man_pages(
+                <Cli as clap::CommandFactory>::command(),
+                out.as_deref(),
+            );
+        }
+        _ => {}
+    }
     let writes_log = !matches!(cli.command, Command::Log(_) | Command::Show(_));
     if !writes_log && (!cli.witnesses.is_empty() || cli.note.is_some() || cli.json) {
         return Err(Failure::usage(
@@ -162,6 +194,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sealers(c) => sealers::run(c, &session),
         Command::Retention(c) => retention::run(c, &session),
         Command::Log(c) => log_cmd::run(c),
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
 

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod docs;
 pub mod errors;
 pub mod files;
 #[cfg(feature = "progress")]

@@ -22,8 +22,28 @@ use seif_cli::{files, progress};
 
 const TOOL: &str = "seif";
 
+const MAIN_AFTER_HELP: &str = concat!(
+    "\
+Examples:
+  seif push --vault vault.json --sealer rr.key --store /srv/seif --store s3://embassy/rr /data/registry
+  pg_dump registry | seif push --vault vault.json --sealer rr.key --store s3://embassy/rr --stdin-name registry.sql
+  seif verify --vault vault.json --store s3://embassy/rr --read-data-subset 1/30
+  seif restore --identity team.key --grant grant.json --store s3://embassy/rr --out /restore latest
+  seif sync --vault vault.json --from /srv/seif --to s3://embassy/rr
+
+Environment: SEIF_VAULT, SEIF_STORE, SEIF_SEALER and SEIF_IDENTITY stand for
+--vault, --store, --sealer and --identity where a command takes them (a flag
+given on the command line wins); S3 settings and credentials come from
+AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+Shell completions: `seif completions bash|zsh|fish`; manual pages:
+`seif man --out DIR`.
+
+",
+    seif_cli::exit_codes_help!()
+);
+
 #[derive(Parser)]
-#[command(name = "seif", version, about = "seif: a data-embassy vault. Seal data with public material, store it abroad, open it only with a key a ceremony granted.", after_help = EXIT_CODES_HELP)]
+#[command(name = "seif", version, propagate_version = true, about = "seif: a data-embassy vault. Seal data with public material, store it abroad, open it only with a key a ceremony granted.", after_help = MAIN_AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,6 +121,22 @@ enum Command {
     /// a prune would free; change nothing (`seif prune --dry-run`).
     #[command(after_help = prune::PRUNE_AFTER_HELP)]
     Forget(prune::ForgetArgs),
+
+    /// Print a shell completion script (e.g. `seif completions bash >
+    /// /etc/bash_completion.d/seif`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: seif_cli::docs::Shell,
+    },
+
+    /// Print seif's manual page, or write one page per command into a
+    /// directory (`seif man --out /usr/local/share/man/man1`).
+    Man {
+        /// Write every page (seif.1, seif-push.1, …) into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +173,12 @@ fn main() -> ExitCode {
         Command::Sync(args) => sync::sync(args),
         Command::Prune(args) => prune::prune(args),
         Command::Forget(args) => prune::forget(args),
+        Command::Completions { shell } => {
+            seif_cli::docs::print_completions(<Cli as clap::CommandFactory>::command(), shell)
+        }
+        Command::Man { out } => {
+            seif_cli::docs::man_pages(<Cli as clap::CommandFactory>::command(), out.as_deref())
+        }
     };
     report::finish(TOOL, outcome)
 }

@@ -38,11 +38,17 @@ discard what it got (use `set -o pipefail` in shell scripts).
 pub struct OpenArgs {
     /// An age identity file (AGE-SECRET-KEY-1…), as a ceremony grant hands
     /// to a recovery team. May be given more than once.
-    #[arg(long, short = 'i', value_name = "KEY", required = true)]
+    #[arg(
+        long,
+        short = 'i',
+        value_name = "KEY",
+        required = true,
+        env = "SEIF_IDENTITY"
+    )]
     identity: Vec<PathBuf>,
     /// Judge the file by this vault: it must be sealed to it, by a sealer
     /// it accepts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: Option<PathBuf>,
     /// A grant file from a ceremony (`seif-ceremony grant`): opens the file
     /// with the key it wraps to your identity.

@@ -40,7 +40,7 @@ pub struct PruneArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// The vault descriptor: its retention policy and accepted sealers.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: PathBuf,
     /// Show what would go, and delete nothing.
     #[arg(long, short = 'n')]
@@ -63,7 +63,7 @@ pub struct ForgetArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// The vault descriptor: its retention policy and accepted sealers.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: PathBuf,
     /// Print JSON.
     #[arg(long)]

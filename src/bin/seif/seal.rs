@@ -19,11 +19,11 @@ use crate::sealer;
 #[derive(Args)]
 pub struct SealArgs {
     /// The vault descriptor (vault.json) to seal to.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: PathBuf,
     /// This pipeline's sealer key: signs the sealed file. Without it the file
     /// is unsigned, and anyone holding vault.json could have made it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_SEALER")]
     sealer: Option<PathBuf>,
     /// Pad to a Padmé length, hiding the exact size (costs at most 12%).
     #[arg(long)]
@@ -155,7 +155,7 @@ pub fn seal(args: SealArgs) -> Result<(), Failure> {
 pub struct InspectArgs {
     /// Check the file against this vault: its vault id, and whether the vault
     /// accepts its sealer.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: Option<PathBuf>,
     /// Print JSON for machines.
     #[arg(long)]

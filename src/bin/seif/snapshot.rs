@@ -82,7 +82,7 @@ pub fn open_store(spec: &str, s3: &S3Options) -> Result<Box<dyn Store>, Failure>
 #[derive(Args, Clone)]
 pub struct StoreArgs {
     /// A store: a local directory, or s3://BUCKET/PREFIX.
-    #[arg(long = "store", value_name = "STORE")]
+    #[arg(long = "store", value_name = "STORE", env = "SEIF_STORE")]
     pub stores: Vec<String>,
     #[command(flatten)]
     pub s3: S3Args,
@@ -153,10 +153,10 @@ pub fn existing_store(
 #[derive(Args)]
 pub struct PushArgs {
     /// The vault descriptor (vault.json).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: Option<PathBuf>,
     /// This pipeline's sealer key; the vault must accept it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_SEALER")]
     sealer: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
@@ -543,7 +543,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// The vault descriptor: which sealers the vault accepts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: PathBuf,
     /// The head record the home side recorded (64 hex digits, or at least
     /// the first 12): reports a rollback.
@@ -681,7 +681,13 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
 #[derive(Args)]
 pub struct KeyArgs {
     /// An age identity file (a ceremony grant's recipient, or the vault's).
-    #[arg(long, short = 'i', value_name = "KEY", required = true)]
+    #[arg(
+        long,
+        short = 'i',
+        value_name = "KEY",
+        required = true,
+        env = "SEIF_IDENTITY"
+    )]
     pub identity: Vec<PathBuf>,
     /// A grant file from `seif-ceremony grant` (repeatable): the snapshots
     /// it covers open with its recipient's identity.
@@ -689,7 +695,7 @@ pub struct KeyArgs {
     pub grant: Vec<PathBuf>,
     /// Judge the snapshot by this vault: it must be the vault's, sealed by a
     /// sealer the vault accepts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     pub vault: Option<PathBuf>,
 }
 

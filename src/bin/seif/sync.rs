@@ -50,7 +50,7 @@ pub struct SyncArgs {
     #[arg(long, value_name = "STORE")]
     to: String,
     /// The vault descriptor: which records the vault accepts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SEIF_VAULT")]
     vault: PathBuf,
     #[command(flatten)]
     s3: S3Args,
