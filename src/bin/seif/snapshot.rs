@@ -250,7 +250,9 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     let (stores, mut down) = snapshot::push::reachable(store_args.open_all()?);
     if stores.is_empty() && !down.is_empty() {
         let (_, e) = down.remove(0);
-        return Err(store_failure(e).hint("no store could be reached; nothing was pushed"));
+        return Err(store_failure(e).hint(
+            "no store could be reached, so nothing was pushed: run the same push again once a store is back",
+        ));
     }
     for (name, e) in &down {
         report::warn(
