@@ -245,6 +245,12 @@ fn format_md_key_derivation_vectors_hold() {
         ("age-identity", keys.age_identity_text().to_string()),
         ("age-recipient", public.age_recipient.clone()),
         (
+            "pq-seed",
+            hex::encode(*seif::keys::hkdf32(&secret, seif::keys::LABEL_AGE_PQ)),
+        ),
+        ("pq-identity", keys.pq_identity_text().to_string()),
+        ("pq-recipient", public.pq_recipient.clone()),
+        (
             "signing-public-key",
             hex::encode(public.signing_key.as_bytes()),
         ),
