@@ -237,10 +237,13 @@ pub fn load_identity_file(
     let mut rest = Zeroizing::new(String::with_capacity(text.len()));
     for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim();
-        if trimmed.to_ascii_uppercase().starts_with(&format!(
-            "{}1",
-            crate::pq::IDENTITY_HRP.to_ascii_uppercase()
-        )) {
+        // Compared in place: an upper-cased copy of the line would be a
+        // secret outside the zeroizing buffer.
+        let prefix = format!("{}1", crate::pq::IDENTITY_HRP);
+        if trimmed
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+        {
             let id = crate::pq::HybridIdentity::from_str(trimmed)
                 .map_err(|e| invalid(format!("line {}: {e}", n + 1)))?;
             identities.push(Box::new(id));
