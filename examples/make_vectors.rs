@@ -76,6 +76,7 @@ fn seal_bytes(
     pad: bool,
 ) -> Vec<u8> {
     let target = SealTarget {
+        require_pq: false,
         vault_id: seif::descriptor::vault_id_of(&keys.public().signing_key),
         recipients: vec![keys.public().age_recipient],
         sealers: sealer.map(SealerSecretKey::public).into_iter().collect(),

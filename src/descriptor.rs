@@ -191,8 +191,9 @@ pub struct DescriptorBody {
     pub previous: Option<String>,
     /// The current key generation (1 at `init`, +1 at every `rotate`).
     pub generation: u32,
-    /// The current age recipients of the vault (X25519 now; the hybrid
-    /// post-quantum recipient will be added to this list).
+    /// The current age recipients of the vault: the hybrid post-quantum
+    /// recipient (`age1pq1…`) for vaults made since post-quantum wrapping,
+    /// the X25519 one (`age1…`) for older vaults. Never both kinds.
     pub recipients: Vec<String>,
     /// The current Ed25519 verifying key, lowercase hex.
     pub signing_key: String,
@@ -206,6 +207,22 @@ pub struct DescriptorBody {
     /// snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<crate::retention::Retention>,
+    /// The post-quantum policy: data keys are wrapped to post-quantum
+    /// (`mlkem768x25519`) recipients only; pipelines refuse to seal or push
+    /// otherwise, and `seif verify` fails on classic-only data keys. Absent
+    /// (false) in descriptors of classic vaults.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pq: bool,
+}
+
+/// Which recipient a new vault publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyWrapping {
+    /// The hybrid post-quantum recipient only, with `require_pq` set.
+    PostQuantum,
+    /// The X25519 recipient only (vaults made before post-quantum wrapping;
+    /// tests of those).
+    Classic,
 }
 
 /// A verified vault descriptor.
@@ -258,7 +275,7 @@ impl Descriptor {
         share_set: ShareSet,
         sealers: Vec<SealerEntry>,
     ) -> Result<Self, DescriptorError> {
-        Self::genesis_with(name, keys, share_set, sealers, None)
+        Self::genesis_with(name, keys, share_set, sealers, None, KeyWrapping::Classic)
     }
 
     /// The first revision of a new vault's descriptor, with a retention
@@ -269,8 +286,10 @@ impl Descriptor {
         share_set: ShareSet,
         sealers: Vec<SealerEntry>,
         retention: Option<crate::retention::Retention>,
+        wrapping: KeyWrapping,
     ) -> Result<Self, DescriptorError> {
         let public = keys.public();
+        let pq = wrapping == KeyWrapping::PostQuantum;
         let body = DescriptorBody {
             format: FORMAT_V1.into(),
             vault_id: to_hex(&vault_id_of(&public.signing_key)),
@@ -279,12 +298,17 @@ impl Descriptor {
             updated: crate::time::now_rfc3339(),
             previous: None,
             generation: 1,
-            recipients: vec![public.age_recipient],
+            recipients: vec![if pq {
+                public.pq_recipient
+            } else {
+                public.age_recipient
+            }],
             signing_key: to_hex(public.signing_key.as_bytes()),
             key_history: vec![],
             share_sets: vec![share_set],
             sealers,
             retention,
+            require_pq: pq,
         };
         Self::sign_body(body, keys)
     }
@@ -333,7 +357,11 @@ impl Descriptor {
         let new_public = new_keys.public();
         let generation = self.body.generation + 1;
         let new_signing = to_hex(new_public.signing_key.as_bytes());
-        let new_recipients = vec![new_public.age_recipient.clone()];
+        let new_recipients = vec![if self.is_pq() {
+            new_public.pq_recipient.clone()
+        } else {
+            new_public.age_recipient.clone()
+        }];
         let endorsement = signed::sign(
             old_keys.signing_key(),
             DOMAIN_ROTATION,
@@ -442,8 +470,26 @@ impl Descriptor {
     /// The key check: do these public keys (derived from a reconstructed
     /// secret) match the descriptor's current generation?
     pub fn key_check(&self, public: &VaultPublicKeys) -> bool {
-        self.signing_key == public.signing_key
-            && self.body.recipients.first() == Some(&public.age_recipient)
+        let expected = if self.is_pq() {
+            &public.pq_recipient
+        } else {
+            &public.age_recipient
+        };
+        self.signing_key == public.signing_key && self.body.recipients.first() == Some(expected)
+    }
+
+    /// Whether the vault's current recipients are post-quantum (`age1pq1…`;
+    /// validation ensures they are all of one kind).
+    pub fn is_pq(&self) -> bool {
+        self.body
+            .recipients
+            .first()
+            .is_some_and(|r| parse_recipient(r).is_ok_and(|r| r.is_pq()))
+    }
+
+    /// Whether the vault requires post-quantum key wrapping.
+    pub fn require_pq(&self) -> bool {
+        self.body.require_pq
     }
 
     /// Whether the vault accepts signatures by this sealer.
@@ -538,6 +584,11 @@ fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
     }
     let signing_key = key_from_hex("signing_key", &body.signing_key)?;
     check_recipients(&body.recipients)?;
+    if body.require_pq && !parse_recipient(&body.recipients[0]).is_ok_and(|r| r.is_pq()) {
+        return Err(invalid(
+            "require_pq is set but the vault's recipients are classic (age1…), not post-quantum (age1pq1…)",
+        ));
+    }
     if let Some(r) = &body.retention {
         r.check()
             .map_err(|why| invalid(format!("the retention policy: {why}")))?;
@@ -608,9 +659,8 @@ fn check_recipients(recipients: &[String]) -> Result<(), DescriptorError> {
     if recipients.is_empty() {
         return Err(invalid("a generation has no age recipient"));
     }
-    for r in recipients {
-        parse_recipient(r).map_err(|e| invalid(crate::untrusted::escape(&e.to_string())))?;
-    }
+    crate::wrap::parse_recipients(recipients)
+        .map_err(|e| invalid(crate::untrusted::escape(&e.to_string())))?;
     Ok(())
 }
 
@@ -683,7 +733,7 @@ fn validate_share_sets(body: &DescriptorBody) -> Result<(), DescriptorError> {
                                 && k.bytes()
                                     .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
                         }
-                        _ => parse_recipient(k).is_ok(),
+                        _ => k.parse::<age::x25519::Recipient>().is_ok(),
                     };
                     if !well_formed {
                         return Err(invalid(format!(
@@ -918,6 +968,59 @@ pub(crate) mod tests {
             e.ends_with("custodian 'c1': 'age1\\u{1b}[2J' is not an age recipient (age1…)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn post_quantum_vaults_publish_the_hybrid_recipient_only() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let public = keys.public();
+        let d = Descriptor::genesis_with(
+            "pq",
+            &keys,
+            test_set(3, 2),
+            vec![],
+            None,
+            KeyWrapping::PostQuantum,
+        )
+        .unwrap();
+        assert_eq!(d.body().recipients, vec![public.pq_recipient.clone()]);
+        assert!(d.require_pq() && d.is_pq() && d.key_check(&public));
+        let back = Descriptor::from_json(d.to_json_pretty().as_bytes()).unwrap();
+        assert!(back.require_pq());
+        // Another secret's keys fail the check, on the hybrid recipient too.
+        let other = VaultKeys::derive(&VaultSecret::generate()).public();
+        let mut wrong = public.clone();
+        wrong.pq_recipient = other.pq_recipient.clone();
+        assert!(!d.key_check(&wrong));
+        // A classic vault: no require_pq in its JSON, the X25519 recipient.
+        let c = Descriptor::genesis("classic", &keys, test_set(3, 2), vec![]).unwrap();
+        assert!(!c.to_json_pretty().contains("require_pq"));
+        assert!(!c.is_pq() && c.key_check(&public));
+        // require_pq over classic recipients, or mixed recipients: refused.
+        let e = c
+            .revise(&keys, |b| b.require_pq = true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("require_pq"), "{e}");
+        let e = c
+            .revise(&keys, |b| b.recipients.push(public.pq_recipient.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("post-quantum (age1pq1…) and classic"), "{e}");
+        // A rotation keeps a PQ vault PQ.
+        let new_keys = VaultKeys::derive(&VaultSecret::generate());
+        let r = d
+            .rotate(&keys, &new_keys, |b| {
+                for s in &mut b.share_sets {
+                    s.status = SetStatus::Retired;
+                }
+                let mut set = test_set(3, 2);
+                set.id = to_hex(&[8u8; 16]);
+                set.generation = 2;
+                b.share_sets.push(set);
+            })
+            .unwrap();
+        assert_eq!(r.body().recipients, vec![new_keys.public().pq_recipient]);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! What is derived from the vault secret, by HKDF-SHA256 with labels that
 //! name the format version (FORMAT.md, "Key derivation").
 //!
-//! - the vault's X25519 age identity, which unwraps data keys;
+//! - the vault's X25519 age identity, which unwraps data keys wrapped
+//!   before the vault went post-quantum;
+//! - the vault's hybrid post-quantum age identity (`mlkem768x25519`,
+//!   ML-KEM-768 + X25519), which unwraps the data keys of PQ vaults;
 //! - the vault's Ed25519 signing key, which signs the descriptor, the
 //!   ceremony log, grants and rotations.
 //!
@@ -21,6 +24,9 @@ use crate::secrets::{KEY_LEN, VaultSecret};
 
 /// HKDF info label of the vault's X25519 age identity.
 pub const LABEL_AGE_X25519: &str = "seif/v1/vault/age-x25519-identity";
+/// HKDF info label of the seed of the vault's hybrid post-quantum age
+/// identity (`mlkem768x25519`, FORMAT.md section 9).
+pub const LABEL_AGE_PQ: &str = "seif/v1/vault/age-mlkem768x25519-identity";
 /// HKDF info label of the vault's Ed25519 signing key.
 pub const LABEL_SIGNING: &str = "seif/v1/vault/ed25519-signing-key";
 
@@ -37,6 +43,7 @@ pub fn hkdf32(ikm: &[u8; KEY_LEN], label: &str) -> Zeroizing<[u8; 32]> {
 /// The keys derived from a vault secret. Holds secrets: no `Debug`.
 pub struct VaultKeys {
     age_identity: age::x25519::Identity,
+    pq_identity: crate::pq::HybridIdentity,
     signing: SigningKey,
 }
 
@@ -45,6 +52,8 @@ pub struct VaultKeys {
 pub struct VaultPublicKeys {
     /// The vault's age recipient (`age1…`), to which data keys are wrapped.
     pub age_recipient: String,
+    /// The vault's hybrid post-quantum age recipient (`age1pq1…`).
+    pub pq_recipient: String,
     /// The vault's Ed25519 verifying key.
     pub signing_key: VerifyingKey,
 }
@@ -54,10 +63,13 @@ impl VaultKeys {
     pub fn derive(secret: &VaultSecret) -> Self {
         let x25519 = hkdf32(secret.expose(), LABEL_AGE_X25519);
         let age_identity = age_identity_from_bytes(&x25519);
+        let pq_identity =
+            crate::pq::HybridIdentity::from_seed(&hkdf32(secret.expose(), LABEL_AGE_PQ));
         let seed = hkdf32(secret.expose(), LABEL_SIGNING);
         let signing = SigningKey::from_bytes(&seed);
         VaultKeys {
             age_identity,
+            pq_identity,
             signing,
         }
     }
@@ -74,6 +86,25 @@ impl VaultKeys {
         )
     }
 
+    /// The hybrid post-quantum age identity that unwraps the data keys of a
+    /// post-quantum vault.
+    pub fn pq_identity(&self) -> &crate::pq::HybridIdentity {
+        &self.pq_identity
+    }
+
+    /// The hybrid identity as an identity file's text
+    /// (`AGE-SECRET-KEY-PQ-1…`).
+    pub fn pq_identity_text(&self) -> Zeroizing<String> {
+        self.pq_identity.to_bech32()
+    }
+
+    /// Both vault identities, hybrid first: what a ceremony unwraps with, so
+    /// that data keys wrapped before and after the post-quantum upgrade both
+    /// open.
+    pub fn identities(&self) -> [&dyn age::Identity; 2] {
+        [&self.pq_identity, &self.age_identity]
+    }
+
     /// The vault's signing key.
     pub fn signing_key(&self) -> &SigningKey {
         &self.signing
@@ -83,6 +114,7 @@ impl VaultKeys {
     pub fn public(&self) -> VaultPublicKeys {
         VaultPublicKeys {
             age_recipient: self.age_identity.to_public().to_string(),
+            pq_recipient: self.pq_identity.to_public().to_string(),
             signing_key: self.signing.verifying_key(),
         }
     }
@@ -109,6 +141,11 @@ mod tests {
             *hkdf32(secret.expose(), LABEL_AGE_X25519),
             *hkdf32(secret.expose(), LABEL_SIGNING)
         );
+        assert_ne!(
+            *hkdf32(secret.expose(), LABEL_AGE_PQ),
+            *hkdf32(secret.expose(), LABEL_AGE_X25519)
+        );
+        assert!(a.pq_recipient.starts_with("age1pq1"));
         let other = VaultKeys::derive(&VaultSecret::from_bytes(Zeroizing::new([43u8; 32])));
         assert_ne!(a, other.public());
     }

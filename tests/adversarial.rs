@@ -33,8 +33,8 @@ fn small_tree(root: &Path, name: &str, seed: u64) -> std::path::PathBuf {
 
 fn team_key(dir: &Path) -> (std::path::PathBuf, String) {
     let p = dir.join("team.key");
-    let recipient = age_identity_file(&p);
-    (p, recipient.to_string())
+    let recipient = pq_identity_file(&p);
+    (p, recipient)
 }
 
 #[test]

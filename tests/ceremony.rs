@@ -550,7 +550,7 @@ fn grants_open_only_what_they_cover() {
     let a = v.seal("a.seif", &content(300_000, 1));
     let b = v.seal("b.seif", b"another file");
     let team_key = v.dir.path().join("team.key");
-    let team = age_identity_file(&team_key);
+    let team = pq_identity_file(&team_key);
     let grants = v.dir.path().join("grants");
     let o = run(ceremony()
         .arg("grant")
@@ -558,7 +558,7 @@ fn grants_open_only_what_they_cover() {
         .arg(&v.vault_json)
         .args(v.share_args(&[0, 2]))
         .arg("--to")
-        .arg(team.to_string())
+        .arg(&team)
         .arg("--out")
         .arg(&grants)
         .arg(&a));
@@ -1648,4 +1648,119 @@ fn opening_snapshots_honours_force() {
         "the tree was replaced"
     );
     assert_eq!(entries(&out), vec![id], "nothing left beside it");
+}
+
+/// The stanza types in a sealed file's wrapped key (an age file).
+fn stanza_types(sealed: &Path) -> Vec<String> {
+    let mut f = std::io::BufReader::new(std::fs::File::open(sealed).unwrap());
+    let header = seif::sealed::format::Header::read(&mut f).unwrap();
+    let text = String::from_utf8_lossy(&header.wrapped_key).into_owned();
+    let head = &text[..text.find("\n---").unwrap()];
+    head.split("\n-> ")
+        .skip(1)
+        .map(|l| l.split([' ', '\n']).next().unwrap().to_owned())
+        .collect()
+}
+
+/// `seif-ceremony init` makes a post-quantum vault: vault.json publishes
+/// the hybrid recipient alone and requires PQ wrapping; a pipeline's sealed
+/// file carries an mlkem768x25519 stanza and no classic one; the ceremony
+/// opens it with the derived hybrid identity after the key check.
+#[test]
+fn new_vaults_wrap_post_quantum_only() {
+    let v = age_vault(3, 2);
+    let d = seif::descriptor::Descriptor::load(&v.vault_json).unwrap();
+    let recipients = &d.body().recipients;
+    assert_eq!(recipients.len(), 1, "{recipients:?}");
+    assert!(recipients[0].starts_with("age1pq1"), "{}", recipients[0]);
+    assert_eq!(recipients[0].len(), 1959);
+    assert!(d.body().require_pq);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&v.vault_json).unwrap()).unwrap();
+    assert_eq!(json["body"]["require_pq"], true);
+    let sealed = v.seal("pq.seif", &content(100_000, 9));
+    let types = stanza_types(&sealed);
+    assert!(types.iter().any(|t| t == "mlkem768x25519"), "{types:?}");
+    assert!(
+        types
+            .iter()
+            .all(|t| t == "mlkem768x25519" || t.ends_with("-grease")),
+        "{types:?}"
+    );
+    let out = v.dir.path().join("out");
+    ok(&open_cmd(&v, &[0, 2], &out, &[&sealed]));
+    assert_eq!(std::fs::read(out.join("pq")).unwrap(), content(100_000, 9));
+}
+
+/// From a post-quantum vault a grant to a classic age1… recipient is
+/// refused before any share is asked for, unless --allow-classic-recipient;
+/// then the log records `classic_recipient: true`. A grant to an age1pq1…
+/// recipient records nothing of the kind, and opens with its identity file.
+#[test]
+fn classic_grants_from_a_pq_vault_need_a_flag_and_are_logged() {
+    let v = age_vault(3, 2);
+    let a = v.seal("a.seif", b"granted");
+    let classic_key = v.dir.path().join("classic.key");
+    let classic = age_identity_file(&classic_key).to_string();
+    let grant = |to: &str, out: &str, extra: &[&str]| {
+        run(ceremony()
+            .arg("grant")
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .args(v.share_args(&[0, 1]))
+            .arg("--to")
+            .arg(to)
+            .args(extra)
+            .arg("--out")
+            .arg(v.dir.path().join(out))
+            .arg(&a))
+    };
+    let log = v.vault_dir.join("ceremony.log");
+    let entries = || seif::ceremony::log::CeremonyLog::open(&log).unwrap();
+    let before = entries().entries().len();
+    let o = grant(&classic, "g1", &[]);
+    fails_with(&o, 4, "--allow-classic-recipient");
+    assert_eq!(entries().entries().len(), before, "nothing is logged");
+    assert!(!v.dir.path().join("g1").exists());
+
+    ok(&grant(&classic, "g2", &["--allow-classic-recipient"]));
+    let last = entries().entries().last().unwrap().body.clone();
+    assert_eq!(last.event, "grant");
+    assert_eq!(last.details["classic_recipient"], true, "{}", last.details);
+    ok(&run(seif()
+        .args(["open", "--identity"])
+        .arg(&classic_key)
+        .arg("--grant")
+        .arg(v.dir.path().join("g2/a.seif.grant"))
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("-o")
+        .arg(v.dir.path().join("a.classic"))
+        .arg(&a)));
+
+    let pq_key = v.dir.path().join("pq.key");
+    let pq = pq_identity_file(&pq_key);
+    ok(&grant(&pq, "g3", &[]));
+    let last = entries().entries().last().unwrap().body.clone();
+    assert!(
+        last.details.get("classic_recipient").is_none(),
+        "{}",
+        last.details
+    );
+    let text = std::fs::read_to_string(v.dir.path().join("g3/a.seif.grant")).unwrap();
+    assert!(text.contains(&pq), "the grant names its age1pq1 recipient");
+    ok(&run(seif()
+        .args(["open", "--identity"])
+        .arg(&pq_key)
+        .arg("--grant")
+        .arg(v.dir.path().join("g3/a.seif.grant"))
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("-o")
+        .arg(v.dir.path().join("a.pq"))
+        .arg(&a)));
+    assert_eq!(
+        std::fs::read(v.dir.path().join("a.pq")).unwrap(),
+        b"granted"
+    );
 }

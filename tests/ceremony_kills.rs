@@ -219,7 +219,7 @@ fn grant_killed_at_each_write_point() {
         let sealed = v.seal("d.seif", b"granted");
         let log = v.vault_dir.join("ceremony.log");
         let out = v.dir.path().join("grants");
-        let team = age::x25519::Identity::generate().to_public().to_string();
+        let team = seif::pq::HybridIdentity::generate().to_public().to_string();
         let grant = |out: &Path| {
             let mut c = ceremony();
             c.arg("grant")

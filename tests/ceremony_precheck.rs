@@ -406,6 +406,7 @@ fn sealed_files_store_output_and_fingerprint_are_checked_before_anyone_types() {
         store.as_os_str(),
         os("--to"),
         os("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
+        os("--allow-classic-recipient"),
         os("--out"),
         out.as_os_str(),
         v.sealed.as_os_str(),

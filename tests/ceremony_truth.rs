@@ -144,7 +144,7 @@ fn a_file_name_inside_a_sealed_file_is_shown_escaped() {
 
     // The recovery team's `seif open`, with a grant.
     let team_key = v.dir.path().join("team.key");
-    let team = age_identity_file(&team_key);
+    let team = pq_identity_file(&team_key);
     let grants = v.dir.path().join("grants");
     ok(&run(ceremony()
         .arg("grant")
@@ -152,7 +152,7 @@ fn a_file_name_inside_a_sealed_file_is_shown_escaped() {
         .arg(&v.vault_json)
         .args(v.share_args(&[0, 1]))
         .arg("--to")
-        .arg(team.to_string())
+        .arg(&team)
         .arg("--out")
         .arg(&grants)
         .arg(&sealed)));

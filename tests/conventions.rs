@@ -144,3 +144,31 @@ fn manual_pages_are_written_for_every_command() {
     ok(&o);
     assert!(stdout(&o).contains(".TH seif"), "{}", stdout(&o));
 }
+
+/// `seif identity new` makes a post-quantum identity a PQ vault grants to
+/// without an exception: private (0600), never replacing a file, and
+/// `seif identity public` gives back the key `new` printed.
+#[test]
+fn a_recovery_team_makes_a_post_quantum_identity() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("team.key");
+    let o = run(seif().args(["identity", "new", "--out"]).arg(&key));
+    ok(&o);
+    let printed = stdout(&o).trim().to_owned();
+    assert!(printed.starts_with("age1pq1"), "{printed}");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("AGE-SECRET-KEY-PQ-1")
+    );
+    let o = run(seif().args(["identity", "public"]).arg(&key));
+    ok(&o);
+    assert_eq!(stdout(&o).trim(), printed);
+    let before = std::fs::read(&key).unwrap();
+    let o = run(seif().args(["identity", "new", "--out"]).arg(&key));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&key).unwrap(), before, "never replaced");
+}

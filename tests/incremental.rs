@@ -402,7 +402,7 @@ fn grants_opens_and_rotations_follow_a_snapshot_to_its_bases() {
     let sid = second["snapshot_id"].as_str().unwrap();
     // Grant: one file, a grant for the snapshot and one for its base.
     let team = v.dir.path().join("team.key");
-    let team_public = age_identity_file(&team).to_string();
+    let team_public = pq_identity_file(&team);
     let grants = v.dir.path().join("grants");
     ok(&run(ceremony()
         .arg("grant")

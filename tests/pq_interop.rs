@@ -5,9 +5,9 @@
 //!   refused exactly as its `expect:` line says, with the payload hash
 //!   matching; the other kinds run through the age crate's own identities;
 //! - the independent reader `tests/spec/pq_unwrap.py` (Python's
-//!   `cryptography` and hashlib, written from `docs-pending/pq.md`): it opens
+//!   `cryptography` and hashlib, written from FORMAT.md section 9): it opens
 //!   what seif wraps, and the CCTV `hybrid*` successes;
-//! - the worked example of `docs-pending/pq.md`.
+//! - the worked example of FORMAT.md section 9.8.
 
 mod common;
 
@@ -353,11 +353,10 @@ fn cctv_hybrid_vectors_through_the_independent_reader() {
     assert_eq!(successes, 4);
 }
 
-/// A value of the worked example in docs-pending/pq.md (9.8).
+/// A value of the worked example in FORMAT.md (9.8).
 fn doc_value(name: &str) -> String {
     let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs-pending/pq.md"))
-            .unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("FORMAT.md")).unwrap();
     doc.lines()
         .find_map(|l| {
             l.strip_prefix(&format!("| {name} | `"))?
@@ -386,8 +385,7 @@ fn the_documents_worked_example_opens_everywhere() {
     assert_eq!(id.to_public().to_string(), doc_value("recipient"));
 
     let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs-pending/pq.md"))
-            .unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("FORMAT.md")).unwrap();
     let block = doc
         .split("The stanza, as it stands in the header:\n\n```\n")
         .nth(1)

@@ -13,6 +13,7 @@ use seif::shares::{Share, SplitParams, split};
 fn vault() -> (VaultKeys, SealTarget) {
     let keys = VaultKeys::derive(&VaultSecret::generate());
     let target = SealTarget {
+        require_pq: false,
         vault_id: [9; 32],
         recipients: vec![keys.public().age_recipient],
         sealers: Vec::new(),

@@ -382,3 +382,90 @@ fn refuses_to_overwrite_without_force() {
         .arg(&sealed)));
     assert_eq!(std::fs::read(&out).unwrap(), b"one");
 }
+
+/// A post-quantum vault's sealed file opens with an identity file holding
+/// the vault's AGE-SECRET-KEY-PQ-1 line alone; its X25519 identity alone
+/// does not open it.
+#[test]
+fn pq_vaults_seal_to_the_hybrid_recipient_and_open_with_its_identity_file() {
+    let v = test_vault_pq("pq");
+    let input = v.dir.path().join("in");
+    std::fs::write(&input, content(70_000, 2)).unwrap();
+    let sealed = v.dir.path().join("in.seif");
+    seal_file(&v, &input, &sealed, false);
+    let pq_only = v.dir.path().join("pq.txt");
+    std::fs::write(
+        &pq_only,
+        format!("{}\n", v.keys.pq_identity_text().as_str()),
+    )
+    .unwrap();
+    let classic_only = v.dir.path().join("classic.txt");
+    std::fs::write(
+        &classic_only,
+        format!("{}\n", v.keys.age_identity_text().as_str()),
+    )
+    .unwrap();
+    let open_with = |id: &std::path::Path, out: &str| {
+        run(seif()
+            .args(["open", "--identity"])
+            .arg(id)
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .arg("-o")
+            .arg(v.dir.path().join(out))
+            .arg(&sealed))
+    };
+    ok(&open_with(&pq_only, "out-pq"));
+    assert_eq!(
+        std::fs::read(v.dir.path().join("out-pq")).unwrap(),
+        content(70_000, 2)
+    );
+    let o = open_with(&classic_only, "out-classic");
+    fails_with(&o, 3, "none of the given identities can open");
+}
+
+/// A vault.json that sets require_pq over a classic recipient (signed by
+/// the vault key, so only its content is wrong) is refused by the
+/// pipeline before anything is sealed or pushed.
+#[test]
+fn require_pq_over_a_classic_recipient_is_refused() {
+    let v = test_vault("classic");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&v.vault_json).unwrap()).unwrap();
+    doc["body"]["require_pq"] = serde_json::json!(true);
+    doc["signature"] = serde_json::json!(
+        seif::signed::sign(
+            v.keys.signing_key(),
+            seif::signed::DOMAIN_DESCRIPTOR,
+            &doc["body"]
+        )
+        .unwrap()
+    );
+    std::fs::write(&v.vault_json, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let input = v.dir.path().join("in");
+    std::fs::write(&input, b"data").unwrap();
+    let o = run(seif()
+        .args(["seal", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("-o")
+        .arg(v.dir.path().join("x.seif"))
+        .arg(&input));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("require_pq"), "{}", stderr(&o));
+    assert!(!v.dir.path().join("x.seif").exists());
+    let o = run(seif()
+        .args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(v.dir.path().join("store"))
+        .arg(&input));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("require_pq"), "{}", stderr(&o));
+    assert!(!v.dir.path().join("store").join("keys").exists());
+}

@@ -778,3 +778,75 @@ fn attack_record_signed_by_a_key_the_vault_does_not_accept() {
         &format!("record records/{h}: the sealer's signature does not verify"),
     );
 }
+
+fn verify_json(v: &TestVault, store: &Path) -> (std::process::Output, serde_json::Value) {
+    let o = run(seif()
+        .args(["verify", "--json", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(store));
+    let j = serde_json::from_slice(&o.stdout).unwrap();
+    (o, j)
+}
+
+/// `seif verify` (keyless) counts the data keys still wrapped classic-only:
+/// a classic vault's store is fine but noted; a post-quantum vault's store
+/// has none; a classic envelope in a post-quantum vault's store (any stanza
+/// but mlkem768x25519 and grease) fails verification, as `require_pq`
+/// says.
+#[test]
+fn verify_counts_classic_only_data_keys() {
+    let tree_of = |v: &TestVault| {
+        let tree = v.dir.path().join("t");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join("f"), content(10_000, 4)).unwrap();
+        tree
+    };
+    // Classic vault: 1 of 1 classic, a note, verify passes.
+    let c = test_vault("classic");
+    let store = c.dir.path().join("store");
+    pushed(&push(&c, &[&store], &[&tree_of(&c)], &[]));
+    let (o, j) = verify_json(&c, &store);
+    ok(&o);
+    assert_eq!(j["key_envelopes"], 1, "{j}");
+    assert_eq!(j["classic_key_envelopes"], 1, "{j}");
+    assert!(j["notes"].to_string().contains("1 of 1 data keys"), "{j}");
+    let o = verify(&c, &store, None);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("still wrapped classic-only"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Post-quantum vault: none classic.
+    let v = test_vault_pq("pq");
+    let store = v.dir.path().join("store");
+    let j = pushed(&push(&v, &[&store], &[&tree_of(&v)], &[]));
+    let (o, vj) = verify_json(&v, &store);
+    ok(&o);
+    assert_eq!(vj["key_envelopes"], 1, "{vj}");
+    assert_eq!(vj["classic_key_envelopes"], 0, "{vj}");
+
+    // A classic envelope for its snapshot (as a host, or an old tool,
+    // might add): verification fails under require_pq.
+    let sid: seif::ids::SnapshotId = j["snapshot_id"].as_str().unwrap().parse().unwrap();
+    let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(
+        &seif::secrets::DataKey::generate(),
+        seif::ids::VaultId(v.descriptor.vault_id()),
+        sid,
+        1,
+        &[v.keys.public().age_recipient],
+    )
+    .unwrap();
+    let path = store.join(env.store_key());
+    std::fs::write(&path, env.to_bytes()).unwrap();
+    let (o, vj) = verify_json(&v, &store);
+    assert!(!o.status.success());
+    assert_eq!(vj["classic_key_envelopes"], 1, "{vj}");
+    assert!(
+        vj["problems"].to_string().contains("1 of 2 data keys")
+            && vj["problems"].to_string().contains("require_pq"),
+        "{vj}"
+    );
+}

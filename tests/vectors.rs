@@ -245,6 +245,12 @@ fn format_md_key_derivation_vectors_hold() {
         ("age-identity", keys.age_identity_text().to_string()),
         ("age-recipient", public.age_recipient.clone()),
         (
+            "pq-seed",
+            hex::encode(*seif::keys::hkdf32(&secret, seif::keys::LABEL_AGE_PQ)),
+        ),
+        ("pq-identity", keys.pq_identity_text().to_string()),
+        ("pq-recipient", public.pq_recipient.clone()),
+        (
             "signing-public-key",
             hex::encode(public.signing_key.as_bytes()),
         ),
@@ -736,4 +742,118 @@ fn fresh_incremental_pushes_restore_with_the_spec_reader() {
             "round {round}"
         );
     }
+}
+
+/// A real push to a post-quantum vault, read by code that shares nothing
+/// with seif: its key envelope holds one `mlkem768x25519` stanza and no
+/// classic one; `tests/spec/pq_unwrap.py` (written from FORMAT.md section 9)
+/// unwraps it with the vault's derived `AGE-SECRET-KEY-PQ-1` identity alone,
+/// to the data key the envelope commits to; and `restore.py` restores the
+/// snapshot with it, byte for byte.
+#[test]
+fn pq_push_opens_with_the_independent_reader() {
+    if !spec_tools_available() {
+        return;
+    }
+    if !std::process::Command::new("python3")
+        .args([
+            "-c",
+            "from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        skip(
+            "tests/spec/pq_unwrap.py needs python3 with cryptography >= 47 (run scripts/test to install it)",
+        );
+        return;
+    }
+    use base64::Engine;
+    let v = test_vault_pq("pq spec");
+    let tree = v.dir.path().join("register");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("a"), content(200_000, 7)).unwrap();
+    std::fs::write(tree.join("b"), b"small").unwrap();
+    let store = v.dir.path().join("store");
+    let o = run(seif()
+        .args(["push", "--json", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(&store)
+        .arg(&tree));
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sid = j["snapshot_id"].as_str().unwrap().to_owned();
+    let envelopes = entries(&store.join("keys").join(&sid));
+    assert_eq!(envelopes.len(), 1, "{envelopes:?}");
+    let bytes = std::fs::read(store.join("keys").join(&sid).join(&envelopes[0])).unwrap();
+    let envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let wrapped = base64::engine::general_purpose::STANDARD
+        .decode(envelope["wrapped_key"].as_str().unwrap())
+        .unwrap();
+    let header = String::from_utf8_lossy(&wrapped[..wrapped.len() - 64]);
+    // One mlkem768x25519 stanza; any other is age's random grease stanza.
+    let types: Vec<&str> = header
+        .split("\n-> ")
+        .skip(1)
+        .map(|l| l.split([' ', '\n']).next().unwrap())
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "mlkem768x25519").count(),
+        1,
+        "{types:?}"
+    );
+    assert!(
+        types
+            .iter()
+            .all(|t| *t == "mlkem768x25519" || t.ends_with("-grease")),
+        "{types:?}"
+    );
+    let wrapped_path = v.dir.path().join("wrapped.age");
+    std::fs::write(&wrapped_path, &wrapped).unwrap();
+    // The PQ identity alone, as the derivation gives it (FORMAT.md 1.2).
+    let pq_only = v.dir.path().join("pq-identity.txt");
+    std::fs::write(
+        &pq_only,
+        format!("{}\n", v.keys.pq_identity_text().as_str()),
+    )
+    .unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec");
+    let o = run(std::process::Command::new("python3")
+        .arg(spec.join("pq_unwrap.py"))
+        .arg(&pq_only)
+        .arg(&wrapped_path));
+    ok(&o);
+    assert_eq!(o.stdout.len(), 32);
+    let commitment = hex::encode(*seif::keys::hkdf32(
+        &o.stdout.clone().try_into().unwrap(),
+        seif::wrap::LABEL_KEY_COMMITMENT,
+    ));
+    assert_eq!(envelope["commitment"].as_str().unwrap(), commitment);
+    // The classic identity does not open it.
+    let classic_only = v.dir.path().join("classic-identity.txt");
+    std::fs::write(
+        &classic_only,
+        format!("{}\n", v.keys.age_identity_text().as_str()),
+    )
+    .unwrap();
+    let o = run(std::process::Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&classic_only)
+        .arg(&wrapped_path));
+    assert!(!o.status.success());
+    // The whole snapshot, with the spec reader and the PQ identity.
+    let out = v.dir.path().join("out");
+    ok(&run(std::process::Command::new("python3")
+        .arg(spec.join("restore.py"))
+        .arg(&pq_only)
+        .arg(&store)
+        .arg(&sid)
+        .arg(&out)));
+    assert_eq!(tree_listing(&out.join("register")), tree_listing(&tree));
 }

@@ -58,9 +58,16 @@ pub struct GrantArgs {
     vault: VaultArgs,
     #[command(flatten)]
     shares: ShareArgs,
-    /// The recovery team's age recipient (age1…).
+    /// The recovery team's age recipient: post-quantum (age1pq1…), or
+    /// classic (age1…, from a post-quantum vault only with
+    /// --allow-classic-recipient).
     #[arg(long, value_name = "RECIPIENT")]
     to: String,
+    /// Grant to a classic (age1…) recipient from a post-quantum vault: the
+    /// grant's key is then open to a future quantum adversary. Recorded in
+    /// the ceremony log.
+    #[arg(long)]
+    allow_classic_recipient: bool,
     /// Where to write the grant files (INPUT name + .grant).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -243,7 +250,7 @@ fn open_snapshots(args: OpenArgs, store_dir: &Path, session: &Session) -> Result
     let mut failures = Failures::default();
     for (r, out) in records.iter().zip(&outputs) {
         let tree = StagedTree::new(out);
-        let ids: [&dyn age::Identity; 1] = [quorum.keys.age_identity()];
+        let ids = quorum.keys.identities();
         let outcome = seif::snapshot::read::open_snapshot(
             store.as_ref(),
             r,
@@ -336,6 +343,7 @@ fn finish(
 
 fn grant_snapshots(args: GrantArgs, store_dir: &Path, session: &Session) -> Result<(), Failure> {
     let mut vault = load_vault(&args.vault, session)?;
+    let classic = classic_grant(&args, &vault.descriptor)?;
     let since = vault.log.entries().len();
     let mut files = vec![file_read(&args.vault.vault)?];
     let (store, records) = precheck_snapshots(&vault.descriptor, store_dir, &args.inputs)?;
@@ -354,7 +362,7 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path, session: &Session) -> Resu
     for (r, out) in records.iter().zip(&outputs) {
         // A snapshot that reuses earlier snapshots' packs needs their keys
         // too: its grant file holds a grant for each.
-        let ids: [&dyn age::Identity; 1] = [quorum.keys.age_identity()];
+        let ids = quorum.keys.identities();
         let (tables, keys) = seif::snapshot::read::open_snapshot(
             store.as_ref(),
             r,
@@ -396,7 +404,10 @@ fn grant_snapshots(args: GrantArgs, store_dir: &Path, session: &Session) -> Resu
         &quorum,
         &rejected,
         "grant",
-        json!({ "recipient": args.to, "store": store.describe(), "snapshots": granted }),
+        grant_details(
+            json!({ "recipient": args.to, "store": store.describe(), "snapshots": granted }),
+            classic,
+        ),
         files,
     )?;
     seif::killpoint::reached("grant:logged");
@@ -439,7 +450,7 @@ pub fn run_open(args: OpenArgs, session: &Session) -> Result<(), Failure> {
     let (quorum, rejected) = reconstruct(&mut vault, &mut gathered, "open", &files)?;
     finalize_activation(&mut vault, &quorum)?;
     create_out(&args.out)?;
-    let identity = quorum.keys.age_identity();
+    let identities = quorum.keys.identities();
     // Each input is decrypted and authenticated into a temporary file
     // beside its output; none appears under its name before the step is
     // in the log.
@@ -455,7 +466,7 @@ pub fn run_open(args: OpenArgs, session: &Session) -> Result<(), Failure> {
                 File::open(&input.path).map_err(|e| Failure::io(&input.path, "cannot read", &e))?;
             let opener = Opener::new(file).map_err(|e| open_failure(&name, e))?;
             let key = opener
-                .unwrap_key(&[identity])
+                .unwrap_key(&identities)
                 .map_err(|e| open_failure(&name, e))?;
             let mut out = AtomicFile::create(out_path, args.force)
                 .map_err(|e| Failure::io(out_path, "cannot create", &e))?;
@@ -550,12 +561,39 @@ impl Failures {
     }
 }
 
+/// Whether a grant to `to` gives a post-quantum vault's key to a classic
+/// recipient; refused unless `--allow-classic-recipient` (before any share
+/// is asked for).
+fn classic_grant(args: &GrantArgs, descriptor: &Descriptor) -> Result<bool, Failure> {
+    let classic = !seif::wrap::parse_recipient(&args.to)
+        .map_err(|e| Failure::error(format!("--to: {}", Shown(&e.to_string()))))?
+        .is_pq();
+    let pq_vault = descriptor.is_pq() || descriptor.require_pq();
+    if classic && pq_vault && !args.allow_classic_recipient {
+        return Err(Failure::refused(
+            "--to is a classic age1… recipient, but this vault wraps its keys post-quantum: a grant to it would be open to a future quantum adversary. Use the recovery team's age1pq1… recipient (age-keygen -pq, age >= 1.3), or pass --allow-classic-recipient to grant anyway (the log records it)",
+        ));
+    }
+    Ok(classic && pq_vault)
+}
+
+/// The log details of a grant, with `classic_recipient: true` when a
+/// post-quantum vault's key went to a classic recipient.
+fn grant_details(mut details: serde_json::Value, classic: bool) -> serde_json::Value {
+    if classic {
+        details["classic_recipient"] = json!(true);
+    }
+    details
+}
+
 pub fn run_grant(args: GrantArgs, session: &Session) -> Result<(), Failure> {
-    seif::wrap::parse_recipient(&args.to).map_err(|e| Failure::error(format!("--to: {e}")))?;
+    seif::wrap::parse_recipient(&args.to)
+        .map_err(|e| Failure::error(format!("--to: {}", Shown(&e.to_string()))))?;
     if let Some(dir) = args.store.clone() {
         return grant_snapshots(args, &dir, session);
     }
     let mut vault = load_vault(&args.vault, session)?;
+    let classic = classic_grant(&args, &vault.descriptor)?;
     let since = vault.log.entries().len();
     let mut files = vec![file_read(&args.vault.vault)?];
     let inputs = precheck::sealed_files(&vault.descriptor, &args.inputs, args.allow_unsigned)
@@ -576,7 +614,7 @@ pub fn run_grant(args: GrantArgs, session: &Session) -> Result<(), Failure> {
     for (input, out_path) in inputs.iter().zip(&outputs) {
         let key = seif::wrap::unwrap(
             &input.header.wrapped_key,
-            &[quorum.keys.age_identity()],
+            &quorum.keys.identities(),
             &input.header.commitment,
         )
         .map_err(|e| Failure::integrity(format!("{}: {e}", input.path.display())))?;
@@ -608,7 +646,7 @@ pub fn run_grant(args: GrantArgs, session: &Session) -> Result<(), Failure> {
         &quorum,
         &rejected,
         "grant",
-        json!({ "recipient": args.to, "inputs": granted }),
+        grant_details(json!({ "recipient": args.to, "inputs": granted }), classic),
         files,
     )?;
     seif::killpoint::reached("grant:logged");

@@ -230,7 +230,7 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
     // Every data key first: a file or snapshot the old key cannot open
     // (another generation, damage) stops the rotation before anything is
     // written.
-    let old = [quorum.keys.age_identity() as &dyn age::Identity];
+    let old = quorum.keys.identities();
     let mut unopenable = Vec::new();
     for input in &inputs {
         if let Err(e) =
@@ -388,12 +388,8 @@ fn rewrap_file(
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let mut input = BufReader::new(File::open(from)?);
     let header = Header::read(&mut input).map_err(|e| invalid(e.to_string()))?;
-    let key = seif::wrap::unwrap(
-        &header.wrapped_key,
-        &[old.age_identity()],
-        &header.commitment,
-    )
-    .map_err(|e| invalid(e.to_string()))?;
+    let key = seif::wrap::unwrap(&header.wrapped_key, &old.identities(), &header.commitment)
+        .map_err(|e| invalid(e.to_string()))?;
     let new_header = Header {
         wrapped_key: seif::wrap::wrap(&key, recipients).map_err(|e| invalid(e.to_string()))?,
         ..header

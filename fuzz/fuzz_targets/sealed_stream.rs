@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = opener.decrypt_to(&key, &mut out, &OpenOptions { threads: 1 });
 
     // Round trip: any content seals and opens to itself.
-    let target = SealTarget { vault_id: [1; 32], recipients: vec![keys.public().age_recipient], sealers: vec![] };
+    let target = SealTarget { vault_id: [1; 32], require_pq: false, recipients: vec![keys.public().age_recipient], sealers: vec![] };
     let mut sealed = Vec::new();
     let opts = SealOptions { chunk_log2: 14, pad: data[0] & 1 == 1, threads: 1 };
     seal(data, &mut sealed, &target, None, &Default::default(), &opts).expect("seals");

@@ -168,7 +168,14 @@ pub fn create_vault(
         passphrases,
     )?;
     let retention = retention.map(|p| crate::retention::Retention::then(None, p));
-    let descriptor = Descriptor::genesis_with(name, &keys, issued.set, sealers, retention)?;
+    let descriptor = Descriptor::genesis_with(
+        name,
+        &keys,
+        issued.set,
+        sealers,
+        retention,
+        crate::descriptor::KeyWrapping::PostQuantum,
+    )?;
     Ok(NewVault {
         secret,
         keys,

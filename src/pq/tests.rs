@@ -549,15 +549,14 @@ fn age_spec_example_stanza_opens() {
     );
 }
 
-/// A value of the worked example in `docs-pending/pq.md` (section 9.8 of
-/// the FORMAT.md text): the row `| name | `value` |`.
+/// A value of the worked example in FORMAT.md (section 9.8): the row `| name | `value` |`.
 pub(crate) fn doc_value(doc: &str, name: &str) -> String {
     doc.lines()
         .find_map(|l| {
             let rest = l.strip_prefix(&format!("| {name} | `"))?;
             Some(rest.strip_suffix("` |")?.to_owned())
         })
-        .unwrap_or_else(|| panic!("docs-pending/pq.md has no row '{name}'"))
+        .unwrap_or_else(|| panic!("FORMAT.md has no row '{name}'"))
 }
 
 /// The worked example of the document, byte for byte: the seed derived
@@ -565,7 +564,7 @@ pub(crate) fn doc_value(doc: &str, name: &str) -> String {
 /// randomness, with its intermediate values (ss, key, base_nonce).
 #[test]
 fn the_documents_worked_example_is_what_the_code_does() {
-    let doc = include_str!("../../docs-pending/pq.md");
+    let doc = include_str!("../../FORMAT.md");
     let v = |n: &str| doc_value(doc, n);
     let secret = unhex::<32>(&v("vault secret"));
     let seed = crate::keys::hkdf32(&secret, "seif/v1/vault/age-mlkem768x25519-identity");
@@ -601,7 +600,7 @@ fn the_documents_worked_example_is_what_the_code_does() {
 /// The constant hashes of the key schedule that the document prints.
 #[test]
 fn the_documents_constant_hashes_hold() {
-    let doc = include_str!("../../docs-pending/pq.md");
+    let doc = include_str!("../../FORMAT.md");
     // info_hash and psk_id_hash are fixed by the suite and the info; the
     // key schedule above depends on them, so a wrong printed value would
     // show as a key that differs in the worked example. Check them directly

@@ -50,6 +50,9 @@ pub struct SealTarget {
     pub vault_id: [u8; 32],
     /// The vault's current age recipients.
     pub recipients: Vec<String>,
+    /// The vault requires post-quantum wrapping: sealing to a classic
+    /// recipient is refused.
+    pub require_pq: bool,
     /// The sealers the vault accepts: [`seal`] signs with no other.
     pub sealers: Vec<SealerPublicKey>,
 }
@@ -60,6 +63,7 @@ impl SealTarget {
         SealTarget {
             vault_id: d.vault_id(),
             recipients: d.body().recipients.clone(),
+            require_pq: d.require_pq(),
             sealers: d
                 .body()
                 .sealers
@@ -209,7 +213,7 @@ pub fn seal(
         sealer: sealer.map(SealerSecretKey::public),
         nonce_prefix: random_array(),
         commitment: key_commitment(&data_key),
-        wrapped_key: wrap::wrap(&data_key, &target.recipients)?,
+        wrapped_key: wrap::wrap_with_policy(&data_key, &target.recipients, target.require_pq)?,
     };
     let header_hash = header.hash();
     let cipher = PayloadCipher::new(

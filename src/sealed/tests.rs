@@ -16,6 +16,7 @@ struct Vault {
 fn vault() -> Vault {
     let keys = VaultKeys::derive(&VaultSecret::generate());
     let target = SealTarget {
+        require_pq: false,
         vault_id: [5u8; 32],
         recipients: vec![keys.public().age_recipient],
         sealers: Vec::new(),

@@ -142,6 +142,12 @@ pub struct Report {
     /// Snapshots expired under the vault's retention policy: not checked
     /// (a prune may have freed their data).
     pub expired: usize,
+    /// This vault's key envelopes (wrapped data keys) in the store.
+    pub key_envelopes: usize,
+    /// Of those, the ones not wrapped post-quantum only (any stanza but
+    /// `mlkem768x25519` and age's grease): a quantum adversary could open
+    /// them. A failure when the vault requires post-quantum wrapping.
+    pub classic_key_envelopes: usize,
 }
 
 /// Finds the record a `--head` names: 64 hex digits, or a prefix of at
@@ -514,6 +520,28 @@ pub fn verify(
                 .entry(e.snapshot_id)
                 .or_default()
                 .insert(e.generation);
+            report.key_envelopes += 1;
+            let wrapped =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &e.wrapped_key)
+                    .ok();
+            if wrapped.as_deref().and_then(crate::wrap::is_pq_only) != Some(true) {
+                report.classic_key_envelopes += 1;
+            }
+        }
+    }
+    if report.classic_key_envelopes > 0 {
+        let text = format!(
+            "{} of {} data keys (key envelopes) are still wrapped classic-only (X25519): a future quantum adversary with a copy of this store could open them",
+            report.classic_key_envelopes, report.key_envelopes
+        );
+        if vault.require_pq() {
+            report.problems.push(format!(
+                "{text}, and the vault requires post-quantum wrapping (require_pq)"
+            ));
+        } else {
+            report.notes.push(format!(
+                "{text}; the post-quantum upgrade ceremony re-wraps them"
+            ));
         }
     }
     let generation = vault.body().generation;

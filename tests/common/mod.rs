@@ -177,7 +177,20 @@ pub fn placeholder_share_set() -> ShareSet {
     }
 }
 
+/// A classic test vault (X25519 recipient, as vaults made before
+/// post-quantum wrapping).
 pub fn test_vault(name: &str) -> TestVault {
+    test_vault_with(name, seif::descriptor::KeyWrapping::Classic)
+}
+
+/// A post-quantum test vault, as `seif-ceremony init` makes them: the
+/// hybrid recipient only, `require_pq` set; its identity file holds both
+/// vault identities (PQ first).
+pub fn test_vault_pq(name: &str) -> TestVault {
+    test_vault_with(name, seif::descriptor::KeyWrapping::PostQuantum)
+}
+
+pub fn test_vault_with(name: &str, wrapping: seif::descriptor::KeyWrapping) -> TestVault {
     let dir = tempfile::tempdir().unwrap();
     let keys = VaultKeys::derive(&VaultSecret::generate());
     let sealer = SealerSecretKey::generate();
@@ -187,7 +200,7 @@ pub fn test_vault(name: &str) -> TestVault {
         sealer.to_file_text("2026-01-01T00:00:00Z").as_bytes(),
     )
     .unwrap();
-    let descriptor = Descriptor::genesis(
+    let descriptor = Descriptor::genesis_with(
         name,
         &keys,
         placeholder_share_set(),
@@ -195,16 +208,24 @@ pub fn test_vault(name: &str) -> TestVault {
             key: sealer.public().to_string(),
             label: "test pipeline".into(),
         }],
+        None,
+        wrapping,
     )
     .unwrap();
     let vault_json = dir.path().join("vault.json");
     std::fs::write(&vault_json, descriptor.to_json_pretty()).unwrap();
     let identity = dir.path().join("identity.txt");
-    std::fs::write(
-        &identity,
-        format!("{}\n", keys.age_identity_text().as_str()),
-    )
-    .unwrap();
+    let text = match wrapping {
+        seif::descriptor::KeyWrapping::Classic => {
+            format!("{}\n", keys.age_identity_text().as_str())
+        }
+        _ => format!(
+            "{}\n{}\n",
+            keys.pq_identity_text().as_str(),
+            keys.age_identity_text().as_str()
+        ),
+    };
+    std::fs::write(&identity, text).unwrap();
     TestVault {
         dir,
         vault_json,
@@ -337,6 +358,14 @@ pub fn age_identity_file(path: &Path) -> age::x25519::Recipient {
     )
     .unwrap();
     id.to_public()
+}
+
+/// Writes a new hybrid post-quantum age identity to `path` (as
+/// `age-keygen -pq` would) and returns its recipient (`age1pq1…`).
+pub fn pq_identity_file(path: &Path) -> String {
+    let id = seif::pq::HybridIdentity::generate();
+    std::fs::write(path, format!("{}\n", id.to_bech32().as_str())).unwrap();
+    id.to_public().to_string()
 }
 
 pub fn age_vault(n: usize, t: usize) -> AgeVault {

@@ -6,8 +6,10 @@ usage: combine.py SHARE_FILE SHARE_FILE [...] > identity.txt
 Each SHARE_FILE is a decrypted share ("seif share v1", FORMAT.md 5.1), e.g.
 the output of `gpg -d alice.share.asc` or `age -d -i key alice.share.age`.
 Shamir over GF(2^8) with the AES polynomial (5), HKDF-SHA256 (1), Bech32
-(BIP 173). Prints the vault's age identity (AGE-SECRET-KEY-1...), which
-tests/spec/decrypt.py and the age CLI then use. Exit 3 on any failure.
+(BIP 173). Prints the vault's age identities: the classic one
+(AGE-SECRET-KEY-1..., for the age CLI) and the post-quantum one
+(AGE-SECRET-KEY-PQ-1..., for pq_unwrap.py), which tests/spec/decrypt.py
+then uses. Exit 3 on any failure.
 """
 import hashlib
 import hmac
@@ -118,6 +120,10 @@ def main():
         secret[j] = acc
     x25519 = hkdf(bytes(secret), b"seif/v1/vault/age-x25519-identity")
     print(bech32("age-secret-key-", x25519).upper())
+    # The hybrid post-quantum identity (FORMAT.md 1.2, 9.1): Bech32 of the
+    # seed, no length limit; pq_unwrap.py reads it.
+    pq_seed = hkdf(bytes(secret), b"seif/v1/vault/age-mlkem768x25519-identity")
+    print(bech32("age-secret-key-pq-", pq_seed).upper())
 
 
 if __name__ == "__main__":

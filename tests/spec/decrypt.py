@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Decrypt a seif sealed file from the specification alone.
 
-Written from FORMAT.md, with no seif code: the `age` CLI unwraps the data key,
+Written from FORMAT.md, with no seif code: the `age` CLI unwraps a classic
+data key, and pq_unwrap.py's code (FORMAT.md section 9) a post-quantum one,
 Python's hashlib/hmac give SHA-256 and HKDF, and PyNaCl (libsodium) gives
 XChaCha20-Poly1305 and Ed25519. It proves that FORMAT.md is enough to read a
 vault without seif.
@@ -14,8 +15,10 @@ import hashlib
 import hmac
 import json
 import struct
+import os
 import subprocess
 import sys
+import tempfile
 
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
 from nacl.exceptions import CryptoError
@@ -37,6 +40,33 @@ def hkdf_sha256(ikm, info, length=32):
         out += t
         i += 1
     return out[:length]
+
+
+def unwrap_age(identity, wrapped):
+    """The plaintext of a wrapped data key (an age file). A key wrapped to a
+    post-quantum vault (an `mlkem768x25519` stanza, FORMAT.md section 9) is
+    opened by pq_unwrap.py's code with the identity file's
+    AGE-SECRET-KEY-PQ-1 line; any other by the `age` CLI with the file's
+    other lines (age before 1.3 does not know the PQ lines). None if it does
+    not open."""
+    if b"\n-> mlkem768x25519 " in wrapped:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import pq_unwrap
+
+        try:
+            return pq_unwrap.open_age_file(pq_unwrap.read_seed(identity), wrapped)
+        except (pq_unwrap.Refused, ValueError) as e:
+            sys.stderr.write("pq_unwrap: %s\n" % e)
+            return None
+    lines = [l for l in open(identity, encoding="utf-8") if not l.strip().upper().startswith("AGE-SECRET-KEY-PQ-1")]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write("".join(lines))
+        f.flush()
+        r = subprocess.run(["age", "-d", "-i", f.name], input=wrapped, capture_output=True)
+    if r.returncode != 0:
+        sys.stderr.write("age: %s\n" % r.stderr.decode(errors="replace").strip())
+        return None
+    return r.stdout
 
 
 def main():
@@ -62,10 +92,9 @@ def main():
     body = data[131 + wrapped_len:]
 
     # Data key: the wrapped key is an age file.
-    r = subprocess.run(["age", "-d", "-i", identity], input=wrapped, capture_output=True)
-    if r.returncode != 0:
-        fail("age could not unwrap the data key: " + r.stderr.decode(errors="replace").strip())
-    data_key = r.stdout
+    data_key = unwrap_age(identity, wrapped)
+    if data_key is None:
+        fail("could not unwrap the data key (see above)")
     if len(data_key) != 32:
         fail("the wrapped key is not 32 bytes")
     if not hmac.compare_digest(hkdf_sha256(data_key, b"seif/v1/data-key/commitment"), commitment):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Open an age file wrapped to a hybrid post-quantum identity, from the spec alone.
 
-Written from the FORMAT.md text of docs-pending/pq.md (section 9), with no
+Written from FORMAT.md (section 9), with no
 seif code and no age tool: Python's `cryptography` package gives ML-KEM-768,
 X25519 and ChaCha20-Poly1305; hashlib and hmac give SHAKE256, SHA3-256,
 HMAC-SHA256 and HKDF. It unwraps the file key of an `mlkem768x25519` stanza
@@ -240,6 +240,20 @@ def decrypt_payload(file_key, payload):
         if last:
             return b"".join(out)
         i += 1
+
+
+def open_age_file(seed, data):
+    """The plaintext of a binary age file wrapped to the identity `seed`
+    (9.5, 9.7); raises Refused on any failure. decrypt.py and restore.py
+    call it for data keys wrapped to a post-quantum vault."""
+    stanzas, maced, mac, payload = parse_header(data)
+    file_key = unwrap_file_key(seed, stanzas)
+    if len(file_key) != 16:
+        raise Refused("the file key is not 16 bytes")
+    mac_key = hkdf_sha256(file_key, b"", b"header")
+    if not hmac.compare_digest(hmac.new(mac_key, maced, hashlib.sha256).digest(), mac):
+        raise Refused("the header MAC does not check")
+    return decrypt_payload(file_key, payload)
 
 
 def main():

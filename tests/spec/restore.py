@@ -19,6 +19,7 @@ import json
 import os
 import struct
 import subprocess
+import tempfile
 import sys
 
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
@@ -157,6 +158,33 @@ def tables(store, rec):
     return bases, packs, parts
 
 
+def unwrap_age(identity, wrapped):
+    """The plaintext of a wrapped data key (an age file). A key wrapped to a
+    post-quantum vault (an `mlkem768x25519` stanza, FORMAT.md section 9) is
+    opened by pq_unwrap.py's code with the identity file's
+    AGE-SECRET-KEY-PQ-1 line; any other by the `age` CLI with the file's
+    other lines (age before 1.3 does not know the PQ lines). None if it does
+    not open."""
+    if b"\n-> mlkem768x25519 " in wrapped:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import pq_unwrap
+
+        try:
+            return pq_unwrap.open_age_file(pq_unwrap.read_seed(identity), wrapped)
+        except (pq_unwrap.Refused, ValueError) as e:
+            sys.stderr.write("pq_unwrap: %s\n" % e)
+            return None
+    lines = [l for l in open(identity, encoding="utf-8") if not l.strip().upper().startswith("AGE-SECRET-KEY-PQ-1")]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write("".join(lines))
+        f.flush()
+        r = subprocess.run(["age", "-d", "-i", f.name], input=wrapped, capture_output=True)
+    if r.returncode != 0:
+        sys.stderr.write("age: %s\n" % r.stderr.decode(errors="replace").strip())
+        return None
+    return r.stdout
+
+
 def data_key(store, identity, vault_id, snapshot_id, commitment):
     d = os.path.join(store, "keys", snapshot_id)
     for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
@@ -164,11 +192,11 @@ def data_key(store, identity, vault_id, snapshot_id, commitment):
         if env["snapshot_id"] != snapshot_id or env["vault_id"] != vault_id:
             continue
         wrapped = base64.b64decode(env["wrapped_key"], validate=True)
-        r = subprocess.run(["age", "-d", "-i", identity], input=wrapped, capture_output=True)
-        if r.returncode != 0 or len(r.stdout) != 32:
+        key = unwrap_age(identity, wrapped)
+        if key is None or len(key) != 32:
             continue
-        if hmac.compare_digest(hkdf_sha256(r.stdout, b"seif/v1/data-key/commitment").hex(), commitment):
-            return r.stdout
+        if hmac.compare_digest(hkdf_sha256(key, b"seif/v1/data-key/commitment").hex(), commitment):
+            return key
     fail("no key envelope of snapshot %s opens with this identity" % snapshot_id)
 
 

@@ -277,7 +277,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
             .join(", ")
     ));
     let tables = snapshot::read::load_tables(store.as_ref(), r).map_err(fail)?;
-    let ids: [&dyn age::Identity; 1] = [q.keys.age_identity()];
+    let ids = q.keys.identities();
     let keys = snapshot::read::unwrap_keys(
         store.as_ref(),
         r,

@@ -4,6 +4,7 @@
 
 mod browse;
 mod demo;
+mod identity;
 mod open;
 mod prune;
 mod seal;
@@ -60,6 +61,11 @@ enum Command {
     /// Make or show an export pipeline's sealer key.
     #[command(subcommand)]
     Sealer(SealerCommand),
+
+    /// Make or show an age identity to be granted to (a recovery team's):
+    /// post-quantum (age1pq1…).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
 
     /// Seal a file or stdin to a vault (public material only), signed by a sealer.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -140,6 +146,22 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum IdentityCommand {
+    /// Make a new post-quantum age identity file (mode 0600) and print its
+    /// public key (age1pq1…), for `seif-ceremony grant --to`.
+    New {
+        /// Where to write the secret identity; an existing file is never replaced.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the public key of each identity in an age identity file.
+    Public {
+        /// The identity file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum SealerCommand {
     /// Make a new sealer key file (mode 0600) and print its public key.
     New {
@@ -160,6 +182,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::demo(args),
         Command::Sealer(SealerCommand::New { out }) => sealer::new(&out),
         Command::Sealer(SealerCommand::Public { key }) => sealer::public(&key),
+        Command::Identity(IdentityCommand::New { out }) => identity::new(&out),
+        Command::Identity(IdentityCommand::Public { file }) => identity::public(&file),
         Command::Seal(args) => seal::seal(args),
         Command::Open(args) => open::open(args),
         Command::Inspect(args) => seal::inspect(args),

@@ -621,6 +621,7 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "objects": r.objects, "objects_checked": r.objects_checked,
             "bytes_checked": r.bytes_checked, "heads": r.heads, "unreferenced": r.unreferenced.len(), "problems": r.problems,
             "notes": r.notes, "expired": r.expired, "seconds": started.elapsed().as_secs_f64(),
+            "key_envelopes": r.key_envelopes, "classic_key_envelopes": r.classic_key_envelopes,
         });
         println!("{}", json_text(&doc));
     } else {

@@ -458,6 +458,13 @@ pub fn push(
         None => {
             let key = DataKey::generate();
             let snapshot_id = SnapshotId::random();
+            if vault.require_pq()
+                && !crate::wrap::parse_recipients(&vault.body().recipients)?
+                    .iter()
+                    .all(crate::wrap::Recipient::is_pq)
+            {
+                return Err(crate::wrap::WrapError::ClassicRecipient.into());
+            }
             let envelope = KeyEnvelope::wrap(
                 &key,
                 vault_id,
