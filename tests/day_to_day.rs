@@ -359,7 +359,8 @@ fn sync_carries_a_rotations_new_envelopes_to_the_host() {
         .unwrap()
         .to_owned();
     let team = v.dir.path().join("team.key");
-    let team_public = age_identity_file(&team).to_string();
+    // A post-quantum team key: the rotated vault wraps post-quantum.
+    let team_public = pq_identity_file(&team);
     let grants = v.dir.path().join("grants");
     ok(&run(ceremony()
         .arg("grant")

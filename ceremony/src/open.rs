@@ -571,7 +571,7 @@ fn classic_grant(args: &GrantArgs, descriptor: &Descriptor) -> Result<bool, Fail
     let pq_vault = descriptor.is_pq() || descriptor.require_pq();
     if classic && pq_vault && !args.allow_classic_recipient {
         return Err(Failure::refused(
-            "--to is a classic age1… recipient, but this vault wraps its keys post-quantum: a grant to it would be open to a future quantum adversary. Use the recovery team's age1pq1… recipient (age-keygen -pq, age >= 1.3), or pass --allow-classic-recipient to grant anyway (the log records it)",
+            "--to is a classic age1… recipient, but this vault wraps its keys post-quantum: a grant to it would be open to a future quantum adversary. Use the recovery team's age1pq1… recipient (`seif identity new`, or age-keygen -pq with age >= 1.3), or pass --allow-classic-recipient to grant anyway (the log records it)",
         ));
     }
     Ok(classic && pq_vault)
