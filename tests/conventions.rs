@@ -172,3 +172,278 @@ fn a_recovery_team_makes_a_post_quantum_identity() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(std::fs::read(&key).unwrap(), before, "never replaced");
 }
+
+/// A small tree and the push that stores it, for the verbosity tests.
+fn pushed(v: &TestVault) -> (std::path::PathBuf, std::path::PathBuf) {
+    let tree = v.dir.path().join("t");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("a.csv"), content(3 << 20, 1)).unwrap();
+    (tree, v.dir.path().join("store"))
+}
+
+fn push_cmd(
+    v: &TestVault,
+    tree: &std::path::Path,
+    store: &std::path::Path,
+) -> std::process::Command {
+    let mut c = seif();
+    c.arg("push")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(v.dir.path().join("state"))
+        .arg("--store")
+        .arg(store)
+        .arg(tree);
+    c
+}
+
+/// `-q` leaves only what was asked for, warnings and failures: a push and a
+/// verify that succeed say nothing at all, and a verify that fails still
+/// names every problem and exits 3.
+#[test]
+fn quiet_says_nothing_on_success_and_everything_on_failure() {
+    let v = test_vault("quiet");
+    let (tree, store) = pushed(&v);
+    let o = run(push_cmd(&v, &tree, &store).arg("-q"));
+    ok(&o);
+    assert_eq!(stdout(&o) + &stderr(&o), "", "push -q said something");
+    let o = run(&mut push_cmd(&v, &tree, &store));
+    ok(&o);
+    assert!(
+        stderr(&o).contains("pushed snapshot"),
+        "without -q the push reports: {}",
+        stderr(&o)
+    );
+    let verify = || {
+        let mut c = seif();
+        c.args(["verify", "-q", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--store")
+            .arg(&store);
+        c
+    };
+    let o = run(&mut verify());
+    ok(&o);
+    assert_eq!(stdout(&o) + &stderr(&o), "", "verify -q said something");
+    // Damage one object: the failure is reported in full even with -q.
+    let objects = store.join("objects");
+    let victim = walk_files(&objects)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&victim, bytes).unwrap();
+    let o = run(&mut verify());
+    fails_with(&o, 3, "problem(s) found");
+    assert!(stderr(&o).contains("seif: FAIL:"), "{}", stderr(&o));
+    // -q with --progress asks for two opposite things.
+    let o = run(push_cmd(&v, &tree, &store).args(["-q", "--progress"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `-v` says which vault and stores a command used, what a push read and
+/// reused, and how long it took.
+#[test]
+fn verbose_names_the_vault_the_stores_and_the_time() {
+    let v = test_vault("verbose");
+    let (tree, store) = pushed(&v);
+    let o = run(push_cmd(&v, &tree, &store).arg("-v"));
+    ok(&o);
+    let e = stderr(&o);
+    for want in [
+        "seif: vault 'verbose' from ",
+        "key generation 1, revision 1, classic wrapping",
+        &format!("seif: store {}", store.display()),
+        &format!("seif: sealer {}", v.sealer_public),
+        "seif: read 1 of 1 files",
+        "seif: finished after ",
+    ] {
+        assert!(e.contains(want), "push -v lacks {want:?}: {e}");
+    }
+    let o = run(seif()
+        .args(["verify", "-v", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(&store));
+    ok(&o);
+    assert!(
+        stderr(&o).contains("seif: 1 snapshots; 1 key envelopes, 1 of them classic-only"),
+        "{}",
+        stderr(&o)
+    );
+    // Without -v none of it.
+    let o = run(&mut push_cmd(&v, &tree, &store));
+    ok(&o);
+    assert!(!stderr(&o).contains("seif: vault '"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("finished after"), "{}", stderr(&o));
+}
+
+/// Progress goes to a terminal only, unless `--progress` asks for it in a
+/// log: then plain lines (never a bar's control characters), the last one
+/// saying what was done.
+#[test]
+fn progress_reaches_a_log_only_when_asked() {
+    let v = test_vault("progress");
+    let (tree, store) = pushed(&v);
+    let o = run(&mut push_cmd(&v, &tree, &store));
+    ok(&o);
+    assert!(
+        !stderr(&o).contains("push: "),
+        "no progress into a pipe by default: {}",
+        stderr(&o)
+    );
+    std::fs::write(tree.join("b.csv"), content(1 << 20, 2)).unwrap();
+    let o = run(push_cmd(&v, &tree, &store).arg("--progress"));
+    ok(&o);
+    let e = stderr(&o);
+    let line = e
+        .lines()
+        .find(|l| l.starts_with("push: finished, "))
+        .unwrap_or_else(|| panic!("no closing progress line: {e}"));
+    assert!(line.contains("2 of 2 files"), "{line}");
+    assert!(
+        !e.contains('\x1b') && !e.contains('\r'),
+        "a log gets plain lines: {e:?}"
+    );
+    let o = run(seif()
+        .args(["verify", "--progress", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(&store));
+    ok(&o);
+    let e = stderr(&o);
+    let line = e
+        .lines()
+        .find(|l| l.starts_with("verify: finished, "))
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(
+        line.contains("objects") && !line.contains("files"),
+        "verify counts objects, not files: {line}"
+    );
+}
+
+/// On a terminal the bar is drawn by default, and `-q` draws nothing.
+#[test]
+fn quiet_draws_no_bar_on_a_terminal() {
+    let v = test_vault("tty");
+    let (tree, store) = pushed(&v);
+    let pty = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_run.py");
+    let on_tty = |extra: &[&str], store: &std::path::Path| {
+        let mut c = std::process::Command::new("python3");
+        c.arg(&pty)
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_seif"))
+            .arg("push");
+        c.args(extra)
+            .arg("--vault")
+            .arg(&v.vault_json)
+            .arg("--sealer")
+            .arg(&v.sealer_key)
+            .arg("--state-dir")
+            .arg(v.dir.path().join("state"))
+            .arg("--store")
+            .arg(store)
+            .arg(&tree);
+        run(&mut c)
+    };
+    let o = on_tty(&[], &store);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("[00:00:0"),
+        "a bar on a terminal: {:?}",
+        stdout(&o)
+    );
+    let o = on_tty(&["-q"], &v.dir.path().join("store2"));
+    ok(&o);
+    assert_eq!(stdout(&o), "", "push -q on a terminal");
+}
+
+/// The messages an operator met that said the wrong thing: a key file that
+/// exists offered a `--force` no key command has; a sealed stdin was
+/// reported as written to "stdout…"; a push whose input path is wrong
+/// spoke of resuming when nothing had started.
+#[test]
+fn messages_say_what_is_true() {
+    let v = test_vault("messages");
+    let dir = v.dir.path();
+    for (cmd, what) in [("sealer", "sealer key"), ("identity", "identity")] {
+        let key = dir.join(format!("new-{cmd}.key"));
+        ok(&run(seif().args([cmd, "new", "--out"]).arg(&key)));
+        let before = std::fs::read(&key).unwrap();
+        let o = run(seif().args([cmd, "new", "--out"]).arg(&key));
+        fails_with(
+            &o,
+            1,
+            &format!(
+                "cannot write the {what} {}: the file already exists, and a secret key is never replaced",
+                key.display()
+            ),
+        );
+        assert!(
+            !stderr(&o).contains("--force"),
+            "{cmd} new has no --force: {}",
+            stderr(&o)
+        );
+        assert_eq!(std::fs::read(&key).unwrap(), before, "the key is untouched");
+    }
+    let out = dir.join("stdinX.seif");
+    let mut c = seif();
+    c.args(["seal", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("-o")
+        .arg(&out);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    ok(&o);
+    assert!(
+        stderr(&o).contains(&format!("sealed stdin (10 bytes) into {} (", out.display())),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(seif()
+        .args(["push", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--sealer")
+        .arg(&v.sealer_key)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--store")
+        .arg(dir.join("store"))
+        .arg(dir.join("no-such-dir")));
+    fails_with(&o, 1, "no-such-dir");
+    assert!(!stderr(&o).contains("resume"), "{}", stderr(&o));
+    assert!(
+        !dir.join("store").exists(),
+        "a push that stored nothing leaves no store"
+    );
+}

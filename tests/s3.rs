@@ -311,3 +311,72 @@ fn prune_on_garage() {
         .arg("latest")));
     same_tree(&t, &out.join("data"));
 }
+
+/// Wrong or missing credentials: one line that names the store once, says
+/// "access denied" with S3's own code (never its raw XML), and says what
+/// to check; a push that never reached a store says nothing of resuming.
+#[test]
+fn wrong_or_missing_credentials_are_named_plainly() {
+    let _turn = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(g) = garage("wrong_or_missing_credentials_are_named_plainly") else {
+        return;
+    };
+    let v = test_vault("creds");
+    let data = tree(v.dir.path(), 1, 1000);
+    let store = g.store("creds");
+    let o = run(&mut push_cmd(&v, &g, &[&store], &data));
+    ok(&o);
+    let plain = |o: &std::process::Output, what: &str| {
+        let e = stderr(o);
+        assert_eq!(o.status.code(), Some(1), "{what}: {e}");
+        assert!(e.contains("access denied by"), "{what}: {e}");
+        assert!(
+            e.contains("check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"),
+            "{what}: {e}"
+        );
+        assert!(
+            !e.contains('<') && !e.contains("xml"),
+            "{what}: raw XML: {e}"
+        );
+        assert_eq!(
+            e.matches(store.as_str()).count(),
+            1,
+            "{what}: the store named once: {e}"
+        );
+        assert!(!e.contains("resume"), "{what}: {e}");
+    };
+    let bad_secret = |c: &mut Command| {
+        c.env("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    };
+    let mut ls = seif();
+    ls.args(["ls", "--store", &store]).args(g.args());
+    bad_secret(&mut ls);
+    plain(&run(&mut ls), "ls with a wrong secret");
+    let mut c = seif();
+    c.args(["verify", "--vault"])
+        .arg(&v.vault_json)
+        .args(["--store", &store])
+        .args(g.args());
+    c.env("AWS_ACCESS_KEY_ID", "GK0000000000000000000000");
+    plain(&run(&mut c), "verify with an unknown key id");
+    let mut c = push_cmd(&v, &g, &[&store], &data);
+    bad_secret(&mut c);
+    plain(&run(&mut c), "push with a wrong secret");
+    // No credentials at all: said once, with what to set.
+    let o = run(seif()
+        .args(["ls", "--store", &store])
+        .args(g.args())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY"));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{e}"
+    );
+    assert_eq!(
+        e.matches(store.as_str()).count(),
+        1,
+        "the store named once: {e}"
+    );
+}

@@ -41,11 +41,28 @@ pub fn io_failure(path: &Path, what: &str, e: &io::Error) -> Failure {
     Failure::io(path, what, e)
 }
 
+/// Writes a new secret key file (mode 0600), complete or not at all. An
+/// existing file is never replaced, and no flag offers to: a key replaced
+/// by mistake is a pipeline or a team locked out.
+pub fn write_new_key(out: &Path, text: &[u8], what: &str) -> Result<(), Failure> {
+    seif::atomic::write_file(out, text, 0o600, false).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            Failure::error(format!(
+                "cannot write the {what} {}: the file already exists, and a secret key is never replaced",
+                out.display()
+            ))
+            .hint("choose another name; if the old key is truly no longer needed, move it away first")
+        } else {
+            io_failure(out, &format!("cannot write the {what}"), &e)
+        }
+    })
+}
+
 /// Loads and verifies a vault descriptor, for both binaries: a file that
 /// cannot be read or is not a descriptor is exit 1, one that breaks its
 /// rules or signature (altered or forged) exit 3.
 pub fn load_vault(path: &Path) -> Result<Descriptor, Failure> {
-    Descriptor::load(path).map_err(|e| match e {
+    let vault = Descriptor::load(path).map_err(|e| match e {
         seif::descriptor::DescriptorError::Io(e) => {
             io_failure(path, "cannot read the vault descriptor", &e)
         }
@@ -57,7 +74,25 @@ pub fn load_vault(path: &Path) -> Result<Descriptor, Failure> {
                 f
             }
         }
-    })
+    })?;
+    let b = vault.body();
+    crate::report::detail(
+        "seif",
+        &format!(
+            "vault '{}' from {}: vault id {}, key generation {}, revision {}, {} wrapping",
+            seif::untrusted::escape(&b.name),
+            path.display(),
+            &b.vault_id[..b.vault_id.len().min(16)],
+            b.generation,
+            b.revision,
+            if vault.is_pq() {
+                "post-quantum"
+            } else {
+                "classic"
+            }
+        ),
+    );
+    Ok(vault)
 }
 
 /// Refuses to write binary data to a terminal.

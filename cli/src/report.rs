@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Exit codes shared by `seif` and `seif-ceremony`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,9 +174,59 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Prints a note to stderr, prefixed with the tool's name.
+/// How much a command says on its own account: its notes, its closing
+/// summary and its progress. What it was asked for (a listing, `--json`),
+/// warnings and failures are printed at every level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// `-q`: nothing but what was asked for, warnings and failures; the
+    /// exit code says how it went.
+    Quiet = 0,
+    /// The default.
+    Normal = 1,
+    /// `-v`: also what the command is doing and why (the vault and stores
+    /// it uses, what it decided), for an operator reading a log.
+    Verbose = 2,
+}
+
+// One process, one command line: set once by `main`, read everywhere.
+static VERBOSITY: AtomicU8 = AtomicU8::new(Verbosity::Normal as u8);
+
+/// Sets the verbosity for the rest of the process (`main`, from `-q`/`-v`).
+pub fn set_verbosity(v: Verbosity) {
+    VERBOSITY.store(v as u8, Ordering::Relaxed);
+}
+
+/// The verbosity `main` set.
+pub fn verbosity() -> Verbosity {
+    match VERBOSITY.load(Ordering::Relaxed) {
+        0 => Verbosity::Quiet,
+        1 => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    }
+}
+
+/// Prints a note to stderr, prefixed with the tool's name (not with `-q`).
 pub fn note(tool: &str, message: &str) {
-    let _ = writeln!(io::stderr().lock(), "{tool}: {message}");
+    if verbosity() >= Verbosity::Normal {
+        let _ = writeln!(io::stderr().lock(), "{tool}: {message}");
+    }
+}
+
+/// Prints what a command is doing to stderr, only with `-v`.
+pub fn detail(tool: &str, message: &str) {
+    if verbosity() >= Verbosity::Verbose {
+        let _ = writeln!(io::stderr().lock(), "{tool}: {message}");
+    }
+}
+
+/// Writes a command's closing summary (`ok: …`) to stdout, not with `-q`.
+pub fn summary(text: &str) -> Result<(), Failure> {
+    if verbosity() >= Verbosity::Normal {
+        print(&format!("{text}\n"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Prints a warning to stderr.

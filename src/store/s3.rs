@@ -320,12 +320,38 @@ impl S3Store {
     /// the operation and, where it can tell, the likely cause.
     fn error(&self, op: &str, key: &str, e: object_store::Error) -> StoreError {
         use object_store::Error as E;
+        let text = e.to_string();
+        let denied = || {
+            format!(
+                "access denied by {}{}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the region, and the key's rights on the bucket",
+                self.endpoint,
+                s3_error_body(&text).map_or(String::new(), |b| format!(" ({b})"))
+            )
+        };
         let cause = match &e {
             E::NotFound { .. } => return self.not_found(key),
-            E::Unauthenticated { .. } | E::PermissionDenied { .. } => format!(
-                "access denied by {}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the region, and the key's rights on the bucket",
-                self.endpoint
-            ),
+            E::Unauthenticated { .. } | E::PermissionDenied { .. } => {
+                return StoreError::Backend {
+                    store: self.name.clone(),
+                    message: format!("{op} {key}: {}", denied()),
+                };
+            }
+            // object_store reports a 403 on a listing as a generic error;
+            // the status and S3's own code are only in its text.
+            _ if text.contains("403 Forbidden")
+                || [
+                    "AccessDenied",
+                    "InvalidAccessKeyId",
+                    "SignatureDoesNotMatch",
+                ]
+                .iter()
+                .any(|c| text.contains(&format!("<Code>{c}</Code>"))) =>
+            {
+                return StoreError::Backend {
+                    store: self.name.clone(),
+                    message: format!("{op} {key}: {}", denied()),
+                };
+            }
             // A listing's 404 is not mapped to NotFound by object_store, but
             // S3 names the cause in the body.
             _ if e.to_string().contains("NoSuchBucket") => format!(
@@ -351,8 +377,36 @@ impl S3Store {
         };
         StoreError::Backend {
             store: self.name.clone(),
-            message: format!("{op} {key}: {cause}: {e}"),
+            message: format!("{op} {key}: {cause}: {}", without_xml(&text)),
         }
+    }
+}
+
+/// S3's own words from an XML error body in `text`: "Code: Message".
+fn s3_error_body(text: &str) -> Option<String> {
+    let field = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..start + len].to_owned())
+    };
+    match (field("Code"), field("Message")) {
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// `text` with an XML error body replaced by S3's code and message: a
+/// message for a person, not a document (and no markup from a server).
+fn without_xml(text: &str) -> String {
+    match text.find("<?xml") {
+        Some(at) => format!(
+            "{}{}",
+            &text[..at],
+            s3_error_body(&text[at..]).unwrap_or_else(|| "(an XML error document)".into())
+        ),
+        None => text.to_owned(),
     }
 }
 
@@ -537,5 +591,28 @@ impl Store for S3Store {
         self.runtime
             .block_on(self.client.delete(&path))
             .map_err(|e| self.error("delete", key, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GARAGE_403: &str = "Generic S3 error: Error performing list request: Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Forbidden: Invalid signature</Message><Resource>/seif-test</Resource></Error>";
+
+    #[test]
+    fn an_xml_error_body_becomes_s3s_code_and_message() {
+        assert_eq!(
+            s3_error_body(GARAGE_403).as_deref(),
+            Some("AccessDenied: Forbidden: Invalid signature")
+        );
+        let shown = without_xml(GARAGE_403);
+        assert!(!shown.contains('<'), "{shown}");
+        assert!(
+            shown.ends_with("403 Forbidden: AccessDenied: Forbidden: Invalid signature"),
+            "{shown}"
+        );
+        assert_eq!(without_xml("connection refused"), "connection refused");
+        assert_eq!(s3_error_body("no body here"), None);
     }
 }

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
-use seif::atomic;
 use seif::pq::HybridIdentity;
 use seif_cli::report::Failure;
 use zeroize::Zeroizing;
@@ -24,8 +23,7 @@ pub fn new(out: &Path) -> Result<(), Failure> {
         seif::time::now_rfc3339(),
         id.to_bech32().as_str()
     ));
-    atomic::write_file(out, text.as_bytes(), 0o600, false)
-        .map_err(|e| io_failure(out, "cannot write the identity", &e))?;
+    crate::files::write_new_key(out, text.as_bytes(), "identity")?;
     let _ = writeln!(std::io::stdout(), "{recipient}");
     seif_cli::report::note(
         crate::TOOL,

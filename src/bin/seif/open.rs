@@ -30,6 +30,10 @@ authenticates, but a truncated or altered file is only known to be bad when
 the end is reached. seif then exits non-zero; whoever reads the pipe must
 discard what it got (use `set -o pipefail` in shell scripts).
 
+Examples:
+  seif open --identity team.key --grant grant.json -o registry.csv registry.csv.seif
+  seif open -i team.key --grant grant.json --vault vault.json registry.sql.seif | psql registry
+
 ",
     seif_cli::exit_codes_help!()
 );

@@ -8,7 +8,7 @@ use clap::Args;
 use seif::snapshot::Counters;
 use seif::snapshot::prune::{GRACE_DAYS_DEFAULT, Plan, PruneError, PruneOptions};
 use seif::untrusted::escape;
-use seif_cli::Failure;
+use seif_cli::{Failure, report};
 use serde_json::json;
 
 use crate::files::load_vault;
@@ -30,6 +30,11 @@ that arrived before the grace period (--grace, 7 days: a push in progress
 may still need younger ones). A prune stopped at any point leaves a store
 that verifies; run it again to finish. It refuses a vault.json older than
 one the store holds.
+
+Examples:
+  seif forget --vault vault.json --store /srv/seif
+  seif prune --vault vault.json --store s3://embassy/rr --dry-run
+  seif prune --vault vault.json --store s3://embassy/rr
 
 ",
     seif_cli::exit_codes_help!()
@@ -136,9 +141,13 @@ pub fn prune(args: PruneArgs) -> Result<(), Failure> {
         println!("{}", json_text(&doc));
         return Ok(());
     }
-    print_plan(&plan, &policy, vault.body().revision);
+    // The plan is what `--dry-run` asks for; after a real prune it is a
+    // report, which `-q` leaves out.
+    if args.dry_run || report::verbosity() >= report::Verbosity::Normal {
+        print_plan(&plan, &policy, vault.body().revision);
+    }
     for n in &plan.notes {
-        eprintln!("seif: note: {n}");
+        report::note(crate::TOOL, &format!("note: {n}"));
     }
     let verb = if args.dry_run {
         "would delete"
@@ -150,7 +159,7 @@ pub fn prune(args: PruneArgs) -> Result<(), Failure> {
     } else {
         (outcome.deleted, outcome.freed)
     };
-    println!(
+    report::summary(&format!(
         "{}: {} snapshots, {expired} expired; {verb} {n} objects, lists and key envelopes ({bytes} bytes); kept {} needed ({} bytes) and {} younger than {} days ({} bytes)",
         escape(&store.describe()),
         plan.fates.len(),
@@ -159,7 +168,7 @@ pub fn prune(args: PruneArgs) -> Result<(), Failure> {
         plan.young.0,
         args.grace,
         plan.young.1,
-    );
+    ))?;
     Ok(())
 }
 

@@ -139,7 +139,12 @@ pub fn seal(args: SealArgs) -> Result<(), Failure> {
             "sealed {} ({} bytes) into {} ({} bytes, {} chunks){}",
             input_name,
             summary.content_len,
-            show(&args.output).replace("stdin", "stdout"),
+            // `show` names a missing path "stdin"; for an output it is stdout.
+            if is_dash(&args.output) {
+                "stdout".to_owned()
+            } else {
+                show(&args.output)
+            },
             summary.stored_len,
             summary.chunks,
             match &sealer {

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use seif::atomic;
 use seif::sealer::{SealerKeyError, SealerSecretKey};
 use seif_cli::report::Failure;
 
@@ -14,8 +13,7 @@ pub fn new(out: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::error(format!("cannot disable core dumps: {e}")))?;
     let key = SealerSecretKey::generate();
     let text = key.to_file_text(&seif::time::now_rfc3339());
-    atomic::write_file(out, text.as_bytes(), 0o600, false)
-        .map_err(|e| io_failure(out, "cannot write the sealer key", &e))?;
+    crate::files::write_new_key(out, text.as_bytes(), "sealer key")?;
     let _ = writeln!(std::io::stdout(), "{}", key.public());
     seif_cli::report::note(
         crate::TOOL,

@@ -43,6 +43,12 @@ A push killed at any point leaves every store valid; running the same push
 again resumes the same snapshot. Before the record is written, the stored
 manifest is read back and checked (--no-check skips it).
 
+Examples:
+  seif push --vault vault.json --sealer rr.key --store /srv/seif --store s3://embassy/rr /data/registry
+  pg_dump registry | seif push --vault vault.json --sealer rr.key --store s3://embassy/rr --stdin-name registry.sql
+  seif push --progress --vault vault.json --sealer rr.key --store s3://embassy/rr /data/registry
+  seif push --abandon
+
 ",
     seif_cli::exit_codes_help!()
 );
@@ -69,13 +75,10 @@ impl S3Args {
 
 /// Opens one store named on the command line.
 pub fn open_store(spec: &str, s3: &S3Options) -> Result<Box<dyn Store>, Failure> {
-    seif::store::open(spec, s3).map_err(|e| {
-        Failure::error(format!(
-            "store {}: {}",
-            escape(spec),
-            escape(&e.to_string())
-        ))
-    })
+    // Every store error names the store already.
+    let store = seif::store::open(spec, s3).map_err(store_failure)?;
+    report::detail(crate::TOOL, &format!("store {}", escape(&store.describe())));
+    Ok(store)
 }
 
 /// Where snapshots live.
@@ -288,6 +291,19 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
+    report::detail(
+        crate::TOOL,
+        &format!(
+            "sealer {} from {}; {}",
+            sealer.public(),
+            sealer_path.display(),
+            if args.full {
+                "a full copy (--full): nothing is reused from earlier snapshots"
+            } else {
+                "incremental: unchanged files and stored chunks are reused"
+            }
+        ),
+    );
     let counters = Arc::new(Counters::default());
     let started = std::time::Instant::now();
     let summary = {
@@ -296,6 +312,16 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
             .map_err(push_failure)?
     };
     let secs = started.elapsed().as_secs_f64();
+    report::detail(
+        crate::TOOL,
+        &format!(
+            "read {} of {} files; {} bytes of chunks stored, {} bytes reused",
+            summary.totals.files - summary.unchanged_files.min(summary.totals.files),
+            summary.totals.files,
+            summary.uploaded_bytes,
+            summary.reused_bytes
+        ),
+    );
     for s in &summary.skipped {
         report::warn(crate::TOOL, &format!("skipped {}", escape(s)));
     }
@@ -615,6 +641,17 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
         ))
         .hint("give the vault.json of the vault this store belongs to"));
     }
+    report::detail(
+        crate::TOOL,
+        &format!(
+            "{} snapshots; {} key envelopes, {} of them classic-only; {} unreferenced objects; {} expired by the retention policy",
+            r.snapshots,
+            r.key_envelopes,
+            r.classic_key_envelopes,
+            r.unreferenced.len(),
+            r.expired
+        ),
+    );
     if args.json {
         let doc = json!({
             "store": store.describe(), "ok": r.problems.is_empty(), "records": r.records, "snapshots": r.snapshots,
@@ -629,9 +666,9 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             eprintln!("seif: FAIL: {p}");
         }
         for n in &r.notes {
-            eprintln!("seif: note: {n}");
+            report::note(crate::TOOL, &format!("note: {n}"));
         }
-        println!(
+        report::summary(&format!(
             "{}: {} records, {} objects ({} hashed, {} bytes), heads {}{}",
             escape(&store.describe()),
             r.records,
@@ -655,7 +692,7 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
                     r.unreferenced.len()
                 )
             }
-        );
+        ))?;
     }
     if !r.problems.is_empty() {
         let f = Failure::integrity(format!(
@@ -676,7 +713,9 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             ReadData::None => "every object is present with its size (no data read)",
             _ => "every object is present with its size, and the subset read is intact",
         };
-        println!("ok: every record is signed by an accepted sealer, the chain is whole, {what}");
+        report::summary(&format!(
+            "ok: every record is signed by an accepted sealer, the chain is whole, {what}"
+        ))?;
     }
     Ok(())
 }
@@ -1051,7 +1090,7 @@ pub fn check(args: CheckArgs) -> Result<(), Failure> {
                 eprintln!("seif: FAIL: snapshot {}: {p}", r.body.snapshot_id);
             }
         } else if !args.json {
-            println!(
+            report::summary(&format!(
                 "snapshot {}: ok: {} entries, {} files, {} bytes, {} keys{}",
                 r.body.snapshot_id,
                 c.entries,
@@ -1066,7 +1105,7 @@ pub fn check(args: CheckArgs) -> Result<(), Failure> {
                 } else {
                     String::new()
                 }
-            );
+            ))?;
         }
         results.push(json!({"snapshot_id": r.body.snapshot_id, "record": r.hash, "ok": c.problems.is_empty(), "entries": c.entries,
             "files": c.files, "bytes": c.bytes, "keys": c.keys, "packs_read": c.packs_read, "chunks_read": c.chunks_read, "problems": c.problems}));

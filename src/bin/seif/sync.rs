@@ -37,6 +37,10 @@ copied, the rest is, and sync exits 3.
 --from-s3-region override them for --from. Credentials come from the
 standard AWS_* variables.
 
+Examples:
+  seif sync --vault vault.json --from /srv/seif --to s3://embassy/rr
+  seif sync --vault vault.json --from s3://embassy/rr --to /srv/seif --dry-run
+
 ",
     seif_cli::exit_codes_help!()
 );
@@ -125,7 +129,7 @@ pub fn sync(args: SyncArgs) -> Result<(), Failure> {
         for n in &r.notes {
             report::note(crate::TOOL, &format!("note: {n}"));
         }
-        seif_cli::outln!("{}", summary(&r, &src, &dst, args.dry_run, secs))?;
+        report::summary(&summary(&r, &src, &dst, args.dry_run, secs))?;
     }
     if !r.damaged.is_empty() {
         return Err(Failure::integrity(format!(
