@@ -361,7 +361,13 @@ fn wrong_or_missing_credentials_are_named_plainly() {
     plain(&run(&mut c), "verify with an unknown key id");
     let mut c = push_cmd(&v, &g, &[&store], &data);
     bad_secret(&mut c);
-    plain(&run(&mut c), "push with a wrong secret");
+    let o = run(&mut c);
+    plain(&o, "push with a wrong secret");
+    assert!(
+        stderr(&o).contains("hint: nothing was pushed: fix the credentials and run the same push again"),
+        "{}",
+        stderr(&o)
+    );
     // No credentials at all: said once, with what to set.
     let o = run(seif()
         .args(["ls", "--store", &store])

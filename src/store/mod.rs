@@ -33,6 +33,15 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+    /// The store refused our credentials or their rights (S3's 403): no
+    /// retry helps until someone fixes them.
+    #[error("{store}: {message}")]
+    Denied {
+        /// The store.
+        store: String,
+        /// What was refused, and what to check.
+        message: String,
+    },
     /// A local I/O error.
     #[error("{store}: {source}")]
     Io {

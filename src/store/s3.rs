@@ -331,7 +331,7 @@ impl S3Store {
         let cause = match &e {
             E::NotFound { .. } => return self.not_found(key),
             E::Unauthenticated { .. } | E::PermissionDenied { .. } => {
-                return StoreError::Backend {
+                return StoreError::Denied {
                     store: self.name.clone(),
                     message: format!("{op} {key}: {}", denied()),
                 };
@@ -347,7 +347,7 @@ impl S3Store {
                 .iter()
                 .any(|c| text.contains(&format!("<Code>{c}</Code>"))) =>
             {
-                return StoreError::Backend {
+                return StoreError::Denied {
                     store: self.name.clone(),
                     message: format!("{op} {key}: {}", denied()),
                 };

@@ -253,9 +253,12 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     let (stores, mut down) = snapshot::push::reachable(store_args.open_all()?);
     if stores.is_empty() && !down.is_empty() {
         let (_, e) = down.remove(0);
-        return Err(store_failure(e).hint(
-            "no store could be reached, so nothing was pushed: run the same push again once a store is back",
-        ));
+        let hint = if matches!(e, StoreError::Denied { .. }) {
+            "nothing was pushed: fix the credentials and run the same push again"
+        } else {
+            "no store could be reached, so nothing was pushed: run the same push again once a store is back"
+        };
+        return Err(store_failure(e).hint(hint));
     }
     for (name, e) in &down {
         report::warn(
@@ -443,6 +446,8 @@ fn push_failure(e: PushError) -> Failure {
         PushError::Unrepresentable { .. } | PushError::NotUtf8(_) => {
             Failure::error(e.to_string()).hint("rename or remove it, or push the tree without it")
         }
+        PushError::Store(e @ StoreError::Denied { .. }) => store_failure(e)
+            .hint("fix the credentials, then run the same push again: what was stored stays"),
         PushError::Store(e) => store_failure(e)
             .hint("what was stored stays; run the same push again to go on where it stopped"),
         PushError::Check(_) => Failure::integrity(escape(&e.to_string()).into_owned())
