@@ -159,6 +159,25 @@ fn main() {
     let env = KeyEnvelope::wrap(&key, VaultId(d.vault_id()), sid, 1, &d.body().recipients).unwrap();
     put("grant_and_envelope", "envelope", &env.to_bytes());
 
+    // The post-quantum layer: a key wrapped to the fuzz targets' vault's
+    // hybrid recipient (common.rs's secret 00..1f), the recipient, and an
+    // identity.
+    let fuzz_keys = VaultKeys::derive(&VaultSecret::from_bytes(Zeroizing::new(
+        std::array::from_fn(|i| i as u8),
+    )));
+    let pq_recipient = fuzz_keys.public().pq_recipient.clone();
+    put(
+        "pq_wrap",
+        "wrapped",
+        &seif::wrap::wrap(&key, std::slice::from_ref(&pq_recipient)).unwrap(),
+    );
+    put("pq_wrap", "recipient", pq_recipient.as_bytes());
+    put(
+        "pq_wrap",
+        "identity",
+        seif::pq::HybridIdentity::generate().to_bech32().as_bytes(),
+    );
+
     let mut w = Writer::new(sid);
     let dir = Entry {
         path: "a".into(),

@@ -364,7 +364,8 @@ fn wrong_or_missing_credentials_are_named_plainly() {
     let o = run(&mut c);
     plain(&o, "push with a wrong secret");
     assert!(
-        stderr(&o).contains("hint: nothing was pushed: fix the credentials and run the same push again"),
+        stderr(&o)
+            .contains("hint: nothing was pushed: fix the credentials and run the same push again"),
         "{}",
         stderr(&o)
     );
