@@ -10,18 +10,7 @@ use std::path::Path;
 use common::*;
 
 fn push(v: &AgeVault, store: &Path, tree: &Path) -> serde_json::Value {
-    let o = run(seif()
-        .args(["push", "--json", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(store)
-        .arg(tree));
-    ok(&o);
-    serde_json::from_slice(&o.stdout).unwrap()
+    v.push_ok(&[store], &[tree], &[]).0
 }
 
 fn small_tree(root: &Path, name: &str, seed: u64) -> std::path::PathBuf {

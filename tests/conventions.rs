@@ -186,17 +186,8 @@ fn push_cmd(
     tree: &std::path::Path,
     store: &std::path::Path,
 ) -> std::process::Command {
-    let mut c = seif();
-    c.arg("push")
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(store)
-        .arg(tree);
+    let mut c = v.push_plain(&[store]);
+    c.arg(tree);
     c
 }
 
@@ -230,8 +221,9 @@ fn quiet_says_nothing_on_success_and_everything_on_failure() {
     assert_eq!(stdout(&o) + &stderr(&o), "", "verify -q said something");
     // Damage one object: the failure is reported in full even with -q.
     let objects = store.join("objects");
-    let victim = walk_files(&objects)
+    let victim = walk(&objects)
         .into_iter()
+        .filter(|p| p.is_file())
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
     let mut bytes = std::fs::read(&victim).unwrap();
@@ -244,19 +236,6 @@ fn quiet_says_nothing_on_success_and_everything_on_failure() {
     // -q with --progress asks for two opposite things.
     let o = run(push_cmd(&v, &tree, &store).args(["-q", "--progress"]));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-}
-
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// `-v` says which vault and stores a command used, what a push read and
@@ -348,20 +327,10 @@ fn quiet_draws_no_bar_on_a_terminal() {
     let pty = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_run.py");
     let on_tty = |extra: &[&str], store: &std::path::Path| {
         let mut c = std::process::Command::new("python3");
-        c.arg(&pty)
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_seif"))
-            .arg("push");
-        c.args(extra)
-            .arg("--vault")
-            .arg(&v.vault_json)
-            .arg("--sealer")
-            .arg(&v.sealer_key)
-            .arg("--state-dir")
-            .arg(v.dir.path().join("state"))
-            .arg("--store")
-            .arg(store)
-            .arg(&tree);
+        // The same push, run by pty_run.py on a terminal.
+        let push = push_cmd(&v, &tree, store);
+        c.arg(&pty).arg("--").arg(push.get_program());
+        c.args(extra).args(push.get_args());
         run(&mut c)
     };
     let o = on_tty(&[], &store);
@@ -430,16 +399,11 @@ fn messages_say_what_is_true() {
         "{}",
         stderr(&o)
     );
-    let o = run(seif()
-        .args(["push", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--store")
-        .arg(dir.join("store"))
-        .arg(dir.join("no-such-dir")));
+    let o = run(&mut push_cmd(
+        &v,
+        &dir.join("no-such-dir"),
+        &dir.join("store"),
+    ));
     fails_with(&o, 1, "no-such-dir");
     assert!(!stderr(&o).contains("resume"), "{}", stderr(&o));
     assert!(

@@ -13,20 +13,7 @@ use seif::snapshot::Counters;
 use sha2::{Digest, Sha256};
 
 fn push(v: &TestVault, store: &Path, tree: &Path, extra: &[&str]) -> serde_json::Value {
-    let o = run(seif()
-        .args(["push", "--json", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(store)
-        .args(extra)
-        .arg(tree));
-    ok(&o);
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    j
+    v.push_ok(&[store], &[tree], extra).0
 }
 
 fn push_stderr(
@@ -35,19 +22,7 @@ fn push_stderr(
     tree: &Path,
     extra: &[&str],
 ) -> (serde_json::Value, String) {
-    let o = run(seif()
-        .args(["push", "--json", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(store)
-        .args(extra)
-        .arg(tree));
-    ok(&o);
-    (serde_json::from_slice(&o.stdout).unwrap(), stderr(&o))
+    v.push_ok(&[store], &[tree], extra)
 }
 
 fn restore_ok(v: &TestVault, store: &Path, snapshot: &str, out: &Path) {

@@ -12,16 +12,7 @@ use common::*;
 use sha2::{Digest, Sha256};
 
 fn push_cmd(v: &TestVault, stores: &[&Path], paths: &[&Path]) -> Command {
-    let mut c = seif();
-    c.args(["push", "--json", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"));
-    for s in stores {
-        c.arg("--store").arg(s);
-    }
+    let mut c = v.push_cmd(stores);
     c.args(paths);
     c
 }

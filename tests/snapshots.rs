@@ -79,17 +79,7 @@ pub fn describe(root: &Path) -> BTreeMap<String, String> {
 }
 
 fn push(v: &TestVault, stores: &[&Path], paths: &[&Path], extra: &[&str]) -> std::process::Output {
-    let mut c = seif();
-    c.args(["push", "--json", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key);
-    c.arg("--state-dir").arg(v.dir.path().join("state"));
-    for s in stores {
-        c.arg("--store").arg(s);
-    }
-    c.args(extra).args(paths);
-    run(&mut c)
+    run(v.push_cmd(stores).args(extra).args(paths))
 }
 
 fn pushed(o: &std::process::Output) -> serde_json::Value {

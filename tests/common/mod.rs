@@ -237,6 +237,77 @@ pub fn test_vault_with(name: &str, wrapping: seif::descriptor::KeyWrapping) -> T
     }
 }
 
+/// What a push needs from a test's vault: its vault.json, the sealer key
+/// the vault accepts, and a scratch directory (the push's state lives in
+/// `SCRATCH/state`). One home for the flags every end-to-end test of
+/// `seif push` gives.
+#[allow(dead_code)]
+pub trait Pushes {
+    fn vault_json(&self) -> &Path;
+    fn sealer_key(&self) -> &Path;
+    fn scratch(&self) -> &Path;
+
+    /// `seif push --json …`: [`Pushes::push_plain`] with a JSON summary.
+    fn push_cmd(&self, stores: &[&Path]) -> Command {
+        let mut c = self.push_plain(stores);
+        c.arg("--json");
+        c
+    }
+
+    /// `seif push --vault … --sealer … --state-dir SCRATCH/state --store
+    /// STORE…` (what a person sees), for the caller to add flags and paths to.
+    fn push_plain(&self, stores: &[&Path]) -> Command {
+        let mut c = seif();
+        c.args(["push", "--vault"])
+            .arg(self.vault_json())
+            .arg("--sealer")
+            .arg(self.sealer_key())
+            .arg("--state-dir")
+            .arg(self.scratch().join("state"));
+        for s in stores {
+            c.arg("--store").arg(s);
+        }
+        c
+    }
+
+    /// Pushes `paths` with `extra` flags; asserts success and returns the
+    /// JSON summary and stderr.
+    fn push_ok(
+        &self,
+        stores: &[&Path],
+        paths: &[&Path],
+        extra: &[&str],
+    ) -> (serde_json::Value, String) {
+        let o = run(self.push_cmd(stores).args(extra).args(paths));
+        ok(&o);
+        (serde_json::from_slice(&o.stdout).unwrap(), stderr(&o))
+    }
+}
+
+impl Pushes for TestVault {
+    fn vault_json(&self) -> &Path {
+        &self.vault_json
+    }
+    fn sealer_key(&self) -> &Path {
+        &self.sealer_key
+    }
+    fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Pushes for AgeVault {
+    fn vault_json(&self) -> &Path {
+        &self.vault_json
+    }
+    fn sealer_key(&self) -> &Path {
+        &self.sealer_key
+    }
+    fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// Runs a command, returning its output.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("the binary runs")
@@ -427,7 +498,8 @@ pub fn readable_by_all(dir: &Path) {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// `dir` and everything below it (symbolic links not followed).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![dir.to_owned()];
     let mut i = 0;
     while i < out.len() {
