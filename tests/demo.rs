@@ -29,4 +29,9 @@ fn the_demo_runs_the_whole_story() {
             .arg(keep.join("store-abroad")),
     );
     common::ok(&o);
+    // -q: an install's smoke test; nothing said, exit 0.
+    let o = common::run(common::seif().args(["demo", "-q"]));
+    common::ok(&o);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "", "demo -q narrated");
+    assert_eq!(common::stderr(&o), "", "demo -q said something on stderr");
 }

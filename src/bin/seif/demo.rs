@@ -56,12 +56,22 @@ impl Passphrases for Generated {
     }
 }
 
+/// `println!`, except with `-q`: the narration is the demo's summary, so a
+/// quiet demo (an install's smoke test) says nothing unless it fails.
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        if seif_cli::report::verbosity() >= seif_cli::report::Verbosity::Normal {
+            println!($($arg)*);
+        }
+    };
+}
+
 fn step(n: u32, title: &str) {
-    println!("\n== {n}. {title}");
+    tell!("\n== {n}. {title}");
 }
 
 fn say(text: &str) {
-    println!("   {text}");
+    tell!("   {text}");
 }
 
 fn fail(e: impl std::fmt::Display) -> Failure {
@@ -87,7 +97,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
             temp.path().to_owned()
         }
     };
-    println!(
+    tell!(
         "seif demo: a data embassy in one directory, {}",
         root.display()
     );
@@ -311,17 +321,17 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
         return Err(fail("the restored tree differs from the original"));
     }
     say("identical to the original.");
-    println!();
+    tell!();
     match &args.keep {
-        Some(dir) => println!(
+        Some(dir) => tell!(
             "Everything is kept in {} (passphrases were generated and are not stored).",
             dir.display()
         ),
-        None => println!(
+        None => tell!(
             "Done; the temporary directory is removed. `seif demo --keep DIR` keeps it to look around."
         ),
     }
-    println!(
+    tell!(
         "Next: README.md (how a real deployment runs), ceremony/runbook/ (the ceremonies), FORMAT.md, SECURITY.md."
     );
     let _ = std::io::stdout().flush();
