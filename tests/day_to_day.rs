@@ -20,17 +20,7 @@ fn small_tree(root: &Path, seed: u64) -> PathBuf {
 }
 
 fn push(v: &TestVault, stores: &[&Path], paths: &[&Path]) -> std::process::Output {
-    let mut c = seif();
-    c.args(["push", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"));
-    for s in stores {
-        c.arg("--store").arg(s);
-    }
-    run(c.args(paths))
+    run(v.push_plain(stores).args(paths))
 }
 
 fn verify(vault_json: &Path, store: &Path) -> std::process::Output {
@@ -192,16 +182,7 @@ fn sync_from_a_damaged_source_names_it_and_copies_nothing_wrong() {
     let tree = small_tree(v.dir.path(), 4);
     ok(&push(&v, &[&a, &b], &[&tree]));
     std::fs::write(tree.join("tartu/later.csv"), content(200_000, 5)).unwrap();
-    let o = run(seif()
-        .args(["push", "--json", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(&a)
-        .arg(&tree));
+    let o = run(v.push_cmd(&[&a]).arg(&tree));
     ok(&o);
     // The new pack of the second snapshot, damaged at A.
     let new: Vec<String> = blobs(&a)
@@ -269,16 +250,7 @@ fn sync_carries_a_rotations_new_envelopes_to_the_host() {
     std::fs::create_dir(&tree).unwrap();
     std::fs::write(tree.join("a"), content(50_000, 6)).unwrap();
     let host = v.dir.path().join("host");
-    ok(&run(seif()
-        .args(["push", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(&host)
-        .arg(&tree)));
+    ok(&run(v.push_plain(&[&host]).arg(&tree)));
     // The custodians take a copy of the store to the air-gapped laptop and
     // rotate there.
     let copy = v.dir.path().join("usb-copy");
@@ -435,18 +407,7 @@ fn two_snapshots(v: &TestVault, store: &Path) -> (String, String) {
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         j["snapshot_id"].as_str().unwrap().to_owned()
     };
-    let push_json = |v: &TestVault| {
-        run(seif()
-            .args(["push", "--json", "--vault"])
-            .arg(&v.vault_json)
-            .arg("--sealer")
-            .arg(&v.sealer_key)
-            .arg("--state-dir")
-            .arg(v.dir.path().join("state"))
-            .arg("--store")
-            .arg(store)
-            .arg(&tree))
-    };
+    let push_json = |v: &TestVault| run(v.push_cmd(&[store]).arg(&tree));
     let set_time = |p: &Path, t: u64| {
         std::fs::File::open(p)
             .unwrap()
@@ -635,15 +596,8 @@ fn push_stdin(
     paths: &[&Path],
 ) -> std::process::Output {
     use std::io::Write;
-    let mut child = seif()
-        .args(["push", "--json", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(store)
+    let mut child = v
+        .push_cmd(&[store])
         .args(["--stdin-name", name])
         .args(paths)
         .stdin(std::process::Stdio::piped())
@@ -779,15 +733,8 @@ fn a_push_goes_on_when_an_s3_host_is_down() {
     let a = v.dir.path().join("a");
     let tree = small_tree(v.dir.path(), 27);
     // Nothing listens on port 1: the S3 store cannot be reached.
-    let o = run(seif()
-        .args(["push", "--vault"])
-        .arg(&v.vault_json)
-        .arg("--sealer")
-        .arg(&v.sealer_key)
-        .arg("--state-dir")
-        .arg(v.dir.path().join("state"))
-        .arg("--store")
-        .arg(&a)
+    let o = run(v
+        .push_plain(&[&a])
         .args(["--store", "s3://embassy/registry"])
         .args([
             "--s3-endpoint",
