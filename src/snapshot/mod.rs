@@ -15,6 +15,7 @@
 //! lists/<sha256>                  what each snapshot consists of    (list)
 //! records/<sha256>                signed snapshot records           (record)
 //! descriptors/<sha256>            copies of vault.json              (vault_copies)
+//! upgrades/<sha256>               signed post-quantum upgrade lists (upgrade_list)
 //! ```
 //!
 //! A pipeline never holds a key that opens a finished snapshot: a snapshot
@@ -34,6 +35,7 @@ pub mod read;
 pub mod record;
 pub mod restore;
 pub mod sync;
+pub mod upgrade_list;
 pub mod vault_copies;
 pub mod verify;
 
