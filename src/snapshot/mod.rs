@@ -25,6 +25,7 @@
 
 pub mod browse;
 pub mod check;
+pub mod classic_keys;
 pub mod key_envelope;
 pub mod list;
 pub mod manifest;
