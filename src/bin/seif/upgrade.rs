@@ -55,7 +55,7 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
         other => Failure::error(other.to_string()),
     })?;
     for l in &plan.lists {
-        seif_cli::outln!("upgrade list {l}: signed by the vault, used")?;
+        seif_cli::outln!("upgrade list {}: signed by the vault, used", escape(l))?;
     }
     for why in &plan.refused_lists {
         report::warn(crate::TOOL, &format!("upgrade list refused: {why}"));
@@ -86,7 +86,7 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
         return Err(Failure::refused(format!(
             "{where_}: nothing was deleted: {why}"
         ))
-        .hint("bring the upgrade ceremony's store copy here first (`seif sync --vault NEW/vault.json --from COPY --to STORE`), check --vault is the vault.json the ceremony wrote, and run `seif verify`; a snapshot left out of the ceremony needs another upgrade run that includes it"));
+        .hint("bring the upgrade ceremony's store copy here first (`seif sync --vault NEW/vault.json --from COPY --to STORE`), check --vault is the vault.json the ceremony wrote, and run `seif verify`; a snapshot the upgrade left out (the ceremony warned) keeps its classic key until it is pruned"));
     }
     for r in &plan.remove {
         seif_cli::outln!(
