@@ -243,8 +243,9 @@ impl Upgraded {
 
 /// A classic vault with two snapshots (the second reusing the first's
 /// packs) and a sealed file, upgraded in a ceremony on a copy of the
-/// store, and the copy's new envelopes and upgrade list synced to the
-/// host. Nothing classic is deleted yet.
+/// store (naming the second snapshot only: the first comes as its base),
+/// and the copy's new envelopes and upgrade list synced to the host.
+/// Nothing classic is deleted yet.
 fn upgraded() -> Upgraded {
     let c = classic_vault();
     let v = &c.v;
@@ -310,8 +311,11 @@ fn upgraded() -> Upgraded {
         .arg("--out")
         .arg(&v2)
         .arg(&sealed)
-        .arg("all"));
+        // Only the second snapshot: the first is its base, and its key
+        // must be upgraded all the same (no snapshot is left out).
+        .arg(&snapshots[1]));
     ok(&o);
+    assert!(!stderr(&o).contains("left out"), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
         out.contains("the vault is now post-quantum")
@@ -613,4 +617,81 @@ fn rotate_post_quantum_refuses_a_vault_that_is_already_post_quantum() {
         .arg(v.dir.path().join("v2")));
     fails_with(&o, 2, "already post-quantum");
     assert!(!v.dir.path().join("v2").exists());
+}
+
+/// A snapshot with a key in the store copy that the upgrade neither names
+/// nor reaches as a base: the ceremony warns, and the host step deletes
+/// nothing while its classic key is there, naming it.
+#[test]
+fn a_snapshot_left_out_of_the_upgrade_is_warned_of_and_blocks_the_host_step() {
+    let c = classic_vault();
+    let v = &c.v;
+    let store = v.dir.path().join("store");
+    let mut ids = Vec::new();
+    for (i, name) in ["a", "b"].iter().enumerate() {
+        let tree = v.dir.path().join(name);
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::write(tree.join("f"), content(20_000, 10 + i as u64)).unwrap();
+        let o = run(seif()
+            .args(["push", "--json", "--vault"])
+            .arg(&v.vault_json)
+            .arg("--sealer")
+            .arg(&v.sealer_key)
+            .arg("--state-dir")
+            .arg(v.dir.path().join(format!("state-{name}")))
+            .arg("--store")
+            .arg(&store)
+            .arg(&tree));
+        ok(&o);
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["bases"], 0, "{j}");
+        ids.push(j["snapshot_id"].as_str().unwrap().to_owned());
+    }
+    let copy = v.dir.path().join("copy");
+    copy_dir(&store, &copy);
+    let r1 = age_identity_file(&v.dir.path().join("x.key"));
+    let r2 = age_identity_file(&v.dir.path().join("y.key"));
+    let v2 = v.dir.path().join("v2");
+    let o = run(ceremony()
+        .arg("rotate")
+        .arg("--post-quantum")
+        .arg("--vault")
+        .arg(&v.vault_json)
+        .args(v.share_args(&[0, 1]))
+        .arg("--custodian")
+        .arg(format!("x=age:{r1}"))
+        .arg("--custodian")
+        .arg(format!("y=age:{r2}"))
+        .arg("--store")
+        .arg(&copy)
+        .arg("--out")
+        .arg(&v2)
+        .arg(&ids[0]));
+    ok(&o);
+    assert!(
+        stderr(&o).contains(&format!(
+            "--post-quantum: 1 snapshot(s) with a key in the store copy are left out (the first: {})",
+            ids[1]
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let vault2 = v2.join("vault.json");
+    ok(&run(seif()
+        .args(["sync", "--vault"])
+        .arg(&vault2)
+        .arg("--from")
+        .arg(&copy)
+        .arg("--to")
+        .arg(&store)));
+    refuses_and_deletes_nothing(&vault2, &store, 4, "nothing was deleted");
+    let o = drop_classic(&vault2, &store, &[]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("keys/{}/", ids[1]))
+            && out.contains(
+                "no verified upgrade list names a post-quantum envelope for this snapshot"
+            ),
+        "{out}"
+    );
 }
