@@ -557,6 +557,19 @@ fn the_host_step_refuses_unless_the_vault_vouches_for_each_pq_envelope() {
             stderr(&o)
         );
         assert_eq!(files_of(&s), before);
+        // Nor does sync carry a forged list to another store: named as
+        // damage (exit 3), not copied.
+        let dest = scratch(&format!("{name}-dest"));
+        std::fs::remove_dir_all(dest.join("upgrades")).unwrap();
+        let o = run(seif()
+            .args(["sync", "--vault"])
+            .arg(&vault2)
+            .arg("--from")
+            .arg(&s)
+            .arg("--to")
+            .arg(&dest));
+        fails_with(&o, 3, "not an upgrade list of this vault");
+        assert!(!dest.join("upgrades").exists() || entries(&dest.join("upgrades")).is_empty());
     }
 
     // A listed post-quantum envelope absent from the store.
