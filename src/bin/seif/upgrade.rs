@@ -20,7 +20,7 @@ the store holds each snapshot's data key twice: wrapped classic-only
 the classic-only envelopes, so that a copy of the store taken from now on
 holds nothing a quantum adversary could open.
 
-A classic envelope goes only if a upgrade list in the store (upgrades/),
+A classic envelope goes only if an upgrade list in the store (upgrades/),
 signed by a post-quantum key generation of --vault, names a post-quantum
 envelope of the same snapshot, and the store holds that envelope with
 exactly those bytes, wrapped post-quantum only. If any classic envelope
