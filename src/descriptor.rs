@@ -344,20 +344,64 @@ impl Descriptor {
     }
 
     /// The next revision under a new key generation: the current keys endorse
-    /// `new_keys`, which then sign the new body.
+    /// `new_keys`, which then sign the new body. The vault keeps its kind of
+    /// key wrapping (classic or post-quantum).
     pub fn rotate(
         &self,
         old_keys: &VaultKeys,
         new_keys: &VaultKeys,
         change: impl FnOnce(&mut DescriptorBody),
     ) -> Result<Self, DescriptorError> {
+        let wrapping = if self.is_pq() {
+            KeyWrapping::PostQuantum
+        } else {
+            KeyWrapping::Classic
+        };
+        self.rotate_to(old_keys, new_keys, wrapping, change)
+    }
+
+    /// A rotation that also upgrades a classic vault to post-quantum key
+    /// wrapping (the upgrade ceremony): the new generation publishes the
+    /// hybrid recipient only and sets `require_pq`. Refused for a vault
+    /// that is already post-quantum, so the log never records an upgrade
+    /// that was not one.
+    pub fn rotate_to_post_quantum(
+        &self,
+        old_keys: &VaultKeys,
+        new_keys: &VaultKeys,
+        change: impl FnOnce(&mut DescriptorBody),
+    ) -> Result<Self, DescriptorError> {
+        if self.is_pq() {
+            return Err(invalid(
+                "the vault is already post-quantum (age1pq1…): a plain rotation keeps it so",
+            ));
+        }
+        self.rotate_to(old_keys, new_keys, KeyWrapping::PostQuantum, change)
+    }
+
+    /// The one home of the rule: which recipient the next generation
+    /// publishes, and that a post-quantum generation requires PQ wrapping
+    /// (a vault never goes back from post-quantum to classic).
+    fn rotate_to(
+        &self,
+        old_keys: &VaultKeys,
+        new_keys: &VaultKeys,
+        wrapping: KeyWrapping,
+        change: impl FnOnce(&mut DescriptorBody),
+    ) -> Result<Self, DescriptorError> {
         if !self.key_check(&old_keys.public()) {
             return Err(invalid("the keys given are not this vault's current keys"));
         }
+        if self.is_pq() && wrapping == KeyWrapping::Classic {
+            return Err(invalid(
+                "a post-quantum vault cannot rotate back to classic key wrapping",
+            ));
+        }
+        let pq = wrapping == KeyWrapping::PostQuantum;
         let new_public = new_keys.public();
         let generation = self.body.generation + 1;
         let new_signing = to_hex(new_public.signing_key.as_bytes());
-        let new_recipients = vec![if self.is_pq() {
+        let new_recipients = vec![if pq {
             new_public.pq_recipient.clone()
         } else {
             new_public.age_recipient.clone()
@@ -382,6 +426,7 @@ impl Descriptor {
         body.generation = generation;
         body.signing_key = new_signing;
         body.recipients = new_recipients;
+        body.require_pq = body.require_pq || pq;
         change(&mut body);
         body.revision = self.body.revision + 1;
         body.previous = Some(self.fingerprint());
@@ -1021,6 +1066,51 @@ pub(crate) mod tests {
             })
             .unwrap();
         assert_eq!(r.body().recipients, vec![new_keys.public().pq_recipient]);
+        assert!(r.require_pq());
+        // And refuses to "upgrade" it again.
+        let e = r
+            .rotate_to_post_quantum(&new_keys, &keys, |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already post-quantum"), "{e}");
+    }
+
+    #[test]
+    fn the_upgrade_rotation_makes_a_classic_vault_post_quantum() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let c = Descriptor::genesis("classic", &keys, test_set(3, 2), vec![]).unwrap();
+        let new_keys = VaultKeys::derive(&VaultSecret::generate());
+        let up = c
+            .rotate_to_post_quantum(&keys, &new_keys, |b| {
+                for s in &mut b.share_sets {
+                    s.status = SetStatus::Retired;
+                }
+                let mut set = test_set(3, 2);
+                set.id = to_hex(&[9u8; 16]);
+                set.generation = 2;
+                b.share_sets.push(set);
+            })
+            .unwrap();
+        assert_eq!(up.body().recipients, vec![new_keys.public().pq_recipient]);
+        assert!(up.is_pq() && up.require_pq() && up.key_check(&new_keys.public()));
+        // The old generation stays in the history with its classic recipient.
+        assert_eq!(
+            up.body().key_history[0].recipients,
+            vec![keys.public().age_recipient]
+        );
+        assert!(Descriptor::from_json(up.to_json_pretty().as_bytes()).is_ok());
+        // A plain rotation of a classic vault stays classic.
+        let plain = c.rotate(&keys, &new_keys, |b| {
+            for s in &mut b.share_sets {
+                s.status = SetStatus::Retired;
+            }
+            let mut set = test_set(3, 2);
+            set.id = to_hex(&[10u8; 16]);
+            set.generation = 2;
+            b.share_sets.push(set);
+        });
+        let plain = plain.unwrap();
+        assert!(!plain.is_pq() && !plain.require_pq());
     }
 
     #[test]

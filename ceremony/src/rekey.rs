@@ -17,6 +17,7 @@ use seif::encoding::to_hex;
 use seif::keys::VaultKeys;
 use seif::sealed::Header;
 use seif::secrets::VaultSecret;
+use seif::snapshot::key_envelope::KeyEnvelope;
 use seif_cli::report::{self, Failure};
 use serde_json::json;
 
@@ -66,6 +67,13 @@ pub struct RotateArgs {
     /// Accept unsigned sealed files.
     #[arg(long)]
     allow_unsigned: bool,
+    /// The post-quantum upgrade of a classic vault: the new generation
+    /// wraps with the hybrid mlkem768x25519 recipient only (and requires
+    /// it), every re-wrapped key is checked to open with it alone, and with
+    /// --store a signed upgrade list lets the host then delete the classic
+    /// envelopes (`seif drop-classic-keys`).
+    #[arg(long)]
+    post_quantum: bool,
     /// A local copy of a store: the INPUTs are then snapshots in it, and a
     /// key wrapped to the new generation is added to the store for each.
     #[arg(long, value_name = "DIR")]
@@ -189,6 +197,13 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
     } = parse_custodians(&args.custodians)?;
     check_out(&args.out)?;
     let mut vault = load_vault(&args.vault, session)?;
+    if args.post_quantum && vault.descriptor.is_pq() {
+        return Err(Failure::usage(format!(
+            "{}: the vault is already post-quantum (its recipient is age1pq1…): there is nothing to upgrade",
+            args.vault.vault.display()
+        ))
+        .hint("a plain `seif-ceremony rotate` (without --post-quantum) keeps a post-quantum vault post-quantum"));
+    }
     let mut files = vec![file_read(&args.vault.vault)?];
     files.extend(cert_files);
     let threshold = args
@@ -266,6 +281,13 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
             }
         }
     }
+    if args.post_quantum
+        && let Some((store, _)) = &snapshots
+    {
+        let covered: std::collections::BTreeSet<_> =
+            snapshot_keys.iter().map(|(s, _, _)| *s).collect();
+        warn_snapshots_left_out(store.as_ref(), &covered);
+    }
     if !unopenable.is_empty() {
         return Err(Failure::integrity(format!(
             "nothing was rotated: {}",
@@ -289,15 +311,24 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
     )
     .map_err(ceremony_failure)?;
     let new_set = issued.set.clone();
-    let next = d
-        .rotate(&quorum.keys, &new_keys, |b| {
-            for s in &mut b.share_sets {
-                s.status = SetStatus::Retired;
-            }
-            b.share_sets.push(issued.set);
-        })
-        .map_err(|e| Failure::error(e.to_string()))?;
-    let recipients = next.body().recipients.clone();
+    let retire_and_add = |b: &mut seif::descriptor::DescriptorBody| {
+        for s in &mut b.share_sets {
+            s.status = SetStatus::Retired;
+        }
+        b.share_sets.push(issued.set);
+    };
+    let next = if args.post_quantum {
+        d.rotate_to_post_quantum(&quorum.keys, &new_keys, retire_and_add)
+    } else {
+        d.rotate(&quorum.keys, &new_keys, retire_and_add)
+    }
+    .map_err(|e| Failure::error(e.to_string()))?;
+    let target = Rewrap {
+        recipients: next.body().recipients.clone(),
+        require_pq: next.require_pq(),
+        keys: &new_keys,
+    };
+    let mut upgrade_list = None;
     files.extend(written_files(&args.out, &next, &issued.files)?);
     let mut rotated = Vec::new();
     let mut lines = Vec::new();
@@ -311,7 +342,7 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
             std::fs::create_dir(&dir).map_err(|source| CeremonyError::Io { path: dir.clone(), source })?;
             for input in &inputs {
                 let to = dir.join(&input.name);
-                let (sha256, n) = rewrap_file(&input.path, &to, &quorum.keys, &recipients).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
+                let (sha256, n) = rewrap_file(&input.path, &to, &quorum.keys, &target).map_err(|source| CeremonyError::Io { path: input.path.clone(), source })?;
                 let final_path = args.out.join("rotated").join(&input.name);
                 files.push(FileRecord::written(&final_path, sha256, n).map_err(|source| CeremonyError::Io { path: final_path.clone(), source })?);
                 seif::killpoint::reached("rotate:file-rewrapped");
@@ -324,9 +355,10 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
         if let Some((store, records)) = &snapshots {
             let _ = records;
             let vault_id = seif::ids::VaultId(d.vault_id());
+            let mut listed = Vec::new();
             for (sid, via, key) in &snapshot_keys {
-                let env = seif::snapshot::key_envelope::KeyEnvelope::wrap(key, vault_id, *sid, generation, &recipients)
-                    .map_err(|e| other(sid.to_hex(), e.to_string()))?;
+                let env = target.envelope(key, vault_id, *sid, generation)
+                    .map_err(|e| other(sid.to_hex(), e))?;
                 let bytes = env.to_bytes();
                 store.put(&env.store_key(), &bytes).map_err(|e| other(store.describe(), e.to_string()))?;
                 if let Some(dir) = &args.store {
@@ -337,13 +369,23 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
                 seif::killpoint::reached("rotate:key-added");
                 rotated.push(json!({"snapshot": sid, "record": via, "key": env.store_key()}));
                 lines.push(format!("  snapshot {sid}: key for generation {generation} added as {}/{}", store.describe(), env.store_key()));
+                listed.push(seif::snapshot::upgrade_list::ListedEnvelope { snapshot_id: *sid, envelope: seif::ids::BlobId::of(&bytes) });
+            }
+            // The upgrade: the vault's word, for a keyless host, that each
+            // of these post-quantum envelopes was checked, so it may delete
+            // the classic ones (FORMAT.md §8.10).
+            if args.post_quantum {
+                let written = write_upgrade_list(store.as_ref(), args.store.as_deref().expect("snapshots come with --store"), staging, &args.out, &new_keys, vault_id, generation, listed)?;
+                lines.push(format!("  upgrade list signed by generation {generation}: {}/{} (and {})", store.describe(), written.store_key, args.out.join(UPGRADE_LIST_FILE).display()));
+                files.extend(written.files);
+                upgrade_list = Some(written.store_key);
             }
         }
         let draft = Draft {
             event: "rotate".into(),
             participants: quorum.participants.clone(),
-            details: json!({"old_generation": generation - 1, "new_generation": generation, "new_set": new_set.id, "threshold": new_set.threshold,
-                "custodians": custodian_summary(&new_set), "inputs": rotated, "rejected_shares": rejected}),
+            details: post_quantum_details(json!({"old_generation": generation - 1, "new_generation": generation, "new_set": new_set.id, "threshold": new_set.threshold,
+                "custodians": custodian_summary(&new_set), "inputs": rotated, "rejected_shares": rejected}), args.post_quantum, &upgrade_list),
             files: std::mem::take(&mut files),
         };
         carry_log(&vault, staging, &next, &new_keys, draft, session)
@@ -363,7 +405,16 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
             "replace the old sealed files with the re-wrapped ones at every store: until then the old shares still open the old copies"
         );
     }
-    if snapshots.is_some() {
+    if args.post_quantum {
+        say!(
+            "the vault is now post-quantum (generation {generation}: the mlkem768x25519 recipient only, require_pq set)"
+        );
+    }
+    if snapshots.is_some() && args.post_quantum {
+        say!(
+            "at every host that holds these snapshots: `seif sync --vault NEW/vault.json --from THIS-COPY --to STORE` adds the post-quantum envelopes and the signed upgrade list, then `seif drop-classic-keys --vault NEW/vault.json --store STORE` deletes the classic-only envelopes (ceremony/runbook/rotate.md, the post-quantum upgrade)"
+        );
+    } else if snapshots.is_some() {
         say!(
             "add the store's new keys/ entries to every host that holds these snapshots (they are public; records and data are unchanged): `seif sync --vault NEW/vault.json --from THIS-COPY --to STORE` adds them, checked, and replaces nothing"
         );
@@ -373,8 +424,159 @@ pub fn run_rotate(args: RotateArgs, session: &Session) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Writes a copy of a sealed file whose data key is wrapped to `recipients`
-/// instead. The signed header, the chunks and the trailer are copied byte
+/// Warns when an upgrade re-wraps the keys of only some of the snapshots
+/// in the store copy (the others were not named, nor are they bases of a
+/// named one): those keep their classic-only keys, and the host step
+/// deletes nothing while any is there. A warning, not a refusal: a
+/// snapshot may be meant to expire (its classic key goes when it is
+/// pruned).
+fn warn_snapshots_left_out(
+    store: &dyn seif::store::Store,
+    covered: &std::collections::BTreeSet<seif::ids::SnapshotId>,
+) {
+    // What the host step goes by: every snapshot with an envelope under
+    // keys/ (a pruned snapshot has none, and needs nothing).
+    let Ok(listing) = store.list("keys/") else {
+        return; // precheck_snapshots has just read this store; the host step names any problem
+    };
+    let left: std::collections::BTreeSet<_> = listing
+        .blobs
+        .iter()
+        .filter_map(|b| b.key.split('/').nth(1))
+        .filter_map(|s| seif::ids::SnapshotId::from_hex(s).ok())
+        .filter(|s| !covered.contains(s))
+        .collect();
+    if let Some(first) = left.first() {
+        report::warn(
+            TOOL,
+            &format!(
+                "--post-quantum: {} snapshot(s) with a key in the store copy are left out (the first: {first}): their data keys stay classic-only, openable only with the old shares, and `seif drop-classic-keys` deletes nothing while they are there; to include them, discard the new directory (nothing from it leaves the room) and run again naming them, or `all`",
+                left.len()
+            ),
+        );
+    }
+}
+
+/// The file in the new vault directory that holds a copy of the signed
+/// upgrade list (the store copy holds it under `upgrades/`).
+const UPGRADE_LIST_FILE: &str = "pq-upgrade.json";
+
+/// What a rotation re-wraps data keys to: the new generation's recipients
+/// under its policy, and its keys to check each wrap with.
+struct Rewrap<'a> {
+    recipients: Vec<String>,
+    require_pq: bool,
+    keys: &'a VaultKeys,
+}
+
+impl Rewrap<'_> {
+    /// Wraps a data key, then checks the wrap before anything is written:
+    /// it opens with the new generation's identity to the same key (the
+    /// commitment), and for a post-quantum generation it holds
+    /// mlkem768x25519 stanzas only and opens with the hybrid identity
+    /// alone, so a classic stanza can neither slip in nor be what works.
+    fn wrap(&self, key: &seif::secrets::DataKey) -> Result<Vec<u8>, String> {
+        let wrapped = seif::wrap::wrap_with_policy(key, &self.recipients, self.require_pq)
+            .map_err(|e| e.to_string())?;
+        let commitment = seif::wrap::key_commitment(key);
+        let all = self.keys.identities();
+        let with: &[&dyn age::Identity] = if self.require_pq {
+            if seif::wrap::is_pq_only(&wrapped) != Some(true) {
+                return Err("the re-wrapped key is not wrapped post-quantum only".into());
+            }
+            &all[..1]
+        } else {
+            &all[..]
+        };
+        seif::wrap::unwrap(&wrapped, with, &commitment)
+            .map_err(|e| format!("the re-wrapped key does not open with the new key: {e}"))?;
+        Ok(wrapped)
+    }
+
+    /// A snapshot's key envelope for the new generation, checked as
+    /// [`Rewrap::wrap`] says.
+    fn envelope(
+        &self,
+        key: &seif::secrets::DataKey,
+        vault_id: seif::ids::VaultId,
+        snapshot_id: seif::ids::SnapshotId,
+        generation: u32,
+    ) -> Result<KeyEnvelope, String> {
+        let wrapped = self.wrap(key)?;
+        Ok(KeyEnvelope::from_wrapped(
+            key,
+            vault_id,
+            snapshot_id,
+            generation,
+            &wrapped,
+        ))
+    }
+}
+
+/// Where the signed upgrade list went.
+struct WrittenList {
+    store_key: String,
+    files: Vec<FileRecord>,
+}
+
+/// Signs the upgrade list with the new generation's key, and writes it to
+/// the store copy (`upgrades/<sha256>`) and the new vault directory.
+#[allow(clippy::too_many_arguments)]
+fn write_upgrade_list(
+    store: &dyn seif::store::Store,
+    store_dir: &Path,
+    staging: &Path,
+    out: &Path,
+    keys: &VaultKeys,
+    vault_id: seif::ids::VaultId,
+    generation: u32,
+    listed: Vec<seif::snapshot::upgrade_list::ListedEnvelope>,
+) -> Result<WrittenList, CeremonyError> {
+    use seif::snapshot::upgrade_list::UpgradeList;
+    let io = |path: PathBuf, e: String| CeremonyError::Io {
+        path,
+        source: std::io::Error::other(e),
+    };
+    let bytes = UpgradeList::sign(keys, vault_id, generation, listed)
+        .map_err(|e| io(out.join(UPGRADE_LIST_FILE), e.to_string()))?;
+    let store_key = UpgradeList::store_key(&bytes);
+    store
+        .put(&store_key, &bytes)
+        .map_err(|e| io(PathBuf::from(store.describe()), e.to_string()))?;
+    let staged = staging.join(UPGRADE_LIST_FILE);
+    std::fs::write(&staged, &bytes).map_err(|source| CeremonyError::Io {
+        path: staged.clone(),
+        source,
+    })?;
+    seif::killpoint::reached("rotate:upgrade-list-written");
+    let (sha256, n) = hash_bytes(&bytes);
+    let mut files = Vec::new();
+    for path in [store_dir.join(&store_key), out.join(UPGRADE_LIST_FILE)] {
+        files.push(
+            FileRecord::written(&path, sha256.clone(), n).map_err(|source| CeremonyError::Io {
+                path: path.clone(),
+                source,
+            })?,
+        );
+    }
+    Ok(WrittenList { store_key, files })
+}
+
+/// A rotation's log details, marked when it was the post-quantum upgrade.
+fn post_quantum_details(
+    mut details: serde_json::Value,
+    post_quantum: bool,
+    upgrade_list: &Option<String>,
+) -> serde_json::Value {
+    if post_quantum {
+        details["post_quantum_upgrade"] = json!(true);
+        details["upgrade_list"] = json!(upgrade_list);
+    }
+    details
+}
+
+/// Writes a copy of a sealed file whose data key is wrapped to the new
+/// generation instead (checked, see [`Rewrap::wrap`]). The signed header, the chunks and the trailer are copied byte
 /// for byte: nothing is re-encrypted and the sealer's signature still holds.
 /// The copy is then opened in full (to nowhere), so a damaged file is
 /// refused rather than passed on as if it were good.
@@ -383,7 +585,7 @@ fn rewrap_file(
     from: &Path,
     to: &Path,
     old: &VaultKeys,
-    recipients: &[String],
+    target: &Rewrap,
 ) -> std::io::Result<(String, u64)> {
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let mut input = BufReader::new(File::open(from)?);
@@ -391,7 +593,7 @@ fn rewrap_file(
     let key = seif::wrap::unwrap(&header.wrapped_key, &old.identities(), &header.commitment)
         .map_err(|e| invalid(e.to_string()))?;
     let new_header = Header {
-        wrapped_key: seif::wrap::wrap(&key, recipients).map_err(|e| invalid(e.to_string()))?,
+        wrapped_key: target.wrap(&key).map_err(invalid)?,
         ..header
     };
     let mut out = seif::atomic::AtomicFile::create(to, false)?;

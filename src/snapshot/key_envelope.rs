@@ -62,6 +62,25 @@ impl KeyEnvelope {
         })
     }
 
+    /// An envelope around a key already wrapped (and checked) by the
+    /// caller: a rotation checks each wrap before it writes it.
+    pub fn from_wrapped(
+        key: &DataKey,
+        vault_id: VaultId,
+        snapshot_id: SnapshotId,
+        generation: u32,
+        wrapped: &[u8],
+    ) -> Self {
+        KeyEnvelope {
+            commitment: Commitment(wrap::key_commitment(key)),
+            format: FORMAT.into(),
+            generation,
+            snapshot_id,
+            vault_id,
+            wrapped_key: STANDARD.encode(wrapped),
+        }
+    }
+
     /// The stored bytes (canonical JSON).
     pub fn to_bytes(&self) -> Vec<u8> {
         crate::signed::canonical_json(&serde_json::to_value(self).expect("serializes"))

@@ -15,6 +15,7 @@
 //! lists/<sha256>                  what each snapshot consists of    (list)
 //! records/<sha256>                signed snapshot records           (record)
 //! descriptors/<sha256>            copies of vault.json              (vault_copies)
+//! upgrades/<sha256>               signed post-quantum upgrade lists (upgrade_list)
 //! ```
 //!
 //! A pipeline never holds a key that opens a finished snapshot: a snapshot
@@ -24,6 +25,7 @@
 
 pub mod browse;
 pub mod check;
+pub mod classic_keys;
 pub mod key_envelope;
 pub mod list;
 pub mod manifest;
@@ -34,6 +36,7 @@ pub mod read;
 pub mod record;
 pub mod restore;
 pub mod sync;
+pub mod upgrade_list;
 pub mod vault_copies;
 pub mod verify;
 

@@ -4,7 +4,8 @@
 //! A store that missed pushes (it was down, or added later), or a local
 //! copy that a ceremony's rotation added key envelopes to, is brought level
 //! by copying what the destination lacks: records, object lists, objects,
-//! key envelopes and `descriptors/` copies. The rules (FORMAT.md §8.9):
+//! key envelopes, `descriptors/` copies and signed post-quantum upgrade
+//! lists (`upgrades/`). The rules (FORMAT.md §8.9):
 //!
 //! - **Nothing in the destination is overwritten or deleted.** Every blob
 //!   is named by the SHA-256 of its bytes, so a name the destination holds
@@ -38,7 +39,14 @@ use crate::store::{Store, StoreError};
 use crate::untrusted::escape;
 
 /// The kinds of blob a store holds, as sync counts them.
-pub const PREFIXES: [&str; 5] = ["descriptors/", "objects/", "lists/", "keys/", "records/"];
+pub const PREFIXES: [&str; 6] = [
+    "descriptors/",
+    "objects/",
+    "lists/",
+    "keys/",
+    "records/",
+    super::upgrade_list::PREFIX,
+];
 
 /// How to sync.
 #[derive(Clone, Copy, Debug, Default)]
@@ -76,6 +84,8 @@ pub struct SyncReport {
     pub keys: Copied,
     /// `vault.json` copies copied.
     pub descriptors: Copied,
+    /// Post-quantum upgrade lists copied.
+    pub upgrade_lists: Copied,
     /// The snapshots whose records were copied.
     pub snapshots: Vec<SnapshotId>,
     /// What is wrong with the source, each naming the blob (escaped).
@@ -90,13 +100,14 @@ pub struct SyncReport {
 
 impl SyncReport {
     /// Every kind, with its name, in the order they are written.
-    pub fn kinds(&self) -> [(&'static str, Copied); 5] {
+    pub fn kinds(&self) -> [(&'static str, Copied); 6] {
         [
             ("vault.json copies", self.descriptors),
             ("objects", self.objects),
             ("lists", self.lists),
             ("key envelopes", self.keys),
             ("records", self.records),
+            ("upgrade lists", self.upgrade_lists),
         ]
     }
 
@@ -173,6 +184,7 @@ pub fn sync(
     }
     s.descriptors()?;
     s.snapshots()?;
+    s.upgrade_lists()?;
     Ok(s.report)
 }
 
@@ -246,6 +258,7 @@ impl Sync<'_> {
             Some("objects") => &mut self.report.objects,
             Some("lists") => &mut self.report.lists,
             Some("keys") => &mut self.report.keys,
+            Some("upgrades") => &mut self.report.upgrade_lists,
             _ => &mut self.report.records,
         };
         kind.add(bytes.len());
@@ -278,6 +291,50 @@ impl Sync<'_> {
                 )),
                 Err(e) => self.damaged(format!(
                     "{}: not a signed vault.json: {}",
+                    escape(&b.key),
+                    escape(&e.to_string())
+                )),
+            }
+        }
+        Ok(())
+    }
+
+    /// Post-quantum upgrade lists (after the envelopes they name): each
+    /// hashing to its name and signed by a post-quantum generation of this
+    /// vault. The host needs one before it may delete classic envelopes
+    /// (`seif drop-classic-keys`); a list it names envelopes of that are
+    /// not (yet) here is copied all the same: that command checks every
+    /// envelope it relies on.
+    fn upgrade_lists(&mut self) -> Result<(), SyncError> {
+        use super::upgrade_list::{PREFIX, UPGRADE_LIST_MAX, UpgradeList};
+        let listing = self.from.list(PREFIX)?;
+        for b in listing.blobs {
+            if self.present.contains(&b.key) {
+                continue;
+            }
+            let Some(bytes) = self.fetch(&b.key, UPGRADE_LIST_MAX)? else {
+                continue;
+            };
+            if name_of(&b.key) != Some(BlobId::of(&bytes)) {
+                self.damaged(format!(
+                    "{}: its bytes do not match its name: altered or replaced",
+                    escape(&b.key)
+                ));
+                continue;
+            }
+            match UpgradeList::verify(&bytes, self.vault) {
+                Ok(_) => self.put(&b.key, &bytes)?,
+                // Signed by a generation this vault.json does not know (an
+                // older vault.json): not damage, just not checkable here.
+                Err(e @ super::upgrade_list::UpgradeListError::Generation(_)) => {
+                    self.report.notes.push(format!(
+                        "{}: not copied: {}",
+                        escape(&b.key),
+                        escape(&e.to_string())
+                    ))
+                }
+                Err(e) => self.damaged(format!(
+                    "{}: not an upgrade list of this vault: {}",
                     escape(&b.key),
                     escape(&e.to_string())
                 )),

@@ -11,6 +11,7 @@ mod seal;
 mod sealer;
 mod snapshot;
 mod sync;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -175,6 +176,12 @@ enum Command {
     #[command(after_help = prune::PRUNE_AFTER_HELP)]
     Prune(prune::PruneArgs),
 
+    /// After the post-quantum upgrade ceremony: delete the key envelopes
+    /// still wrapped classic-only (X25519), each only once a signed upgrade
+    /// list vouches for its post-quantum replacement (the host; no key).
+    #[command(after_help = upgrade::DROP_CLASSIC_AFTER_HELP)]
+    DropClassicKeys(upgrade::DropClassicArgs),
+
     /// Show which snapshots the vault's retention policy expires, and what
     /// a prune would free; change nothing (`seif prune --dry-run`).
     #[command(after_help = prune::PRUNE_AFTER_HELP)]
@@ -270,6 +277,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => sync::sync(args),
         Command::Prune(args) => prune::prune(args),
         Command::Forget(args) => prune::forget(args),
+        Command::DropClassicKeys(args) => upgrade::drop_classic_keys(args),
         Command::Completions { shell } => {
             seif_cli::docs::print_completions(<Cli as clap::CommandFactory>::command(), shell)
         }

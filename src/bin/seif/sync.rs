@@ -20,15 +20,19 @@ use crate::snapshot::{S3Args, json_text, open_store};
 pub const SYNC_AFTER_HELP: &str = concat!(
     "\
 Copies what --to lacks from --from: records, object lists, objects, key
-envelopes and vault.json copies. Nothing in --to is overwritten or deleted
-(every name is the SHA-256 of its bytes). Everything is checked before it
-is copied and read back after: each blob against its name, each record's
-signature against --vault, each object against its list, each key envelope
-against a commitment a signed record gives. A record is copied last, and
-only when all it needs is in --to, so --to verifies after any sync.
+envelopes, vault.json copies and signed upgrade lists. Nothing in --to is
+overwritten or deleted (every name is the SHA-256 of its bytes).
+Everything is checked before it is copied and read back after: each blob
+against its name, each record's signature against --vault, each object
+against its list, each key envelope against a commitment a signed record
+gives, each upgrade list's signature against --vault. A record is copied
+last, and only when all it needs is in --to, so --to verifies after any
+sync.
 
 After a key rotation, `seif sync --from COPY --to STORE` adds the new key
-envelopes that `seif-ceremony rotate --store COPY` wrote.
+envelopes that `seif-ceremony rotate --store COPY` wrote; after the
+post-quantum upgrade (`rotate --post-quantum`), also the upgrade list
+signed by the vault (upgrades/), which `seif drop-classic-keys` needs.
 
 A source that is damaged is named, part by part; what it damages is not
 copied, the rest is, and sync exits 3.
