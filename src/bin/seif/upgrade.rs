@@ -27,6 +27,10 @@ exactly those bytes, wrapped post-quantum only. If any classic envelope
 cannot be matched so, nothing is deleted, and each is named with why.
 Copies of the store made before this step are not made safe by it.
 
+Examples:
+  seif drop-classic-keys --vault NEW/vault.json --store /srv/seif --dry-run
+  seif drop-classic-keys --vault NEW/vault.json --store s3://embassy/rr
+
 ",
     seif_cli::exit_codes_help!()
 );
@@ -54,7 +58,11 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
         }
         other => Failure::error(other.to_string()),
     })?;
-    for l in &plan.lists {
+    // What is kept and removed is the report a dry run asks for; after a
+    // real run it is a record, which -q leaves out (what blocks the step
+    // is always said).
+    let listing = args.dry_run || report::verbosity() >= report::Verbosity::Normal;
+    for l in plan.lists.iter().filter(|_| listing) {
         seif_cli::outln!("upgrade list {}: signed by the vault, used", escape(l))?;
     }
     for why in &plan.refused_lists {
@@ -65,7 +73,7 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
     } else {
         "removed"
     };
-    for k in &plan.kept_pq {
+    for k in plan.kept_pq.iter().filter(|_| listing) {
         seif_cli::outln!("kept    {} (post-quantum only)", escape(k))?;
     }
     if !plan.blocked.is_empty() {
@@ -88,7 +96,7 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
         ))
         .hint("bring the upgrade ceremony's store copy here first (`seif sync --vault NEW/vault.json --from COPY --to STORE`), check --vault is the vault.json the ceremony wrote, and run `seif verify`; a snapshot the upgrade left out (the ceremony warned) keeps its classic key until it is pruned"));
     }
-    for r in &plan.remove {
+    for r in plan.remove.iter().filter(|_| listing) {
         seif_cli::outln!(
             "{verb} {} (classic-only, generation {}): the snapshot keeps {} (post-quantum, named by {})",
             escape(&r.key),
@@ -105,7 +113,7 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
             other => Failure::refused(other.to_string()),
         })?;
     }
-    seif_cli::outln!(
+    report::summary(&format!(
         "{where_}: {verb} {} classic-only key envelope(s); {} post-quantum kept{}",
         plan.remove.len(),
         plan.kept_pq.len(),
@@ -114,6 +122,6 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
         } else {
             ""
         }
-    )?;
+    ))?;
     Ok(())
 }
