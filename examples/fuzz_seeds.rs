@@ -172,6 +172,24 @@ fn main() {
         &seif::wrap::wrap(&key, std::slice::from_ref(&pq_recipient)).unwrap(),
     );
     put("pq_wrap", "recipient", pq_recipient.as_bytes());
+    // A post-quantum upgrade list signed by the same vault's generation 1,
+    // which is what the upgrade_list target verifies against.
+    put(
+        "upgrade_list",
+        "list",
+        &seif::snapshot::upgrade_list::UpgradeList::sign(
+            &fuzz_keys,
+            VaultId(seif::descriptor::vault_id_of(
+                &fuzz_keys.public().signing_key,
+            )),
+            1,
+            vec![seif::snapshot::upgrade_list::ListedEnvelope {
+                envelope: BlobId::of(b"an envelope"),
+                snapshot_id: SnapshotId([0x22; 16]),
+            }],
+        )
+        .unwrap(),
+    );
     put(
         "pq_wrap",
         "identity",
