@@ -536,7 +536,7 @@ pub fn verify(
         );
         if vault.require_pq() {
             report.problems.push(format!(
-                "{text}, and the vault requires post-quantum wrapping (require_pq)"
+                "{text}, and the vault requires post-quantum wrapping (require_pq): after the post-quantum upgrade ceremony, `seif drop-classic-keys` removes the classic ones once the new keys are synced here"
             ));
         } else {
             report.notes.push(format!(
