@@ -4,12 +4,23 @@
 //! wrapped key. Prints the machine first. A measurement, not a test: nothing
 //! here asserts a time.
 //!
-//! `cargo run --release --example pq_bench -- [ITERATIONS]` (default 2000).
+//! Then the crypto of two ceremonies over many snapshot keys, through
+//! seif's own wrap layer (`seif::wrap`, what `grant` and `rotate
+//! --post-quantum` call), without the store's I/O: a grant (each key
+//! unwrapped with the vault's hybrid identity and wrapped to a team's
+//! `age1pq1…` key) and the post-quantum upgrade (each key unwrapped with the
+//! classic identity, wrapped hybrid-only, and checked by opening it with the
+//! hybrid identity against its commitment).
+//!
+//! `cargo run --release --example pq_bench -- [ITERATIONS] [KEYS]`
+//! (defaults 2000 and 10000).
 
 use std::io::{Read, Write};
 use std::time::Instant;
 
+use seif::keys::VaultKeys;
 use seif::pq::HybridIdentity;
+use seif::secrets::{DataKey, VaultSecret};
 
 fn wrap(recipient: &dyn age::Recipient, key: &[u8; 32]) -> Vec<u8> {
     let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient)).unwrap();
@@ -121,5 +132,75 @@ fn main() {
         "a wrapped 32-byte data key (an age file, without grease): {} bytes (classic X25519: {} bytes)",
         smallest(&pq_recipient),
         smallest(&classic_recipient)
+    );
+
+    let keys: usize = std::env::args()
+        .nth(2)
+        .map(|s| s.parse().expect("KEYS is a number"))
+        .unwrap_or(10_000);
+    ceremonies(keys);
+}
+
+/// A grant of `n` snapshot keys and the upgrade of a store of `n`
+/// snapshots: seconds for the crypto of each, on one thread.
+fn ceremonies(n: usize) {
+    let vault = VaultKeys::derive(&VaultSecret::generate());
+    let public = vault.public();
+    let team = HybridIdentity::generate().to_public().to_string();
+    let data: Vec<(DataKey, [u8; 32])> = (0..n)
+        .map(|_| {
+            let k = DataKey::generate();
+            let c = seif::wrap::key_commitment(&k);
+            (k, c)
+        })
+        .collect();
+    let wrap_all = |recipient: &str| -> Vec<Vec<u8>> {
+        data.iter()
+            .map(|(k, _)| seif::wrap::wrap(k, &[recipient.to_owned()]).unwrap())
+            .collect()
+    };
+    let pq_wrapped = wrap_all(&public.pq_recipient);
+    let classic_wrapped = wrap_all(&public.age_recipient);
+    let pq_id: &dyn age::Identity = vault.pq_identity();
+    let classic_id: &dyn age::Identity = vault.age_identity();
+
+    let t = Instant::now();
+    for (w, (_, c)) in pq_wrapped.iter().zip(&data) {
+        let k = seif::wrap::unwrap(w, &[pq_id], c).unwrap();
+        std::hint::black_box(seif::wrap::wrap(&k, std::slice::from_ref(&team)).unwrap());
+    }
+    let grant = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    for (w, (_, c)) in classic_wrapped.iter().zip(&data) {
+        let k = seif::wrap::unwrap(w, &[classic_id], c).unwrap();
+        let again =
+            seif::wrap::wrap_with_policy(&k, std::slice::from_ref(&public.pq_recipient), true)
+                .unwrap();
+        assert_eq!(seif::wrap::is_pq_only(&again), Some(true));
+        std::hint::black_box(seif::wrap::unwrap(&again, &[pq_id], c).unwrap());
+    }
+    let upgrade = t.elapsed().as_secs_f64();
+    println!(
+        "a grant of {n} snapshot keys (unwrap hybrid, wrap to an age1pq1 team key): {grant:.2} s of crypto ({:.0} µs a key)",
+        grant * 1e6 / n as f64
+    );
+    println!(
+        "the post-quantum upgrade of {n} snapshot keys (unwrap X25519, wrap hybrid-only, check by opening): {upgrade:.2} s of crypto ({:.0} µs a key)",
+        upgrade * 1e6 / n as f64
+    );
+    let envelope = seif::snapshot::key_envelope::KeyEnvelope::wrap(
+        &data[0].0,
+        seif::ids::VaultId([1; 32]),
+        seif::ids::SnapshotId([2; 16]),
+        2,
+        std::slice::from_ref(&public.pq_recipient),
+    )
+    .unwrap()
+    .to_bytes()
+    .len();
+    println!(
+        "the upgrade adds {n} key envelopes of {envelope} bytes each to the store ({:.1} MB)",
+        (n * envelope) as f64 / 1e6
     );
 }
