@@ -284,7 +284,7 @@ pub fn shares(
                 )
                 .map_err(|e| e.to_string())
                 .and_then(|_| {
-                    age::Decryptor::new(&dearmored[..])
+                    age::Decryptor::new_buffered(&dearmored[..])
                         .map(|_| ())
                         .map_err(|e| e.to_string())
                 });
