@@ -838,6 +838,18 @@ pub(crate) mod tests {
         }
     }
 
+    /// What a rotation in these tests changes: every set retired, and a
+    /// new 2-of-3 set of generation 2 whose id is `id` repeated.
+    fn next_set(b: &mut DescriptorBody, id: u8) {
+        for s in &mut b.share_sets {
+            s.status = SetStatus::Retired;
+        }
+        let mut set = test_set(3, 2);
+        set.id = to_hex(&[id; 16]);
+        set.generation = 2;
+        b.share_sets.push(set);
+    }
+
     pub(crate) fn test_set(n: u8, t: u8) -> ShareSet {
         ShareSet {
             id: to_hex(&[7u8; 16]),
@@ -945,17 +957,7 @@ pub(crate) mod tests {
             Some(d1.fingerprint().as_str())
         );
         let new_keys = VaultKeys::derive(&VaultSecret::generate());
-        let d3 = d2
-            .rotate(&keys, &new_keys, |b| {
-                for s in &mut b.share_sets {
-                    s.status = SetStatus::Retired;
-                }
-                let mut set = test_set(3, 2);
-                set.id = to_hex(&[8u8; 16]);
-                set.generation = 2;
-                b.share_sets.push(set);
-            })
-            .unwrap();
+        let d3 = d2.rotate(&keys, &new_keys, |b| next_set(b, 8)).unwrap();
         let d3 = Descriptor::from_json(d3.to_json_pretty().as_bytes()).unwrap();
         assert_eq!(d3.vault_id(), d1.vault_id());
         assert!(d3.key_check(&new_keys.public()));
@@ -1054,17 +1056,7 @@ pub(crate) mod tests {
         assert!(e.contains("post-quantum (age1pq1…) and classic"), "{e}");
         // A rotation keeps a PQ vault PQ.
         let new_keys = VaultKeys::derive(&VaultSecret::generate());
-        let r = d
-            .rotate(&keys, &new_keys, |b| {
-                for s in &mut b.share_sets {
-                    s.status = SetStatus::Retired;
-                }
-                let mut set = test_set(3, 2);
-                set.id = to_hex(&[8u8; 16]);
-                set.generation = 2;
-                b.share_sets.push(set);
-            })
-            .unwrap();
+        let r = d.rotate(&keys, &new_keys, |b| next_set(b, 8)).unwrap();
         assert_eq!(r.body().recipients, vec![new_keys.public().pq_recipient]);
         assert!(r.require_pq());
         // And refuses to "upgrade" it again.
@@ -1081,15 +1073,7 @@ pub(crate) mod tests {
         let c = Descriptor::genesis("classic", &keys, test_set(3, 2), vec![]).unwrap();
         let new_keys = VaultKeys::derive(&VaultSecret::generate());
         let up = c
-            .rotate_to_post_quantum(&keys, &new_keys, |b| {
-                for s in &mut b.share_sets {
-                    s.status = SetStatus::Retired;
-                }
-                let mut set = test_set(3, 2);
-                set.id = to_hex(&[9u8; 16]);
-                set.generation = 2;
-                b.share_sets.push(set);
-            })
+            .rotate_to_post_quantum(&keys, &new_keys, |b| next_set(b, 9))
             .unwrap();
         assert_eq!(up.body().recipients, vec![new_keys.public().pq_recipient]);
         assert!(up.is_pq() && up.require_pq() && up.key_check(&new_keys.public()));
@@ -1100,15 +1084,7 @@ pub(crate) mod tests {
         );
         assert!(Descriptor::from_json(up.to_json_pretty().as_bytes()).is_ok());
         // A plain rotation of a classic vault stays classic.
-        let plain = c.rotate(&keys, &new_keys, |b| {
-            for s in &mut b.share_sets {
-                s.status = SetStatus::Retired;
-            }
-            let mut set = test_set(3, 2);
-            set.id = to_hex(&[10u8; 16]);
-            set.generation = 2;
-            b.share_sets.push(set);
-        });
+        let plain = c.rotate(&keys, &new_keys, |b| next_set(b, 10));
         let plain = plain.unwrap();
         assert!(!plain.is_pq() && !plain.require_pq());
     }

@@ -7,36 +7,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use secrecy::SecretString;
-use seif::custody::{CustodyError, Identities, Passphrases, open_share};
+use seif::custody::{Identities, open_share};
 
 /// Opens a share file through the library (as a custodian's own tools
 /// would), to craft damaged or forged shares from real ones.
 fn decrypt_share(v: &AgeVault, i: usize) -> seif::shares::Share {
-    struct NoPass;
-    impl Passphrases for NoPass {
-        fn new_passphrase(&mut self, _: &str) -> Result<SecretString, CustodyError> {
-            unreachable!()
-        }
-        fn share_passphrase(
-            &mut self,
-            _: &str,
-            _: usize,
-        ) -> Result<Option<SecretString>, CustodyError> {
-            Ok(None)
-        }
-        fn key_passphrase(
-            &mut self,
-            _: &str,
-            _: &str,
-            _: usize,
-        ) -> Result<Option<SecretString>, CustodyError> {
-            Ok(None)
-        }
-    }
     let mut ids = Identities::default();
     ids.add_file(&v.identities[i]).unwrap();
-    open_share(&std::fs::read(v.share_file(i)).unwrap(), &ids, &mut NoPass).unwrap()
+    open_share(
+        &std::fs::read(v.share_file(i)).unwrap(),
+        &ids,
+        &mut NoPassphrases,
+    )
+    .unwrap()
 }
 
 fn open_cmd(v: &AgeVault, shares: &[usize], out: &Path, inputs: &[&Path]) -> std::process::Output {

@@ -563,31 +563,6 @@ fn the_key_check_refuses_a_wrong_secret_with_valid_commitments() {
     use seif::keys::VaultKeys;
     use seif::secrets::VaultSecret;
 
-    struct NoPass;
-    impl seif::custody::Passphrases for NoPass {
-        fn new_passphrase(
-            &mut self,
-            _: &str,
-        ) -> Result<secrecy::SecretString, seif::custody::CustodyError> {
-            unreachable!()
-        }
-        fn share_passphrase(
-            &mut self,
-            _: &str,
-            _: usize,
-        ) -> Result<Option<secrecy::SecretString>, seif::custody::CustodyError> {
-            Ok(None)
-        }
-        fn key_passphrase(
-            &mut self,
-            _: &str,
-            _: &str,
-            _: usize,
-        ) -> Result<Option<secrecy::SecretString>, seif::custody::CustodyError> {
-            Ok(None)
-        }
-    }
-
     let dir = tempfile::tempdir().unwrap();
     let keys = VaultKeys::derive(&VaultSecret::generate());
     let vault_id = seif::descriptor::vault_id_of(&keys.public().signing_key);
@@ -610,7 +585,7 @@ fn the_key_check_refuses_a_wrong_secret_with_valid_commitments() {
         2,
         SetStatus::Active,
         &specs,
-        &mut NoPass,
+        &mut NoPassphrases,
     )
     .unwrap();
     let d = seif::descriptor::Descriptor::genesis("key check", &keys, issued.set, vec![]).unwrap();

@@ -15,35 +15,12 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use common::*;
-use secrecy::SecretString;
-use seif::custody::{CustodianSpec, CustodyError, Passphrases};
+use seif::custody::CustodianSpec;
 use seif::descriptor::{Descriptor, KeyWrapping, SealerEntry, SetStatus};
 use seif::ids::{BlobId, SnapshotId, VaultId};
 use seif::keys::VaultKeys;
 use seif::secrets::VaultSecret;
 use seif::snapshot::upgrade_list::{ListedEnvelope, UpgradeList};
-
-struct NoPass;
-impl Passphrases for NoPass {
-    fn new_passphrase(&mut self, _: &str) -> Result<SecretString, CustodyError> {
-        unreachable!("age custodians only")
-    }
-    fn share_passphrase(
-        &mut self,
-        _: &str,
-        _: usize,
-    ) -> Result<Option<SecretString>, CustodyError> {
-        Ok(None)
-    }
-    fn key_passphrase(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: usize,
-    ) -> Result<Option<SecretString>, CustodyError> {
-        Ok(None)
-    }
-}
 
 /// A classic vault as `seif-ceremony init` made them before post-quantum
 /// wrapping (X25519 recipient, no require_pq), with three age custodians
@@ -78,7 +55,7 @@ fn classic_vault() -> Classic {
         2,
         SetStatus::Active,
         &specs,
-        &mut NoPass,
+        &mut NoPassphrases,
     )
     .unwrap();
     let sealer_key = dir.path().join("sealer.key");
@@ -132,20 +109,14 @@ fn classic_vault() -> Classic {
 
 /// Every regular file under `root`, relative path -> bytes.
 fn files_of(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    walk(root)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            (rel, std::fs::read(&p).unwrap())
+        })
+        .collect()
 }
 
 /// The age stanza tag of an X25519 recipient, as it stands in a header.
@@ -258,18 +229,7 @@ fn upgraded() -> Upgraded {
     let mut trees = Vec::new();
     for (i, small) in [&b"first"[..], b"second"].iter().enumerate() {
         std::fs::write(tree.join("small"), small).unwrap();
-        let o = run(seif()
-            .args(["push", "--json", "--vault"])
-            .arg(&v.vault_json)
-            .arg("--sealer")
-            .arg(&v.sealer_key)
-            .arg("--state-dir")
-            .arg(v.dir.path().join("state"))
-            .arg("--store")
-            .arg(&store)
-            .arg(&tree));
-        ok(&o);
-        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let (j, _) = v.push_ok(&[&store], &[&tree], &[]);
         assert_eq!(j["bases"], i, "{j}");
         snapshots.push(j["snapshot_id"].as_str().unwrap().to_owned());
         trees.push(files_of(&tree));

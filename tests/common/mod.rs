@@ -237,6 +237,34 @@ pub fn test_vault_with(name: &str, wrapping: seif::descriptor::KeyWrapping) -> T
     }
 }
 
+/// The prompter for ceremonies whose custodians hold age keys only: it
+/// is never asked for a new passphrase, and has none to give.
+pub struct NoPassphrases;
+
+impl seif::custody::Passphrases for NoPassphrases {
+    fn new_passphrase(
+        &mut self,
+        _: &str,
+    ) -> Result<secrecy::SecretString, seif::custody::CustodyError> {
+        unreachable!("age custodians only")
+    }
+    fn share_passphrase(
+        &mut self,
+        _: &str,
+        _: usize,
+    ) -> Result<Option<secrecy::SecretString>, seif::custody::CustodyError> {
+        Ok(None)
+    }
+    fn key_passphrase(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: usize,
+    ) -> Result<Option<secrecy::SecretString>, seif::custody::CustodyError> {
+        Ok(None)
+    }
+}
+
 /// What a push needs from a test's vault: its vault.json, the sealer key
 /// the vault accepts, and a scratch directory (the push's state lives in
 /// `SCRATCH/state`). One home for the flags every end-to-end test of

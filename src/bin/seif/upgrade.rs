@@ -62,8 +62,10 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
     // real run it is a record, which -q leaves out (what blocks the step
     // is always said).
     let listing = args.dry_run || report::verbosity() >= report::Verbosity::Normal;
-    for l in plan.lists.iter().filter(|_| listing) {
-        seif_cli::outln!("upgrade list {}: signed by the vault, used", escape(l))?;
+    if listing {
+        for l in &plan.lists {
+            seif_cli::outln!("upgrade list {}: signed by the vault, used", escape(l))?;
+        }
     }
     for why in &plan.refused_lists {
         report::warn(crate::TOOL, &format!("upgrade list refused: {why}"));
@@ -73,8 +75,10 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
     } else {
         "removed"
     };
-    for k in plan.kept_pq.iter().filter(|_| listing) {
-        seif_cli::outln!("kept    {} (post-quantum only)", escape(k))?;
+    if listing {
+        for k in &plan.kept_pq {
+            seif_cli::outln!("kept    {} (post-quantum only)", escape(k))?;
+        }
     }
     if !plan.blocked.is_empty() {
         for b in &plan.blocked {
@@ -96,15 +100,6 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
         ))
         .hint("bring the upgrade ceremony's store copy here first (`seif sync --vault NEW/vault.json --from COPY --to STORE`), check --vault is the vault.json the ceremony wrote, and run `seif verify`; a snapshot the upgrade left out (the ceremony warned) keeps its classic key until it is pruned"));
     }
-    for r in plan.remove.iter().filter(|_| listing) {
-        seif_cli::outln!(
-            "{verb} {} (classic-only, generation {}): the snapshot keeps {} (post-quantum, named by {})",
-            escape(&r.key),
-            r.generation,
-            r.replaced_by,
-            escape(&r.list)
-        )?;
-    }
     if !args.dry_run {
         classic_keys::apply(store.as_ref(), &plan).map_err(|e| match e {
             ClassicKeysError::Store(e) => store_failure(e).hint(
@@ -112,6 +107,19 @@ pub fn drop_classic_keys(args: DropClassicArgs) -> Result<(), Failure> {
             ),
             other => Failure::refused(other.to_string()),
         })?;
+    }
+    // Said after the deletions, so that a store failing midway never
+    // leaves "removed" on the screen for an envelope still there.
+    if listing {
+        for r in &plan.remove {
+            seif_cli::outln!(
+                "{verb} {} (classic-only, generation {}): the snapshot keeps {} (post-quantum, named by {})",
+                escape(&r.key),
+                r.generation,
+                r.replaced_by,
+                escape(&r.list)
+            )?;
+        }
     }
     report::summary(&format!(
         "{where_}: {verb} {} classic-only key envelope(s); {} post-quantum kept{}",
