@@ -27,9 +27,10 @@ ensure_test_tools() {
     python3 -m pip install -q --disable-pip-version-check pynacl 2>/dev/null \
       || python3 -m pip install -q --disable-pip-version-check --break-system-packages pynacl
   fi
-  # tests/spec/pq_unwrap.py: ML-KEM-768 (and X25519, ChaCha20-Poly1305) from
+  # tests/spec/pq_unwrap.py: ML-KEM-768 (and X25519, ChaCha20-Poly1305), and
+  # tests/spec/restore.py: ML-DSA-65 (hybrid record signatures), from
   # pyca/cryptography; 48.0 has ML-KEM (earlier releases may not).
-  if ! python3 -c 'from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey' 2>/dev/null; then
+  if ! python3 -c 'from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey; from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PublicKey' 2>/dev/null; then
     say "installing cryptography >= 48 (pip), for ML-KEM"
     python3 -m pip install -q --disable-pip-version-check 'cryptography>=48' 2>/dev/null \
       || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'cryptography>=48'

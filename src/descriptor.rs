@@ -5,11 +5,18 @@
 //! custodians and share commitments, and the sealers the vault accepts.
 //!
 //! The vault id is self-certifying: it is the hash of the first
-//! generation's signing key, and each later generation is endorsed by the one
-//! before it (`key_history`). So anyone who knows the vault id (it is printed
-//! at `init` for the witnesses, and it is in every sealed file) can check a
+//! generation's signing key (both keys, for a vault whose first generation
+//! signs hybrid), and each later generation is endorsed by the one before
+//! it (`key_history`). So anyone who knows the vault id (it is printed at
+//! `init` for the witnesses, and it is in every sealed file) can check a
 //! descriptor with no other trust: the chain of keys must lead back to the
 //! id, and the newest key must sign the body.
+//!
+//! Post-quantum generations sign hybrid: Ed25519 and ML-DSA-65 over the same
+//! bytes, both required (FORMAT.md section 10). Once a generation in the
+//! chain has an ML-DSA key, every later one must have one, and every later
+//! endorsement and body carries both signatures: a descriptor can never go
+//! back to Ed25519 alone.
 
 use std::path::Path;
 
@@ -20,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encoding::{from_hex, to_hex};
 use crate::keys::{VaultKeys, VaultPublicKeys};
+use crate::mldsa::MlDsaPublicKey;
 use crate::sealer::SealerPublicKey;
 use crate::signed::{self, DOMAIN_DESCRIPTOR, DOMAIN_ROTATION, SignedError};
 use crate::wrap::parse_recipient;
@@ -28,6 +36,10 @@ use crate::wrap::parse_recipient;
 pub const FORMAT_V1: &str = "seif-vault/1";
 /// Domain label hashed with the first signing key to make the vault id.
 pub const LABEL_VAULT_ID: &str = "seif/v1/vault-id";
+/// Domain label hashed with both first signing keys (Ed25519, then
+/// ML-DSA-65) to make the id of a vault whose first generation signs
+/// hybrid.
+pub const LABEL_VAULT_ID_HYBRID: &str = "seif/v1/vault-id-hybrid";
 /// The largest descriptor read.
 pub const DESCRIPTOR_MAX: u64 = 4 * 1024 * 1024;
 /// The most custodians in one share set (Shamir over GF(256)).
@@ -166,11 +178,18 @@ pub struct PastGeneration {
     pub generation: u32,
     /// Its Ed25519 verifying key, lowercase hex.
     pub signing_key: String,
+    /// Its ML-DSA-65 verifying key, lowercase hex, if it signed hybrid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_mldsa65: Option<String>,
     /// Its age recipients.
     pub recipients: Vec<String>,
     /// Its signature (domain `seif/v1/key-rotation`) over the next
-    /// generation's `{vault_id, generation, signing_key, recipients}`.
+    /// generation's `{vault_id, generation, signing_key,
+    /// signing_key_mldsa65 (if any), recipients}`.
     pub successor_signature: String,
+    /// The ML-DSA-65 signature over the same, if it signed hybrid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor_signature_mldsa65: Option<String>,
 }
 
 /// The signed body of a descriptor.
@@ -197,6 +216,12 @@ pub struct DescriptorBody {
     pub recipients: Vec<String>,
     /// The current Ed25519 verifying key, lowercase hex.
     pub signing_key: String,
+    /// The current ML-DSA-65 verifying key, lowercase hex: present when the
+    /// current generation signs hybrid (every post-quantum generation made
+    /// since hybrid signatures), and then the document carries
+    /// `signature_mldsa65` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_mldsa65: Option<String>,
     /// Earlier generations, oldest first.
     pub key_history: Vec<PastGeneration>,
     /// Share sets, oldest first.
@@ -230,6 +255,7 @@ pub enum KeyWrapping {
 pub struct Descriptor {
     body: DescriptorBody,
     signature: String,
+    signature_mldsa65: Option<String>,
     signing_key: VerifyingKey,
 }
 
@@ -242,6 +268,26 @@ pub fn vault_id_of(genesis_key: &VerifyingKey) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The vault id of a first generation that signs hybrid.
+pub fn hybrid_vault_id_of(genesis_key: &VerifyingKey, genesis_mldsa: &MlDsaPublicKey) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(LABEL_VAULT_ID_HYBRID.as_bytes());
+    h.update([0u8]);
+    h.update(genesis_key.as_bytes());
+    h.update(genesis_mldsa.as_bytes());
+    h.finalize().into()
+}
+
+/// The id of a new vault with these keys: hybrid for a post-quantum vault
+/// (whose first generation signs hybrid), classic otherwise. Shares are
+/// bound to it before the descriptor exists.
+pub fn new_vault_id(public: &VaultPublicKeys, wrapping: KeyWrapping) -> [u8; 32] {
+    match wrapping {
+        KeyWrapping::PostQuantum => hybrid_vault_id_of(&public.signing_key, &public.mldsa_key),
+        KeyWrapping::Classic => vault_id_of(&public.signing_key),
+    }
+}
+
 /// The vault id in groups of four hex digits, as witnesses record it.
 pub fn format_fingerprint(id_hex: &str) -> String {
     id_hex
@@ -252,17 +298,34 @@ pub fn format_fingerprint(id_hex: &str) -> String {
         .join(" ")
 }
 
+/// What a generation endorses of its successor. `signing_key_mldsa65` is
+/// there only for a successor that signs hybrid, so endorsements made
+/// before hybrid signatures keep their bytes.
 fn rotation_body(
     vault_id: &str,
     generation: u32,
     signing_key: &str,
+    signing_key_mldsa65: Option<&str>,
     recipients: &[String],
 ) -> Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "vault_id": vault_id,
         "generation": generation,
         "signing_key": signing_key,
         "recipients": recipients,
+    });
+    if let Some(k) = signing_key_mldsa65 {
+        v["signing_key_mldsa65"] = Value::String(k.to_owned());
+    }
+    v
+}
+
+/// A parsed ML-DSA-65 key of the descriptor.
+fn mldsa_from_hex(what: &str, s: &str) -> Result<MlDsaPublicKey, DescriptorError> {
+    MlDsaPublicKey::from_hex(s).ok_or_else(|| {
+        invalid(format!(
+            "{what} is not an ML-DSA-65 public key in lowercase hex"
+        ))
     })
 }
 
@@ -292,7 +355,7 @@ impl Descriptor {
         let pq = wrapping == KeyWrapping::PostQuantum;
         let body = DescriptorBody {
             format: FORMAT_V1.into(),
-            vault_id: to_hex(&vault_id_of(&public.signing_key)),
+            vault_id: to_hex(&new_vault_id(&public, wrapping)),
             name: name.into(),
             revision: 1,
             updated: crate::time::now_rfc3339(),
@@ -304,6 +367,7 @@ impl Descriptor {
                 public.age_recipient
             }],
             signing_key: to_hex(public.signing_key.as_bytes()),
+            signing_key_mldsa65: pq.then(|| public.mldsa_key.to_hex()),
             key_history: vec![],
             share_sets: vec![share_set],
             sealers,
@@ -316,13 +380,29 @@ impl Descriptor {
     fn sign_body(body: DescriptorBody, keys: &VaultKeys) -> Result<Self, DescriptorError> {
         let value = serde_json::to_value(&body).map_err(|e| invalid(e.to_string()))?;
         let signature = signed::sign(keys.signing_key(), DOMAIN_DESCRIPTOR, &value)?;
-        let doc = Self::to_document(&body, &signature);
+        let signature_mldsa65 = match body.signing_key_mldsa65 {
+            Some(_) => Some(signed::sign_mldsa(
+                keys.mldsa_key(),
+                DOMAIN_DESCRIPTOR,
+                &value,
+            )?),
+            None => None,
+        };
+        let doc = Self::to_document(&body, &signature, signature_mldsa65.as_deref());
         // Re-verify what we produced: a descriptor we write is one we can read.
         Self::from_value(doc)
     }
 
-    fn to_document(body: &DescriptorBody, signature: &str) -> Value {
-        serde_json::json!({ "body": body, "signature": signature })
+    fn to_document(
+        body: &DescriptorBody,
+        signature: &str,
+        signature_mldsa65: Option<&str>,
+    ) -> Value {
+        let mut doc = serde_json::json!({ "body": body, "signature": signature });
+        if let Some(s) = signature_mldsa65 {
+            doc["signature_mldsa65"] = Value::String(s.to_owned());
+        }
+        doc
     }
 
     /// The next revision: `change` edits a copy of the body, which is then
@@ -401,30 +481,43 @@ impl Descriptor {
         let new_public = new_keys.public();
         let generation = self.body.generation + 1;
         let new_signing = to_hex(new_public.signing_key.as_bytes());
+        // A post-quantum generation signs hybrid; so does every generation
+        // after one that did (the chain never goes back to Ed25519 alone).
+        let new_mldsa =
+            (pq || self.body.signing_key_mldsa65.is_some()).then(|| new_public.mldsa_key.to_hex());
         let new_recipients = vec![if pq {
             new_public.pq_recipient.clone()
         } else {
             new_public.age_recipient.clone()
         }];
-        let endorsement = signed::sign(
-            old_keys.signing_key(),
-            DOMAIN_ROTATION,
-            &rotation_body(
-                &self.body.vault_id,
-                generation,
-                &new_signing,
-                &new_recipients,
-            ),
-        )?;
+        let endorsed = rotation_body(
+            &self.body.vault_id,
+            generation,
+            &new_signing,
+            new_mldsa.as_deref(),
+            &new_recipients,
+        );
+        let endorsement = signed::sign(old_keys.signing_key(), DOMAIN_ROTATION, &endorsed)?;
+        let endorsement_mldsa65 = match self.body.signing_key_mldsa65 {
+            Some(_) => Some(signed::sign_mldsa(
+                old_keys.mldsa_key(),
+                DOMAIN_ROTATION,
+                &endorsed,
+            )?),
+            None => None,
+        };
         let mut body = self.body.clone();
         body.key_history.push(PastGeneration {
             generation: self.body.generation,
             signing_key: self.body.signing_key.clone(),
+            signing_key_mldsa65: self.body.signing_key_mldsa65.clone(),
             recipients: self.body.recipients.clone(),
             successor_signature: endorsement,
+            successor_signature_mldsa65: endorsement_mldsa65,
         });
         body.generation = generation;
         body.signing_key = new_signing;
+        body.signing_key_mldsa65 = new_mldsa;
         body.recipients = new_recipients;
         body.require_pq = body.require_pq || pq;
         change(&mut body);
@@ -457,11 +550,21 @@ impl Descriptor {
         let Value::Object(mut doc) = value else {
             return Err(DescriptorError::Malformed("not a JSON object".into()));
         };
+        let signature_mldsa65 = match doc.remove("signature_mldsa65") {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                return Err(DescriptorError::Malformed(
+                    "'signature_mldsa65' is not a string".into(),
+                ));
+            }
+        };
         let (Some(body_value), Some(Value::String(signature)), 2) =
             (doc.remove("body"), doc.remove("signature"), doc.len() + 2)
         else {
             return Err(DescriptorError::Malformed(
-                "expected exactly the fields 'body' and 'signature'".into(),
+                "expected exactly the fields 'body', 'signature' and, if hybrid, 'signature_mldsa65'"
+                    .into(),
             ));
         };
         if let Some(Value::String(f)) = body_value.get("format")
@@ -472,29 +575,60 @@ impl Descriptor {
             ));
         }
         let body: DescriptorBody = serde_json::from_value(body_value.clone()).map_err(malformed)?;
-        let signing_key = validate(&body)?;
+        let (signing_key, mldsa_key) = validate(&body)?;
         signed::verify(&signing_key, DOMAIN_DESCRIPTOR, &body_value, &signature)
             .map_err(|_| DescriptorError::BadSignature)?;
+        // Both halves or nothing: the body names the ML-DSA key, so a
+        // document whose ML-DSA signature was stripped (or added to a
+        // classic body) is refused, never read as classic.
+        match (&mldsa_key, &signature_mldsa65) {
+            (Some(k), Some(sig)) => signed::verify_mldsa(k, DOMAIN_DESCRIPTOR, &body_value, sig)
+                .map_err(|_| DescriptorError::BadSignature)?,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "the body names an ML-DSA-65 key but the document has no 'signature_mldsa65' (hybrid signatures need both)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "'signature_mldsa65' is given but the body names no ML-DSA-65 key",
+                ));
+            }
+            (None, None) => {}
+        }
         Ok(Descriptor {
             body,
             signature,
+            signature_mldsa65,
             signing_key,
         })
     }
 
     /// The signed document as pretty JSON, for writing to `vault.json`.
     pub fn to_json_pretty(&self) -> String {
-        let mut s = serde_json::to_string_pretty(&Self::to_document(&self.body, &self.signature))
-            .expect("descriptor serializes");
+        let mut s = serde_json::to_string_pretty(&self.document()).expect("descriptor serializes");
         s.push('\n');
         s
     }
 
     /// SHA-256 of the canonical signed document: names this revision.
     pub fn fingerprint(&self) -> String {
-        let doc = Self::to_document(&self.body, &self.signature);
+        let doc = self.document();
         let canonical = signed::canonical_json(&doc).expect("validated descriptor canonicalizes");
         to_hex(&Sha256::digest(canonical))
+    }
+
+    fn document(&self) -> Value {
+        Self::to_document(
+            &self.body,
+            &self.signature,
+            self.signature_mldsa65.as_deref(),
+        )
+    }
+
+    /// Whether the current generation signs hybrid (Ed25519 and ML-DSA-65).
+    pub fn is_hybrid_signed(&self) -> bool {
+        self.body.signing_key_mldsa65.is_some()
     }
 
     /// The verified body.
@@ -520,7 +654,13 @@ impl Descriptor {
         } else {
             &public.age_recipient
         };
-        self.signing_key == public.signing_key && self.body.recipients.first() == Some(expected)
+        let mldsa_matches = match &self.body.signing_key_mldsa65 {
+            Some(k) => *k == public.mldsa_key.to_hex(),
+            None => true,
+        };
+        self.signing_key == public.signing_key
+            && mldsa_matches
+            && self.body.recipients.first() == Some(expected)
     }
 
     /// Whether the vault's current recipients are post-quantum (`age1pq1…`;
@@ -548,23 +688,52 @@ impl Descriptor {
     /// `seif open`, `seal`, `push`, `verify` and `restore`, and the
     /// ceremony's checks before any share is asked for, all apply; it reads
     /// public fields only, so it decides before any key is used.
+    ///
+    /// A snapshot record's sealer must be listed exactly as the record
+    /// spells it, so a sealer listed hybrid (`seifsealerpq1…`) is never
+    /// taken on its Ed25519 signature alone.
     pub fn accepts(
         &self,
         vault_id: &[u8; 32],
         sealer: Option<&SealerPublicKey>,
         allow_unsigned: bool,
     ) -> Result<(), NotAccepted> {
+        let label = sealer.and_then(|s| self.sealer_label(s));
+        self.accepts_as(vault_id, sealer, allow_unsigned, label)
+    }
+
+    /// [`Self::accepts`] for a sealed file, whose header names and signs
+    /// with the sealer's Ed25519 key only: the sealer may be listed in
+    /// either spelling.
+    pub fn accepts_file(
+        &self,
+        vault_id: &[u8; 32],
+        sealer: Option<&SealerPublicKey>,
+        allow_unsigned: bool,
+    ) -> Result<(), NotAccepted> {
+        let label = sealer.and_then(|s| self.file_sealer_label(s));
+        self.accepts_as(vault_id, sealer, allow_unsigned, label)
+    }
+
+    fn accepts_as(
+        &self,
+        vault_id: &[u8; 32],
+        sealer: Option<&SealerPublicKey>,
+        allow_unsigned: bool,
+        label: Option<&str>,
+    ) -> Result<(), NotAccepted> {
         if *vault_id != self.vault_id() {
             return Err(NotAccepted::OtherVault(*vault_id));
         }
         match sealer {
-            Some(s) if !self.accepts_sealer(s) => Err(NotAccepted::Sealer(Box::new(*s))),
+            Some(s) if label.is_none() => Err(NotAccepted::Sealer(Box::new(*s))),
             None if !allow_unsigned => Err(NotAccepted::Unsigned),
             _ => Ok(()),
         }
     }
 
-    /// The label the vault gives a sealer, if it accepts it.
+    /// The label the vault gives a sealer spelt exactly so, if it accepts
+    /// it.
     pub fn sealer_label(&self, sealer: &SealerPublicKey) -> Option<&str> {
         let s = sealer.to_string();
         self.body
@@ -572,6 +741,33 @@ impl Descriptor {
             .iter()
             .find(|e| e.key == s)
             .map(|e| e.label.as_str())
+    }
+
+    /// The label of the sealer with this Ed25519 key, in either spelling:
+    /// how a sealed file's signer is judged.
+    pub fn file_sealer_label(&self, sealer: &SealerPublicKey) -> Option<&str> {
+        self.file_sealer(sealer).map(|e| e.label.as_str())
+    }
+
+    /// The entry of the sealer with this Ed25519 key, in either spelling:
+    /// a sealed file's signer is shown as the vault lists it, the key
+    /// people compare with their paper.
+    pub fn file_sealer(&self, sealer: &SealerPublicKey) -> Option<&SealerEntry> {
+        let classic = sealer.classic();
+        self.body.sealers.iter().find(|e| {
+            e.key
+                .parse::<SealerPublicKey>()
+                .is_ok_and(|k| k.classic() == classic)
+        })
+    }
+
+    /// How the vault lists this pipeline's key (`own`, the hybrid
+    /// spelling): hybrid if it lists that, else classic if it lists that.
+    /// A push signs its records in the spelling returned.
+    pub fn listed_as(&self, own: &SealerPublicKey) -> Option<SealerPublicKey> {
+        [*own, own.classic()]
+            .into_iter()
+            .find(|k| self.sealer_label(k).is_some())
     }
 
     /// The share set with this id.
@@ -617,8 +813,11 @@ fn key_from_hex(what: &str, s: &str) -> Result<VerifyingKey, DescriptorError> {
         .ok_or_else(|| invalid(format!("{what} is not a valid Ed25519 public key")))
 }
 
-/// Every rule that serde's types cannot say; returns the current signing key.
-fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
+/// Every rule that serde's types cannot say; returns the current signing
+/// keys (Ed25519, and ML-DSA-65 if the generation signs hybrid).
+fn validate(
+    body: &DescriptorBody,
+) -> Result<(VerifyingKey, Option<MlDsaPublicKey>), DescriptorError> {
     check_name("the vault name", &body.name)?;
     from_hex::<32>(&body.vault_id).map_err(|_| invalid("vault_id is not 64 hex digits"))?;
     if let Some(p) = &body.previous {
@@ -628,6 +827,11 @@ fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
         return Err(invalid("only revision 1 has no previous revision"));
     }
     let signing_key = key_from_hex("signing_key", &body.signing_key)?;
+    let mldsa_key = body
+        .signing_key_mldsa65
+        .as_deref()
+        .map(|k| mldsa_from_hex("signing_key_mldsa65", k))
+        .transpose()?;
     check_recipients(&body.recipients)?;
     if body.require_pq && !parse_recipient(&body.recipients[0]).is_ok_and(|r| r.is_pq()) {
         return Err(invalid(
@@ -645,12 +849,24 @@ fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
             "the generation number does not match the key history".into(),
         ));
     }
-    let genesis_hex = body
+    let (genesis_hex, genesis_mldsa_hex) = body
         .key_history
         .first()
-        .map_or(&body.signing_key, |g| &g.signing_key);
+        .map_or((&body.signing_key, &body.signing_key_mldsa65), |g| {
+            (&g.signing_key, &g.signing_key_mldsa65)
+        });
     let genesis = key_from_hex("the first generation's signing key", genesis_hex)?;
-    if to_hex(&vault_id_of(&genesis)) != body.vault_id {
+    // A first generation that signs hybrid has an id bound to both keys, so
+    // stripping its ML-DSA key changes the id: a forger who breaks Ed25519
+    // still cannot present such a vault as classic.
+    let id = match genesis_mldsa_hex {
+        Some(k) => hybrid_vault_id_of(
+            &genesis,
+            &mldsa_from_hex("the first generation's ML-DSA-65 key", k)?,
+        ),
+        None => vault_id_of(&genesis),
+    };
+    if to_hex(&id) != body.vault_id {
         return Err(DescriptorError::BrokenKeyChain(
             "the first signing key does not hash to the vault id".into(),
         ));
@@ -664,25 +880,54 @@ fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
         }
         check_recipients(&past.recipients)?;
         let key = key_from_hex("a past signing key", &past.signing_key)?;
-        let (next_key, next_recipients) = match body.key_history.get(i + 1) {
-            Some(next) => (&next.signing_key, &next.recipients),
-            None => (&body.signing_key, &body.recipients),
+        let (next_key, next_mldsa, next_recipients) = match body.key_history.get(i + 1) {
+            Some(next) => (
+                &next.signing_key,
+                &next.signing_key_mldsa65,
+                &next.recipients,
+            ),
+            None => (
+                &body.signing_key,
+                &body.signing_key_mldsa65,
+                &body.recipients,
+            ),
+        };
+        let broken = || {
+            DescriptorError::BrokenKeyChain(format!(
+                "generation {} does not endorse generation {}",
+                past.generation,
+                past.generation + 1
+            ))
         };
         let endorsed = rotation_body(
             &body.vault_id,
             past.generation + 1,
             next_key,
+            next_mldsa.as_deref(),
             next_recipients,
         );
-        signed::verify(&key, DOMAIN_ROTATION, &endorsed, &past.successor_signature).map_err(
-            |_| {
-                DescriptorError::BrokenKeyChain(format!(
-                    "generation {} does not endorse generation {}",
-                    past.generation,
-                    past.generation + 1
-                ))
-            },
-        )?;
+        signed::verify(&key, DOMAIN_ROTATION, &endorsed, &past.successor_signature)
+            .map_err(|_| broken())?;
+        match (&past.signing_key_mldsa65, &past.successor_signature_mldsa65) {
+            (Some(k), Some(sig)) => {
+                if next_mldsa.is_none() {
+                    return Err(DescriptorError::BrokenKeyChain(format!(
+                        "generation {} signs hybrid but generation {} has no ML-DSA-65 key: a vault never goes back to Ed25519 alone",
+                        past.generation,
+                        past.generation + 1
+                    )));
+                }
+                let k = mldsa_from_hex("a past ML-DSA-65 key", k)?;
+                signed::verify_mldsa(&k, DOMAIN_ROTATION, &endorsed, sig).map_err(|_| broken())?;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(DescriptorError::BrokenKeyChain(format!(
+                    "generation {} has an ML-DSA-65 key or endorsement without the other",
+                    past.generation
+                )));
+            }
+        }
     }
 
     validate_share_sets(body)?;
@@ -697,7 +942,7 @@ fn validate(body: &DescriptorBody) -> Result<VerifyingKey, DescriptorError> {
             return Err(invalid(format!("sealer {} is listed twice", s.key)));
         }
     }
-    Ok(signing_key)
+    Ok((signing_key, mldsa_key))
 }
 
 fn check_recipients(recipients: &[String]) -> Result<(), DescriptorError> {
@@ -846,7 +1091,7 @@ pub(crate) mod tests {
         }
         let mut set = test_set(3, 2);
         set.id = to_hex(&[id; 16]);
-        set.generation = 2;
+        set.generation = b.generation;
         b.share_sets.push(set);
     }
 
@@ -962,6 +1207,187 @@ pub(crate) mod tests {
         assert_eq!(d3.vault_id(), d1.vault_id());
         assert!(d3.key_check(&new_keys.public()));
         assert!(d2.revise(&new_keys, |_| {}).is_err());
+    }
+
+    fn pq_genesis(keys: &VaultKeys) -> Descriptor {
+        Descriptor::genesis_with(
+            "v",
+            keys,
+            test_set(3, 2),
+            vec![],
+            None,
+            KeyWrapping::PostQuantum,
+        )
+        .unwrap()
+    }
+
+    fn doc_of(d: &Descriptor) -> serde_json::Map<String, Value> {
+        match serde_json::from_str(&d.to_json_pretty()).unwrap() {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    fn read(doc: &serde_json::Map<String, Value>) -> Result<Descriptor, DescriptorError> {
+        Descriptor::from_json(Value::Object(doc.clone()).to_string().as_bytes())
+    }
+
+    /// A post-quantum vault signs hybrid from its first generation, and its
+    /// id is bound to both keys: a forger who can make Ed25519 signatures
+    /// (a quantum computer) can neither strip the ML-DSA half nor present
+    /// the vault as classic.
+    #[test]
+    fn a_post_quantum_vault_needs_both_signatures() {
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let d = pq_genesis(&keys);
+        assert!(d.is_hybrid_signed());
+        let public = keys.public();
+        assert_eq!(
+            d.vault_id(),
+            hybrid_vault_id_of(&public.signing_key, &public.mldsa_key)
+        );
+        assert!(d.key_check(&public));
+        let doc = doc_of(&d);
+        assert!(read(&doc).is_ok());
+
+        // The ML-DSA signature stripped.
+        let mut stripped = doc.clone();
+        stripped.remove("signature_mldsa65");
+        let e = read(&stripped).unwrap_err();
+        assert!(e.to_string().contains("no 'signature_mldsa65'"), "{e}");
+
+        // The ML-DSA signature bent (the Ed25519 one still good).
+        let mut bent = doc.clone();
+        let sig = bent["signature_mldsa65"].as_str().unwrap();
+        let flipped = if sig.starts_with('0') { "1" } else { "0" };
+        bent["signature_mldsa65"] = Value::String(format!("{flipped}{}", &sig[1..]));
+        assert!(matches!(read(&bent), Err(DescriptorError::BadSignature)));
+
+        // A forger who signs a changed body with the vault's Ed25519 key
+        // (as a quantum computer could) but cannot sign with ML-DSA.
+        let mut body = d.body().clone();
+        body.name = "forged".into();
+        let value = serde_json::to_value(&body).unwrap();
+        let mut forged = doc.clone();
+        forged["body"] = value.clone();
+        forged["signature"] =
+            Value::String(signed::sign(keys.signing_key(), DOMAIN_DESCRIPTOR, &value).unwrap());
+        assert!(matches!(read(&forged), Err(DescriptorError::BadSignature)));
+
+        // ... nor present the same keys as a classic vault: without its
+        // ML-DSA key the first generation does not hash to the vault id.
+        body.signing_key_mldsa65 = None;
+        let value = serde_json::to_value(&body).unwrap();
+        let classic = serde_json::json!({
+            "body": value,
+            "signature": signed::sign(keys.signing_key(), DOMAIN_DESCRIPTOR, &value).unwrap(),
+        });
+        assert!(matches!(
+            Descriptor::from_json(classic.to_string().as_bytes()),
+            Err(DescriptorError::BrokenKeyChain(_))
+        ));
+
+        // An ML-DSA signature on a classic body is refused, not ignored.
+        let c = Descriptor::genesis("c", &keys, test_set(3, 2), vec![]).unwrap();
+        assert!(!c.is_hybrid_signed());
+        let mut extra = doc_of(&c);
+        extra.insert("signature_mldsa65".into(), doc["signature_mldsa65"].clone());
+        assert!(read(&extra).is_err());
+
+        // The key check covers the ML-DSA key.
+        let mut other = body.clone();
+        other.signing_key_mldsa65 = Some(
+            VaultKeys::derive(&VaultSecret::generate())
+                .public()
+                .mldsa_key
+                .to_hex(),
+        );
+        let wrong = Descriptor {
+            body: other,
+            ..d.clone()
+        };
+        assert!(!wrong.key_check(&public));
+    }
+
+    /// Rotations of a hybrid vault are endorsed by both keys of the old
+    /// generation; the upgrade of a classic vault starts hybrid signing
+    /// (its endorsement, made by the classic key, names the new ML-DSA
+    /// key); and a chain never goes back to Ed25519 alone.
+    #[test]
+    fn hybrid_rotations_chain_and_never_downgrade() {
+        let k1 = VaultKeys::derive(&VaultSecret::generate());
+        let k2 = VaultKeys::derive(&VaultSecret::generate());
+        let k3 = VaultKeys::derive(&VaultSecret::generate());
+        let d1 = pq_genesis(&k1);
+        let d2 = d1.rotate(&k1, &k2, |b| next_set(b, 8)).unwrap();
+        let d3 = d2.rotate(&k2, &k3, |b| next_set(b, 9)).unwrap();
+        let d3 = Descriptor::from_json(d3.to_json_pretty().as_bytes()).unwrap();
+        assert!(d3.is_hybrid_signed() && d3.key_check(&k3.public()));
+        assert_eq!(d3.vault_id(), d1.vault_id());
+        let past = &d3.body().key_history[1];
+        assert!(past.signing_key_mldsa65.is_some() && past.successor_signature_mldsa65.is_some());
+
+        // The ML-DSA endorsement of generation 2 bent.
+        let mut doc = doc_of(&d3);
+        let h = &mut doc["body"]["key_history"][1]["successor_signature_mldsa65"];
+        let sig = h.as_str().unwrap().to_owned();
+        *h = Value::String(format!(
+            "{}{}",
+            if sig.starts_with('0') { "1" } else { "0" },
+            &sig[1..]
+        ));
+        assert!(matches!(
+            read(&doc),
+            Err(DescriptorError::BrokenKeyChain(_))
+        ));
+
+        // A generation without an ML-DSA key after one with: refused, even
+        // with valid signatures of both kinds where they are asked for.
+        let mut body = d2.body().clone();
+        body.key_history[0].successor_signature = signed::sign(
+            k1.signing_key(),
+            DOMAIN_ROTATION,
+            &rotation_body(&body.vault_id, 2, &body.signing_key, None, &body.recipients),
+        )
+        .unwrap();
+        body.key_history[0].successor_signature_mldsa65 = Some(
+            signed::sign_mldsa(
+                k1.mldsa_key(),
+                DOMAIN_ROTATION,
+                &rotation_body(&body.vault_id, 2, &body.signing_key, None, &body.recipients),
+            )
+            .unwrap(),
+        );
+        body.signing_key_mldsa65 = None;
+        let value = serde_json::to_value(&body).unwrap();
+        let down = serde_json::json!({
+            "body": value,
+            "signature": signed::sign(k2.signing_key(), DOMAIN_DESCRIPTOR, &value).unwrap(),
+        });
+        let e = Descriptor::from_json(down.to_string().as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("never goes back to Ed25519 alone"),
+            "{e}"
+        );
+
+        // The upgrade of a classic vault: generation 2 signs hybrid.
+        let c1 = Descriptor::genesis("c", &k1, test_set(3, 2), vec![]).unwrap();
+        let c2 = c1
+            .rotate_to_post_quantum(&k1, &k2, |b| next_set(b, 8))
+            .unwrap();
+        let c2 = Descriptor::from_json(c2.to_json_pretty().as_bytes()).unwrap();
+        assert!(c2.is_hybrid_signed() && !c1.is_hybrid_signed());
+        assert_eq!(c2.vault_id(), c1.vault_id(), "the vault keeps its id");
+        assert!(
+            c2.body().key_history[0]
+                .successor_signature_mldsa65
+                .is_none()
+        );
+        // The classic endorsement names the new ML-DSA key: swapping it
+        // breaks the chain.
+        let mut doc = doc_of(&c2);
+        doc["body"]["signing_key_mldsa65"] = Value::String(k3.public().mldsa_key.to_hex());
+        assert!(read(&doc).is_err());
     }
 
     /// One label rule: a custodian label that a share file may not carry

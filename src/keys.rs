@@ -20,6 +20,7 @@ use std::str::FromStr;
 use zeroize::Zeroizing;
 
 use crate::encoding::to_bech32_secret;
+use crate::mldsa::{MlDsaPublicKey, MlDsaSigningKey};
 use crate::secrets::{KEY_LEN, VaultSecret};
 
 /// HKDF info label of the vault's X25519 age identity.
@@ -29,6 +30,9 @@ pub const LABEL_AGE_X25519: &str = "seif/v1/vault/age-x25519-identity";
 pub const LABEL_AGE_PQ: &str = "seif/v1/vault/age-mlkem768x25519-identity";
 /// HKDF info label of the vault's Ed25519 signing key.
 pub const LABEL_SIGNING: &str = "seif/v1/vault/ed25519-signing-key";
+/// HKDF info label of the seed (FIPS 204 ξ) of the vault's ML-DSA-65
+/// signing key.
+pub const LABEL_MLDSA: &str = "seif/v1/vault/ml-dsa-65-signing-key";
 
 /// HKDF-SHA256 with an empty salt: `ikm` is always a uniformly random 32-byte
 /// key here, so the salt adds nothing; the label separates every use.
@@ -45,6 +49,7 @@ pub struct VaultKeys {
     age_identity: age::x25519::Identity,
     pq_identity: crate::pq::HybridIdentity,
     signing: SigningKey,
+    mldsa: MlDsaSigningKey,
 }
 
 /// The public halves of [`VaultKeys`], as the descriptor publishes them.
@@ -56,6 +61,9 @@ pub struct VaultPublicKeys {
     pub pq_recipient: String,
     /// The vault's Ed25519 verifying key.
     pub signing_key: VerifyingKey,
+    /// The vault's ML-DSA-65 verifying key (published by post-quantum
+    /// generations).
+    pub mldsa_key: MlDsaPublicKey,
 }
 
 impl VaultKeys {
@@ -67,10 +75,12 @@ impl VaultKeys {
             crate::pq::HybridIdentity::from_seed(&hkdf32(secret.expose(), LABEL_AGE_PQ));
         let seed = hkdf32(secret.expose(), LABEL_SIGNING);
         let signing = SigningKey::from_bytes(&seed);
+        let mldsa = MlDsaSigningKey::from_seed(&hkdf32(secret.expose(), LABEL_MLDSA));
         VaultKeys {
             age_identity,
             pq_identity,
             signing,
+            mldsa,
         }
     }
 
@@ -110,12 +120,18 @@ impl VaultKeys {
         &self.signing
     }
 
+    /// The vault's ML-DSA-65 signing key.
+    pub fn mldsa_key(&self) -> &MlDsaSigningKey {
+        &self.mldsa
+    }
+
     /// The public halves.
     pub fn public(&self) -> VaultPublicKeys {
         VaultPublicKeys {
             age_recipient: self.age_identity.to_public().to_string(),
             pq_recipient: self.pq_identity.to_public().to_string(),
             signing_key: self.signing.verifying_key(),
+            mldsa_key: self.mldsa.public(),
         }
     }
 }
@@ -139,6 +155,10 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(
             *hkdf32(secret.expose(), LABEL_AGE_X25519),
+            *hkdf32(secret.expose(), LABEL_SIGNING)
+        );
+        assert_ne!(
+            *hkdf32(secret.expose(), LABEL_MLDSA),
             *hkdf32(secret.expose(), LABEL_SIGNING)
         );
         assert_ne!(

@@ -15,6 +15,7 @@
 //! - [`shares`]: Shamir shares of the vault secret, validated before combining.
 //! - [`custody`]: share files protected per custodian (OpenPGP, age, passphrase).
 //! - [`sealer`]: the export pipelines' signing keys.
+//! - [`mldsa`]: ML-DSA-65, the post-quantum half of hybrid signatures.
 //! - [`wrap`]: data keys wrapped to age recipients, and the key commitment.
 //! - [`pq`]: age's hybrid post-quantum recipient (`mlkem768x25519`, X-Wing).
 //!
@@ -53,6 +54,7 @@ pub mod hardening;
 pub mod ids;
 pub mod keys;
 pub mod killpoint;
+pub mod mldsa;
 pub mod padme;
 pub mod pipeline;
 pub mod pq;

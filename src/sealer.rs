@@ -1,14 +1,23 @@
-//! Sealer keys: each export pipeline has its own Ed25519 signing key. The
-//! vault descriptor lists the sealers it accepts; everything a pipeline
-//! writes is signed, so the host cannot forge data with the public vault key,
-//! and opening reports who sealed what.
+//! Sealer keys: each export pipeline has its own signing key. The vault
+//! descriptor lists the sealers it accepts; everything a pipeline writes is
+//! signed, so the host cannot forge data with the public vault key, and
+//! opening reports who sealed what.
+//!
+//! The key file holds one 32-byte Ed25519 seed. An ML-DSA-65 key is derived
+//! from it (HKDF, [`LABEL_MLDSA`]), so every sealer key is also a hybrid
+//! key, and its public key has two spellings:
+//! - `seifsealerpq1…` (hybrid, what `seif sealer new` prints): the Ed25519
+//!   key and the SHA-256 of the ML-DSA-65 key. A vault that lists a sealer
+//!   this way takes its snapshot records only with both signatures.
+//! - `seifsealer1…` (classic): the Ed25519 key alone, as vaults listed
+//!   sealers before hybrid signatures.
 //!
 //! A sealer key file is text, like an age identity file:
 //!
 //! ```text
 //! # seif sealer key: keep it secret, it signs what this pipeline seals
 //! # created: 2026-11-27T11:38:21Z
-//! # public key: seifsealer1…
+//! # public key: seifsealerpq1…
 //! SEIF-SEALER-SECRET-KEY-1…
 //! ```
 
@@ -20,9 +29,16 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::encoding::{from_bech32, to_bech32, to_bech32_secret};
+use crate::mldsa::{MlDsaPublicKey, MlDsaSigningKey};
 
-/// Bech32 prefix of a sealer's public key.
+/// Bech32 prefix of a sealer's classic public key (Ed25519 alone).
 pub const PUBLIC_HRP: &str = "seifsealer";
+/// Bech32 prefix of a sealer's hybrid public key (Ed25519 key, then the
+/// SHA-256 of the ML-DSA-65 key).
+pub const PUBLIC_HRP_HYBRID: &str = "seifsealerpq";
+/// HKDF info label (over the Ed25519 seed) of the seed of the sealer's
+/// ML-DSA-65 key.
+pub const LABEL_MLDSA: &str = "seif/v1/sealer/ml-dsa-65-signing-key";
 /// Bech32 prefix of a sealer's secret key (written uppercase).
 pub const SECRET_HRP: &str = "seif-sealer-secret-key-";
 /// The largest sealer key file read.
@@ -33,7 +49,7 @@ const KEY_FILE_MAX: u64 = 64 * 1024;
 #[non_exhaustive]
 pub enum SealerKeyError {
     /// The text is not a sealer public key.
-    #[error("'{0}' is not a seif sealer public key (seifsealer1…)")]
+    #[error("'{0}' is not a seif sealer public key (seifsealerpq1… or seifsealer1…)")]
     BadPublicKey(String),
     /// The file is not a sealer secret key file.
     #[error("not a seif sealer key file: {0}")]
@@ -43,38 +59,83 @@ pub enum SealerKeyError {
     Io(#[from] std::io::Error),
 }
 
-/// A sealer's public key.
+/// A sealer's public key: its Ed25519 key, and for the hybrid spelling
+/// the SHA-256 of its ML-DSA-65 key. Two spellings of one sealer are not
+/// equal: a vault accepts exactly the spelling it lists.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct SealerPublicKey(VerifyingKey);
+pub struct SealerPublicKey {
+    ed25519: VerifyingKey,
+    mldsa: Option<[u8; 32]>,
+}
 
 impl SealerPublicKey {
-    /// From raw key bytes; refuses invalid and weak (small-order) points.
+    /// A classic key from raw Ed25519 bytes; refuses invalid and weak
+    /// (small-order) points.
     pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
         let key = VerifyingKey::from_bytes(bytes).ok()?;
-        (!key.is_weak()).then_some(SealerPublicKey(key))
+        (!key.is_weak()).then_some(SealerPublicKey {
+            ed25519: key,
+            mldsa: None,
+        })
     }
 
-    /// Raw key bytes.
+    /// Raw Ed25519 key bytes.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.ed25519.to_bytes()
     }
 
     /// The Ed25519 verifying key.
     pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.0
+        &self.ed25519
+    }
+
+    /// The SHA-256 of the ML-DSA-65 key, for the hybrid spelling.
+    pub fn mldsa_fingerprint(&self) -> Option<&[u8; 32]> {
+        self.mldsa.as_ref()
+    }
+
+    /// The classic spelling of the same Ed25519 key.
+    pub fn classic(&self) -> SealerPublicKey {
+        SealerPublicKey {
+            ed25519: self.ed25519,
+            mldsa: None,
+        }
     }
 
     /// Strict Ed25519 verification of `sig` over `msg`.
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        self.0
+        self.ed25519
             .verify_strict(msg, &Signature::from_bytes(sig))
             .is_ok()
+    }
+
+    /// Hybrid verification: the Ed25519 signature, and the ML-DSA-65
+    /// signature under `mldsa_key`, which must be the key this spelling
+    /// names. `false` for a classic spelling: it names no ML-DSA key.
+    pub fn verify_hybrid(
+        &self,
+        msg: &[u8],
+        sig: &[u8; 64],
+        mldsa_key: &MlDsaPublicKey,
+        mldsa_sig: &[u8],
+    ) -> bool {
+        self.mldsa == Some(mldsa_key.fingerprint())
+            && self.verify(msg, sig)
+            && mldsa_key.verify(msg, mldsa_sig)
     }
 }
 
 impl fmt::Display for SealerPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&to_bech32(PUBLIC_HRP, self.0.as_bytes()))
+        match &self.mldsa {
+            None => f.write_str(&to_bech32(PUBLIC_HRP, self.ed25519.as_bytes())),
+            Some(h) => {
+                let mut both = [0u8; 64];
+                both[..32].copy_from_slice(self.ed25519.as_bytes());
+                both[32..].copy_from_slice(h);
+                f.write_str(&to_bech32(PUBLIC_HRP_HYBRID, &both))
+            }
+        }
     }
 }
 
@@ -88,9 +149,16 @@ impl FromStr for SealerPublicKey {
     type Err = SealerKeyError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || SealerKeyError::BadPublicKey(s.to_owned());
+        let bad = || SealerKeyError::BadPublicKey(crate::untrusted::escape(s).into_owned());
         if s.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(bad());
+        }
+        if s.starts_with(PUBLIC_HRP_HYBRID) {
+            let both = from_bech32::<64>(PUBLIC_HRP_HYBRID, s).map_err(|_| bad())?;
+            let ed: [u8; 32] = both[..32].try_into().expect("32 bytes");
+            let mut key = SealerPublicKey::from_bytes(&ed).ok_or_else(bad)?;
+            key.mldsa = Some(both[32..].try_into().expect("32 bytes"));
+            return Ok(key);
         }
         let bytes = from_bech32::<32>(PUBLIC_HRP, s).map_err(|_| bad())?;
         SealerPublicKey::from_bytes(&bytes).ok_or_else(bad)
@@ -106,14 +174,22 @@ impl SealerSecretKey {
         SealerSecretKey(SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
-    /// The public key.
+    /// The public key, hybrid spelling (`seifsealerpq1…`).
     pub fn public(&self) -> SealerPublicKey {
-        SealerPublicKey(self.0.verifying_key())
+        SealerPublicKey {
+            ed25519: self.0.verifying_key(),
+            mldsa: Some(self.mldsa().public().fingerprint()),
+        }
     }
 
-    /// Signs `msg`.
+    /// Signs `msg` with Ed25519.
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.0.sign(msg).to_bytes()
+    }
+
+    /// The ML-DSA-65 key derived from this key ([`LABEL_MLDSA`]).
+    pub fn mldsa(&self) -> MlDsaSigningKey {
+        MlDsaSigningKey::from_seed(&self.derive(LABEL_MLDSA))
     }
 
     /// A 32-byte key for this pipeline's own use, `HKDF(seed, label)`:
@@ -186,9 +262,16 @@ mod tests {
         let again = SealerSecretKey::from_file_text(&text).unwrap();
         assert_eq!(key.public(), again.public());
         let public = key.public().to_string();
-        assert!(public.starts_with("seifsealer1"));
+        assert!(public.starts_with("seifsealerpq1"));
         assert_eq!(public.parse::<SealerPublicKey>().unwrap(), key.public());
         assert!(public.to_uppercase().parse::<SealerPublicKey>().is_err());
+        let classic = key.public().classic().to_string();
+        assert!(classic.starts_with("seifsealer1"));
+        assert_eq!(
+            classic.parse::<SealerPublicKey>().unwrap(),
+            key.public().classic()
+        );
+        assert_ne!(key.public(), key.public().classic(), "two spellings");
         assert!(SealerSecretKey::from_file_text("# nothing\n").is_err());
         let twice = format!("{}{}", text.as_str(), text.as_str());
         assert!(SealerSecretKey::from_file_text(&twice).is_err());
@@ -196,5 +279,15 @@ mod tests {
         let sig = key.sign(b"m");
         assert!(key.public().verify(b"m", &sig));
         assert!(!key.public().verify(b"n", &sig));
+        let (mk, msig) = (key.mldsa().public(), key.mldsa().sign(b"m"));
+        assert!(key.public().verify_hybrid(b"m", &sig, &mk, &msig));
+        assert!(!key.public().verify_hybrid(b"n", &sig, &mk, &msig));
+        assert!(!key.public().classic().verify_hybrid(b"m", &sig, &mk, &msig));
+        let other = SealerSecretKey::generate().mldsa();
+        assert!(
+            !key.public()
+                .verify_hybrid(b"m", &sig, &other.public(), &other.sign(b"m")),
+            "another ML-DSA key, even with a valid signature of its own"
+        );
     }
 }

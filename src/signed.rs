@@ -1,6 +1,7 @@
 //! Canonical JSON and the domain-separated Ed25519 signatures that every
 //! public record of seif uses (the vault descriptor, snapshot records, the
-//! ceremony log).
+//! ceremony log), and their ML-DSA-65 halves where a record is signed
+//! hybrid (vault.json and snapshot records of post-quantum vaults).
 //!
 //! A signature covers `domain || 0x00 || canonical(body)`, where the
 //! canonical form is the RFC 8785 (JCS) serialization restricted to what our
@@ -13,6 +14,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::Value;
 
 use crate::encoding::{from_hex, to_hex};
+use crate::mldsa::{MlDsaPublicKey, MlDsaSigningKey};
 
 /// Signature domain of the vault descriptor.
 pub const DOMAIN_DESCRIPTOR: &str = "seif/v1/vault-descriptor";
@@ -29,8 +31,8 @@ pub enum SignedError {
     /// An object key is not ASCII (never written by seif).
     #[error("an object key in the record is not ASCII")]
     NonAsciiKey,
-    /// The signature is not 128 lowercase hex characters.
-    #[error("the signature is not 128 lowercase hex characters")]
+    /// The signature is not lowercase hex of the right length.
+    #[error("the signature is not lowercase hex of the right length")]
     MalformedSignature,
     /// The signature does not verify under the expected key.
     #[error("the signature does not verify")]
@@ -116,6 +118,39 @@ pub fn verify(
     let msg = signed_message(domain, body)?;
     key.verify_strict(&msg, &sig)
         .map_err(|_| SignedError::BadSignature)
+}
+
+/// Signs a body under a domain with ML-DSA-65 (the post-quantum half of a
+/// hybrid signature, over the same bytes as the Ed25519 half); returns
+/// the signature as lowercase hex.
+pub fn sign_mldsa(
+    key: &MlDsaSigningKey,
+    domain: &str,
+    body: &Value,
+) -> Result<String, SignedError> {
+    let msg = signed_message(domain, body)?;
+    Ok(to_hex(&key.sign(&msg)))
+}
+
+/// Verifies a hex ML-DSA-65 signature over a body under a domain.
+pub fn verify_mldsa(
+    key: &MlDsaPublicKey,
+    domain: &str,
+    body: &Value,
+    signature_hex: &str,
+) -> Result<(), SignedError> {
+    if signature_hex.len() != 2 * crate::mldsa::SIGNATURE_LEN
+        || signature_hex.bytes().any(|b| b.is_ascii_uppercase())
+    {
+        return Err(SignedError::MalformedSignature);
+    }
+    let sig = hex::decode(signature_hex).map_err(|_| SignedError::MalformedSignature)?;
+    let msg = signed_message(domain, body)?;
+    if key.verify(&msg, &sig) {
+        Ok(())
+    } else {
+        Err(SignedError::BadSignature)
+    }
 }
 
 /// Parses a 64-hex Ed25519 public key, refusing weak (small-order) keys.

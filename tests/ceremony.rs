@@ -849,7 +849,15 @@ fn sealers_added_and_removed_decide_what_opens() {
     fails_with(
         &o,
         4,
-        &format!("sealed by {second_pub}, a sealer the vault does not accept"),
+        // A sealed file names the sealer's Ed25519 key: the classic spelling.
+        &format!(
+            "sealed by {}, a sealer the vault does not accept",
+            second_pub
+                .trim()
+                .parse::<seif::sealer::SealerPublicKey>()
+                .unwrap()
+                .classic()
+        ),
     );
     let o = run(seif()
         .args(["inspect", "--vault"])

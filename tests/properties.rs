@@ -52,7 +52,7 @@ proptest! {
         let h = Header {
             chunk_log2: log2,
             vault_id: [1; 32],
-            sealer: signed.then(|| seif::sealer::SealerSecretKey::generate().public()),
+            sealer: signed.then(|| seif::sealer::SealerSecretKey::generate().public().classic()),
             nonce_prefix: [2; 19],
             commitment: [3; 32],
             wrapped_key: wrapped,

@@ -218,7 +218,7 @@ fn value_finder() -> Regex {
         // inside a file name is part of the name.
         r"|(?P<date>\b\d{4}-\d\d-\d\d$)",
         r"|(?P<age>\bage1[0-9a-z]{8,}…?)",
-        r"|(?P<sealer>\bseifsealer1[0-9a-z]{8,}…?)",
+        r"|(?P<sealer>\bseifsealer(?:pq)?1[0-9a-z]{8,}…?)",
         r"|(?P<secs>\b\d+\.\d s\b)",
         r"|(?P<hex>\b[0-9a-fA-F]{8,}\b…?)",
         r"|(?P<gap>…)",
@@ -365,11 +365,13 @@ fn pattern(finder: &Regex, line: &str) -> LinePattern {
             r"\d{4}-\d\d-\d\d".to_owned()
         } else if c.name("secs").is_some() {
             r"\d+\.\d s".to_owned()
-        } else if let Some(k) = c
-            .name("age")
-            .map(|_| "age1")
-            .or(c.name("sealer").map(|_| "seifsealer1"))
-        {
+        } else if let Some(k) = c.name("age").map(|_| "age1").or(c.name("sealer").map(|m| {
+            if m.as_str().starts_with("seifsealerpq1") {
+                "seifsealerpq1"
+            } else {
+                "seifsealer1"
+            }
+        })) {
             let n = core.len() - k.len();
             format!(r"{k}[0-9a-z]{{{n}}}")
         } else {

@@ -48,7 +48,7 @@ fn sealer_new_writes_a_private_key_and_refuses_to_overwrite() {
     let o = run(seif().args(["sealer", "new", "--out"]).arg(&key));
     ok(&o);
     let public = String::from_utf8(o.stdout).unwrap();
-    assert!(public.trim().starts_with("seifsealer1"));
+    assert!(public.trim().starts_with("seifsealerpq1"));
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600

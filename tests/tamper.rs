@@ -319,7 +319,8 @@ fn signature_removed_or_replaced_fails() {
         4,
         &format!(
             "was sealed by {}, a sealer the vault does not accept",
-            other.public()
+            // A sealed file names the Ed25519 key: the classic spelling.
+            other.public().classic()
         ),
     );
     // Without --vault the sealer is not judged, but the chunks still fail.

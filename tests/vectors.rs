@@ -258,6 +258,21 @@ fn format_md_key_derivation_vectors_hold() {
             "vault-id",
             hex::encode(seif::descriptor::vault_id_of(&public.signing_key)),
         ),
+        (
+            "mldsa-seed",
+            hex::encode(*seif::keys::hkdf32(&secret, seif::keys::LABEL_MLDSA)),
+        ),
+        (
+            "mldsa-public-key-sha256",
+            hex::encode(public.mldsa_key.fingerprint()),
+        ),
+        (
+            "hybrid-vault-id",
+            hex::encode(seif::descriptor::hybrid_vault_id_of(
+                &public.signing_key,
+                &public.mldsa_key,
+            )),
+        ),
     ];
     assert_eq!(
         fields.len(),

@@ -157,7 +157,10 @@ pub fn create_vault(
 ) -> Result<NewVault, CeremonyError> {
     let secret = VaultSecret::generate();
     let keys = VaultKeys::derive(&secret);
-    let vault_id = crate::descriptor::vault_id_of(&keys.public().signing_key);
+    let vault_id = crate::descriptor::new_vault_id(
+        &keys.public(),
+        crate::descriptor::KeyWrapping::PostQuantum,
+    );
     let issued = issue_share_set(
         &secret,
         vault_id,

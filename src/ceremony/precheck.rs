@@ -111,7 +111,7 @@ pub fn sealed_files(
                 continue;
             }
         };
-        match descriptor.accepts(&header.vault_id, header.sealer.as_ref(), allow_unsigned) {
+        match descriptor.accepts_file(&header.vault_id, header.sealer.as_ref(), allow_unsigned) {
             Ok(()) => out.push(Input {
                 path: path.clone(),
                 name,
@@ -499,7 +499,7 @@ mod tests {
         );
         assert!(problems[1].ends_with(&format!(
             "removed.seif: sealed by {}, a sealer the vault does not accept",
-            removed.public()
+            removed.public().classic()
         )));
         assert!(
             problems[2]

@@ -334,7 +334,11 @@ mod tests {
         Header {
             chunk_log2: 16,
             vault_id: [1; 32],
-            sealer: Some(crate::sealer::SealerSecretKey::generate().public()),
+            sealer: Some(
+                crate::sealer::SealerSecretKey::generate()
+                    .public()
+                    .classic(),
+            ),
             nonce_prefix: [2; 19],
             commitment: [3; 32],
             wrapped_key: vec![4; 200],

@@ -191,7 +191,10 @@ pub fn seal(
     options: &SealOptions,
 ) -> Result<SealSummary, SealError> {
     if let Some(s) = sealer
-        && !target.sealers.contains(&s.public())
+        && !target
+            .sealers
+            .iter()
+            .any(|k| k.classic() == s.public().classic())
     {
         return Err(SealError::SealerNotAccepted(Box::new(s.public())));
     }

@@ -90,7 +90,7 @@ fn round_trips_at_chunk_boundaries() {
                 let (out, opened) = open_bytes(&v, &sealed, threads).unwrap();
                 assert_eq!(out, data, "len {len} pad {pad} threads {threads}");
                 assert_eq!(opened.content_len, len as u64);
-                assert_eq!(opened.signed_by, Some(sealer.public()));
+                assert_eq!(opened.signed_by, Some(sealer.public().classic()));
             }
         }
     }
@@ -318,7 +318,7 @@ fn signature_removed_or_replaced_fails() {
     let inspection = super::inspect::inspect(&sealed[..]).unwrap();
     assert_eq!(
         inspection.signature,
-        super::inspect::SignatureStatus::Valid(sealer.public())
+        super::inspect::SignatureStatus::Valid(sealer.public().classic())
     );
     replaced[at..].copy_from_slice(&other.sign(b"anything"));
     assert!(matches!(

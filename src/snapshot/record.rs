@@ -6,7 +6,10 @@
 //! records to detect rollback.
 //!
 //! A record file is the canonical JSON of `{"body": …, "signature": …}` on
-//! one line; it is stored under `records/<SHA-256 of the file>`.
+//! one line; it is stored under `records/<SHA-256 of the file>`. A record
+//! whose `sealer` is a hybrid spelling (`seifsealerpq1…`) also carries the
+//! sealer's ML-DSA-65 key (`sealer_mldsa65`) and signature
+//! (`signature_mldsa65`), and is taken only when both signatures verify.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +18,7 @@ use serde_json::Value;
 
 use crate::encoding::{from_hex, to_hex};
 use crate::ids::{BlobId, Commitment, SnapshotId, VaultId};
+use crate::mldsa::MlDsaPublicKey;
 use crate::sealer::{SealerPublicKey, SealerSecretKey};
 use crate::signed;
 
@@ -87,7 +91,8 @@ pub struct RecordBody {
     /// The records this one follows in its store (that store's heads when
     /// the push ended), sorted; empty for the first.
     pub previous: Vec<BlobId>,
-    /// The sealer (`seifsealer1…`).
+    /// The sealer (`seifsealerpq1…`, or `seifsealer1…` for a sealer the
+    /// vault lists classic).
     pub sealer: String,
     /// The snapshot.
     pub snapshot_id: SnapshotId,
@@ -127,19 +132,32 @@ pub enum RecordError {
 }
 
 impl Record {
-    /// Signs a body; returns the record and the bytes to store.
+    /// Signs a body, hybrid if `body.sealer` is the hybrid spelling of
+    /// `sealer`'s key; returns the record and the bytes to store.
+    ///
+    /// # Panics
+    /// If `body.sealer` is not a spelling of `sealer`'s own key.
     pub fn sign(body: RecordBody, sealer: &SealerSecretKey) -> (Record, Vec<u8>) {
+        let named: SealerPublicKey = body.sealer.parse().expect("a sealer key");
+        let own = sealer.public();
+        assert!(
+            named == own || named == own.classic(),
+            "a record names its own sealer"
+        );
         let value = serde_json::to_value(&body).expect("record serializes");
         let msg = signed::signed_message(DOMAIN_RECORD, &value).expect("canonical");
-        let signature = to_hex(&sealer.sign(&msg));
-        let bytes =
-            signed::canonical_json(&serde_json::json!({"body": value, "signature": signature}))
-                .expect("canonical");
+        let mut doc = serde_json::json!({"body": value, "signature": to_hex(&sealer.sign(&msg))});
+        if named.mldsa_fingerprint().is_some() {
+            let mldsa = sealer.mldsa();
+            doc["sealer_mldsa65"] = Value::String(mldsa.public().to_hex());
+            doc["signature_mldsa65"] = Value::String(to_hex(&mldsa.sign(&msg)));
+        }
+        let bytes = signed::canonical_json(&doc).expect("canonical");
         let hash = BlobId::of(&bytes);
         (
             Record {
                 body,
-                sealer: sealer.public(),
+                sealer: named,
                 hash,
             },
             bytes,
@@ -161,10 +179,25 @@ impl Record {
         let Value::Object(mut doc) = value else {
             return Err(bad("not a JSON object".into()));
         };
+        let hybrid = match (
+            doc.remove("sealer_mldsa65"),
+            doc.remove("signature_mldsa65"),
+        ) {
+            (Some(Value::String(k)), Some(Value::String(sig))) => Some((k, sig)),
+            (None, None) => None,
+            _ => {
+                return Err(bad(
+                    "'sealer_mldsa65' and 'signature_mldsa65' come together".into(),
+                ));
+            }
+        };
         let (Some(body_value), Some(Value::String(sig)), 2) =
             (doc.remove("body"), doc.remove("signature"), doc.len() + 2)
         else {
-            return Err(bad("expected exactly 'body' and 'signature'".into()));
+            return Err(bad(
+                "expected exactly 'body', 'signature' and, if hybrid, 'sealer_mldsa65' and 'signature_mldsa65'"
+                    .into(),
+            ));
         };
         if body_value.get("format").and_then(Value::as_str) != Some(FORMAT) {
             return Err(bad(
@@ -186,15 +219,43 @@ impl Record {
         let sig = from_hex::<64>(&sig).map_err(|_| RecordError::BadSignature)?;
         let msg =
             signed::signed_message(DOMAIN_RECORD, &body_value).map_err(|e| bad(e.to_string()))?;
-        if !sealer.verify(&msg, &sig) {
+        // The sealer's spelling decides what is required: a hybrid sealer's
+        // record without its ML-DSA half is refused, never taken as
+        // classic (and a classic spelling is accepted only where a vault
+        // lists it so, `Descriptor::accepts`).
+        let verified = match (&hybrid, sealer.mldsa_fingerprint()) {
+            (None, None) => sealer.verify(&msg, &sig),
+            (Some((k, msig)), Some(_)) => {
+                let key = MlDsaPublicKey::from_hex(k)
+                    .ok_or_else(|| bad("'sealer_mldsa65' is not an ML-DSA-65 key".into()))?;
+                if msig.bytes().any(|b| b.is_ascii_uppercase()) {
+                    return Err(bad("not in canonical form".into()));
+                }
+                let msig = hex::decode(msig).map_err(|_| RecordError::BadSignature)?;
+                sealer.verify_hybrid(&msg, &sig, &key, &msig)
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "the sealer signs hybrid (seifsealerpq1…) but the record has no ML-DSA-65 signature".into(),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(bad(
+                    "an ML-DSA-65 signature by a sealer named classic (seifsealer1…)".into(),
+                ));
+            }
+        };
+        if !verified {
             return Err(RecordError::BadSignature);
         }
         // The stored bytes must be the canonical form, so the name (a hash)
         // has one spelling.
-        let canonical = signed::canonical_json(
-            &serde_json::json!({"body": body_value, "signature": to_hex(&sig)}),
-        )
-        .map_err(|e| bad(e.to_string()))?;
+        let mut doc = serde_json::json!({"body": body_value, "signature": to_hex(&sig)});
+        if let Some((k, msig)) = hybrid {
+            doc["sealer_mldsa65"] = Value::String(k);
+            doc["signature_mldsa65"] = Value::String(msig);
+        }
+        let canonical = signed::canonical_json(&doc).map_err(|e| bad(e.to_string()))?;
         if canonical != bytes {
             return Err(bad("not in canonical form".into()));
         }
@@ -301,6 +362,100 @@ mod tests {
             Record::parse(&b2, None),
             Err(RecordError::Malformed(_))
         ));
+    }
+
+    /// A record by a sealer spelt hybrid carries both signatures and is
+    /// refused without either; the same key spelt classic makes a classic
+    /// record, which a vault that lists the hybrid spelling does not take.
+    #[test]
+    fn hybrid_records_need_both_signatures() {
+        let s = SealerSecretKey::generate();
+        let (r, bytes) = Record::sign(body(vec![], &s), &s);
+        assert_eq!(r.sealer, s.public());
+        assert!(r.sealer.mldsa_fingerprint().is_some());
+        let back = Record::parse(&bytes, Some(&r.hash)).unwrap();
+        assert_eq!(back.sealer, s.public());
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        let with = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+            let Value::Object(mut m) = doc.clone() else {
+                unreachable!()
+            };
+            f(&mut m);
+            Record::parse(&signed::canonical_json(&Value::Object(m)).unwrap(), None)
+        };
+        let e = with(&|m| {
+            m.remove("sealer_mldsa65");
+            m.remove("signature_mldsa65");
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("no ML-DSA-65 signature"), "{e}");
+        assert!(
+            with(&|m| {
+                m.remove("signature_mldsa65");
+            })
+            .is_err()
+        );
+        // The ML-DSA signature bent; then another sealer's ML-DSA key and
+        // signature, valid in themselves, in place of the named one.
+        let sig = doc["signature_mldsa65"].as_str().unwrap().to_owned();
+        let bent = format!(
+            "{}{}",
+            if sig.starts_with('0') { "1" } else { "0" },
+            &sig[1..]
+        );
+        assert_eq!(
+            with(&|m| {
+                m.insert("signature_mldsa65".into(), Value::String(bent.clone()));
+            })
+            .unwrap_err(),
+            RecordError::BadSignature
+        );
+        let other = SealerSecretKey::generate().mldsa();
+        let msg = signed::signed_message(DOMAIN_RECORD, &doc["body"]).unwrap();
+        assert_eq!(
+            with(&|m| {
+                m.insert(
+                    "sealer_mldsa65".into(),
+                    Value::String(other.public().to_hex()),
+                );
+                m.insert(
+                    "signature_mldsa65".into(),
+                    Value::String(to_hex(&other.sign(&msg))),
+                );
+            })
+            .unwrap_err(),
+            RecordError::BadSignature
+        );
+
+        // The classic spelling: a valid classic record, which only a vault
+        // that lists the classic spelling accepts.
+        let mut b = body(vec![], &s);
+        b.sealer = s.public().classic().to_string();
+        let (classic, cbytes) = Record::sign(b, &s);
+        assert_eq!(
+            Record::parse(&cbytes, None).unwrap().sealer,
+            s.public().classic()
+        );
+        let keys = crate::keys::VaultKeys::derive(&crate::secrets::VaultSecret::generate());
+        let vault = crate::descriptor::Descriptor::genesis(
+            "v",
+            &keys,
+            crate::descriptor::tests::test_set(3, 2),
+            vec![crate::descriptor::SealerEntry {
+                key: s.public().to_string(),
+                label: "p".into(),
+            }],
+        )
+        .unwrap();
+        let id = vault.vault_id();
+        assert_eq!(vault.accepts(&id, Some(&r.sealer), false), Ok(()));
+        assert!(vault.accepts(&id, Some(&classic.sealer), false).is_err());
+        // A sealed file names the Ed25519 key only: either spelling listed
+        // accepts it.
+        assert_eq!(
+            vault.accepts_file(&id, Some(&classic.sealer), false),
+            Ok(())
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ import sys
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import VerifyKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PublicKey
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from age_key import unwrap_age  # noqa: E402  (beside this script)
 
@@ -101,21 +103,42 @@ def read_blob(store, key, want_hash):
     return b
 
 
+def body_sealer_is_hybrid(doc):
+    sealer = doc.get("body", {}).get("sealer", "") if isinstance(doc.get("body"), dict) else ""
+    return sealer.startswith("seifsealerpq1")
+
+
 def records(store):
     out = {}
     d = os.path.join(store, "records")
     for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
         raw = read_blob(store, "records/" + name, name)
         doc = json.loads(raw)
-        if set(doc) != {"body", "signature"}:
-            fail("record %s: not a record" % name)
+        hybrid = body_sealer_is_hybrid(doc)
+        want = {"body", "signature"} | ({"sealer_mldsa65", "signature_mldsa65"} if hybrid else set())
+        if set(doc) != want:
+            fail("record %s: not a record (a hybrid sealer's record has both signatures)" % name)
         body = doc["body"]
         if body.get("format") != "seif-snapshot/2":
             continue
         if canonical(doc) != raw:
             fail("record %s: not in canonical form" % name)
-        pk = bech32_decode("seifsealer", body["sealer"])
         msg = b"seif/v1/snapshot-record\x00" + canonical(body)
+        if hybrid:
+            # FORMAT.md section 10: Ed25519 key, then SHA-256 of the
+            # ML-DSA-65 key; both signatures over the same bytes.
+            both = bech32_decode("seifsealerpq", body["sealer"])
+            pk, mldsa_hash = both[:32], both[32:]
+            mldsa_pk = bytes.fromhex(doc["sealer_mldsa65"])
+            if sha(mldsa_pk) != mldsa_hash.hex():
+                fail("record %s: the ML-DSA-65 key is not the sealer's" % name)
+            try:
+                MLDSA65PublicKey.from_public_bytes(mldsa_pk).verify(
+                    bytes.fromhex(doc["signature_mldsa65"]), msg)
+            except InvalidSignature:
+                fail("record %s: the sealer's ML-DSA-65 signature does not verify" % name)
+        else:
+            pk = bech32_decode("seifsealer", body["sealer"])
         try:
             VerifyKey(pk).verify(msg, bytes.fromhex(doc["signature"]))
         except BadSignatureError:

@@ -230,10 +230,10 @@ fn write_stdout(
 
 fn describe(name: &str, opened: &Opened, vault: Option<&Descriptor>) -> String {
     let by = match (&opened.signed_by, vault) {
-        (Some(s), Some(v)) => format!(
-            "sealed by '{}' ({s})",
-            Shown(v.sealer_label(s).unwrap_or("?"))
-        ),
+        (Some(s), Some(v)) => match v.file_sealer(s) {
+            Some(e) => format!("sealed by '{}' ({})", Shown(&e.label), e.key),
+            None => format!("sealed by '?' ({s})"),
+        },
         (Some(s), None) => {
             format!("sealed by {s} (not judged: pass --vault to check it is accepted)")
         }
@@ -259,7 +259,8 @@ pub fn check_against_vault(
     name: &str,
     allow_unsigned: bool,
 ) -> Result<(), Failure> {
-    let Err(why) = vault.accepts(&header.vault_id, header.sealer.as_ref(), allow_unsigned) else {
+    let Err(why) = vault.accepts_file(&header.vault_id, header.sealer.as_ref(), allow_unsigned)
+    else {
         return Ok(());
     };
     let f = Failure::of(&why, why.to_string());

@@ -189,7 +189,7 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
         SignatureStatus::Removed(s) => ("REMOVED", Some(*s)),
     };
     let accepted = match (&vault, &sealer) {
-        (Some(v), Some(s)) => Some(v.accepts_sealer(s)),
+        (Some(v), Some(s)) => Some(v.file_sealer_label(s).is_some()),
         (Some(_), None) => Some(false),
         _ => None,
     };
@@ -232,7 +232,13 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
             "format_version": seif::sealed::format::VERSION,
             "vault_id": vault_id,
             "vault_matches": vault_matches,
-            "sealer": sealer.map(|s| s.to_string()),
+            // As the vault lists it (the header holds the Ed25519 key only).
+            "sealer": sealer.map(|s| {
+                vault
+                    .as_ref()
+                    .and_then(|v| v.file_sealer(&s))
+                    .map_or_else(|| s.to_string(), |e| e.key.clone())
+            }),
             "signature": sig_word.to_lowercase(),
             "sealer_accepted": accepted,
             "chunk_size": i.header.chunk_size(),
@@ -255,14 +261,14 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
         };
         let sealer_line = match (&sealer, &vault) {
             (None, _) => "none: the file is unsigned".into(),
-            (Some(s), Some(v)) => format!(
-                "{s} ({}), signature {sig_word}",
-                v.sealer_label(s)
-                    .map_or("NOT accepted by the vault".to_owned(), |l| format!(
-                        "accepted as '{}'",
-                        seif::untrusted::Shown(l)
-                    ))
-            ),
+            (Some(s), Some(v)) => match v.file_sealer(s) {
+                Some(e) => format!(
+                    "{} (accepted as '{}'), signature {sig_word}",
+                    e.key,
+                    seif::untrusted::Shown(&e.label)
+                ),
+                None => format!("{s} (NOT accepted by the vault), signature {sig_word}"),
+            },
             (Some(s), None) => format!("{s}, signature {sig_word}"),
         };
         writeln!(
@@ -284,7 +290,7 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
         )));
     }
     let Some(v) = &vault else { return Ok(()) };
-    v.accepts(&i.header.vault_id, sealer.as_ref(), false)
+    v.accepts_file(&i.header.vault_id, sealer.as_ref(), false)
         .map_err(|why| {
             let f = Failure::of(&why, why.to_string());
             match why {

@@ -204,7 +204,9 @@ pub fn record_in(
 ) -> Result<Record, PushError> {
     let records = own_records(store, vault)?;
     crate::killpoint::reached("push-heads-read");
-    let me = sealer.public();
+    // The spelling the vault lists: hybrid records for a sealer listed
+    // hybrid (push refused a sealer the vault does not list at all).
+    let me = vault.listed_as(&sealer.public()).unwrap_or(sealer.public());
     if let Some(r) = records
         .values()
         .find(|r| r.body.snapshot_id == f.snapshot_id && r.sealer == me)

@@ -473,7 +473,7 @@ impl FileList {
             Ok(h)
                 if h.format == FILES_FORMAT
                     && h.vault_id == *vault
-                    && h.sealer == sealer.to_string()
+                    && h.sealer == sealer.classic().to_string()
                     && h.paths == paths =>
             {
                 list.reader = Some(reader);
@@ -564,7 +564,7 @@ impl FileListWriter {
         let head = FilesHead {
             format: FILES_FORMAT.into(),
             paths: paths.to_vec(),
-            sealer: sealer.to_string(),
+            sealer: sealer.classic().to_string(),
             snapshot_id,
             vault_id: *vault,
         };

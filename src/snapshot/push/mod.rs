@@ -301,7 +301,7 @@ impl Plan<'_> {
         Head {
             journal: "seif-push-journal/2".into(),
             vault_id: self.vault_id,
-            sealer: self.sealer.public().to_string(),
+            sealer: self.sealer.public().classic().to_string(),
             stores: self.store_names(),
             paths: self.paths.clone(),
             pad: self.options.pad,
@@ -349,7 +349,7 @@ pub fn push(
     options: &PushOptions,
     counters: &Counters,
 ) -> Result<PushSummary, PushError> {
-    if !vault.accepts_sealer(&sealer.public()) {
+    if vault.listed_as(&sealer.public()).is_none() {
         return Err(PushError::SealerNotAccepted(sealer.public().to_string()));
     }
     // A store that saw a newer vault.json refuses this one (read only: a
@@ -385,7 +385,12 @@ pub fn push(
         sealer,
         stores,
         options,
-        journal_name: Journal::name(&vault_id, &sealer.public().to_string(), &stores_named, &abs),
+        journal_name: Journal::name(
+            &vault_id,
+            &sealer.public().classic().to_string(),
+            &stores_named,
+            &abs,
+        ),
         files_name: index::files_name(&vault_id, &sealer.public(), &abs),
         state,
         keys,
