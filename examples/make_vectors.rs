@@ -282,13 +282,23 @@ fn main() {
         &header,
     );
     let public = keys.public();
+    let secret: [u8; 32] = std::array::from_fn(|i| i as u8);
     let kdf = format!(
-        "seif key-derivation vector\nvault-secret: {}\nage-identity: {}\nage-recipient: {}\nsigning-public-key: {}\nvault-id: {}\n",
-        hex::encode((0u8..32).collect::<Vec<_>>()),
+        "seif key-derivation vector\nvault-secret: {}\nage-identity: {}\nage-recipient: {}\npq-seed: {}\npq-identity: {}\npq-recipient: {}\nsigning-public-key: {}\nvault-id: {}\nmldsa-seed: {}\nmldsa-public-key-sha256: {}\nhybrid-vault-id: {}\n",
+        hex::encode(secret),
         keys.age_identity_text().as_str(),
         public.age_recipient,
+        hex::encode(*seif::keys::hkdf32(&secret, seif::keys::LABEL_AGE_PQ)),
+        keys.pq_identity_text().as_str(),
+        public.pq_recipient,
         hex::encode(public.signing_key.as_bytes()),
         hex::encode(seif::descriptor::vault_id_of(&public.signing_key)),
+        hex::encode(*seif::keys::hkdf32(&secret, seif::keys::LABEL_MLDSA)),
+        hex::encode(public.mldsa_key.fingerprint()),
+        hex::encode(seif::descriptor::hybrid_vault_id_of(
+            &public.signing_key,
+            &public.mldsa_key
+        )),
     );
     std::fs::write(dir.parent().unwrap().join("kdf.txt"), kdf).unwrap();
     println!("wrote vectors to {}", dir.display());

@@ -43,16 +43,7 @@ fn sync(vault_json: &Path, from: &Path, to: &Path, extra: &[&str]) -> std::proce
 }
 
 fn restore(v: &TestVault, store: &Path, out: &Path) -> std::process::Output {
-    run(seif()
-        .args(["restore", "--identity"])
-        .arg(&v.identity)
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .arg("--store")
-        .arg(store)
-        .arg("--out")
-        .arg(out)
-        .arg("latest"))
+    run(v.restore_cmd(store, out).arg("latest"))
 }
 
 /// Every file under `dir` (relative path, bytes), sorted.

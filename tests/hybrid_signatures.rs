@@ -43,16 +43,7 @@ fn verify(v: &TestVault, store: &Path) -> std::process::Output {
 
 fn restore(v: &TestVault, store: &Path, snapshot: &str) -> PathBuf {
     let out = v.dir.path().join(format!("out-{snapshot}"));
-    ok(&run(seif()
-        .args(["restore", "--identity"])
-        .arg(&v.identity)
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .arg("--store")
-        .arg(store)
-        .arg("--out")
-        .arg(&out)
-        .arg(snapshot)));
+    ok(&run(v.restore_cmd(store, &out).arg(snapshot)));
     out
 }
 

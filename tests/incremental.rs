@@ -26,16 +26,7 @@ fn push_stderr(
 }
 
 fn restore_ok(v: &TestVault, store: &Path, snapshot: &str, out: &Path) {
-    ok(&run(seif()
-        .args(["restore", "--identity"])
-        .arg(&v.identity)
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .arg("--store")
-        .arg(store)
-        .arg("--out")
-        .arg(out)
-        .arg(snapshot)));
+    ok(&run(v.restore_cmd(store, out).arg(snapshot)));
 }
 
 /// Path → content hash (or "dir"/link target).

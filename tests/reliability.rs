@@ -49,17 +49,7 @@ fn verify_ok(v: &TestVault, store: &Path) {
 }
 
 fn restore_to(v: &TestVault, store: &Path, out: &Path, paths: &[&str]) -> Output {
-    run(seif()
-        .args(["restore", "--identity"])
-        .arg(&v.identity)
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .arg("--store")
-        .arg(store)
-        .arg("--out")
-        .arg(out)
-        .arg("latest")
-        .args(paths))
+    run(v.restore_cmd(store, out).arg("latest").args(paths))
 }
 
 /// Path → SHA-256 of every file (and "dir"/"link" for the rest).

@@ -148,16 +148,9 @@ fn verify_at(v: &TestVault, store: &Path, now: i64) -> Output {
 }
 
 fn restore(v: &TestVault, store: &Path, snapshot: &str, out: &Path, now: i64) -> Output {
-    run(seif()
+    run(v
+        .restore_cmd(store, out)
         .env("SEIF_TEST_NOW", now.to_string())
-        .args(["restore", "--identity"])
-        .arg(&v.identity)
-        .arg("--vault")
-        .arg(&v.vault_json)
-        .arg("--store")
-        .arg(store)
-        .arg("--out")
-        .arg(out)
         .arg(snapshot))
 }
 

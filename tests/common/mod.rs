@@ -237,6 +237,23 @@ pub fn test_vault_with(name: &str, wrapping: seif::descriptor::KeyWrapping) -> T
     }
 }
 
+impl TestVault {
+    /// `seif restore --identity … --vault … --store STORE --out OUT`, for
+    /// the caller to add the snapshot, paths and flags.
+    pub fn restore_cmd(&self, store: &Path, out: &Path) -> Command {
+        let mut c = seif();
+        c.args(["restore", "--identity"])
+            .arg(&self.identity)
+            .arg("--vault")
+            .arg(&self.vault_json)
+            .arg("--store")
+            .arg(store)
+            .arg("--out")
+            .arg(out);
+        c
+    }
+}
+
 /// The prompter for ceremonies whose custodians hold age keys only: it
 /// is never asked for a new passphrase, and has none to give.
 pub struct NoPassphrases;
