@@ -91,6 +91,11 @@ fn main() {
     put(
         "sealer_key",
         "public",
+        sealer.public().classic().to_string().as_bytes(),
+    );
+    put(
+        "sealer_key",
+        "public-hybrid",
         sealer.public().to_string().as_bytes(),
     );
     let set = ShareSet {
@@ -113,14 +118,33 @@ fn main() {
     let d = Descriptor::genesis(
         "fuzz seed vault",
         &keys,
-        set,
+        set.clone(),
         vec![SealerEntry {
-            key: sealer.public().to_string(),
+            key: sealer.public().classic().to_string(),
             label: "pipeline".into(),
         }],
     )
     .unwrap();
     put("descriptor", "vault.json", d.to_json_pretty().as_bytes());
+    // A post-quantum vault: hybrid signatures (signature_mldsa65), a
+    // hybrid vault id, the sealer listed seifsealerpq1….
+    let pq = Descriptor::genesis_with(
+        "fuzz seed vault",
+        &keys,
+        set,
+        vec![SealerEntry {
+            key: sealer.public().to_string(),
+            label: "pipeline".into(),
+        }],
+        None,
+        seif::descriptor::KeyWrapping::PostQuantum,
+    )
+    .unwrap();
+    put(
+        "descriptor",
+        "vault-pq.json",
+        pq.to_json_pretty().as_bytes(),
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let log_path = tmp.path().join("ceremony.log");
@@ -293,13 +317,20 @@ fn main() {
             size: list_bytes.len() as u64,
         }],
         previous: vec![BlobId([0x44; 32])],
-        sealer: sealer.public().to_string(),
+        sealer: sealer.public().classic().to_string(),
         snapshot_id: sid,
         summary: Default::default(),
         time: "2026-11-27T00:00:00Z".into(),
         vault_id: VaultId(d.vault_id()),
     };
-    let (_, bytes) = Record::sign(body, &sealer);
+    let (_, bytes) = Record::sign(body.clone(), &sealer);
     put("snapshot_record", "record", &bytes);
+    // A hybrid sealer's record: both signatures.
+    let hybrid = RecordBody {
+        sealer: sealer.public().to_string(),
+        ..body
+    };
+    let (_, bytes) = Record::sign(hybrid, &sealer);
+    put("snapshot_record", "record-hybrid", &bytes);
     println!("wrote seeds to fuzz/seeds/");
 }
