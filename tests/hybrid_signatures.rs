@@ -93,7 +93,24 @@ fn a_pipeline_signs_as_the_vault_lists_it() {
         newer["signature_mldsa65"].as_str().unwrap().len(),
         2 * seif::mldsa::SIGNATURE_LEN
     );
-    ok(&verify(&v, &store));
+    // A third push, hybrid too: verify counts the one classic record.
+    std::fs::write(tree.join("c.csv"), content(20_000, 3)).unwrap();
+    v.push_ok(&[&store], &[&tree], &[]);
+    let o = verify(&v, &store);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("1 of 3 records are signed with Ed25519 alone"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(seif()
+        .args(["verify", "--json", "--vault"])
+        .arg(&v.vault_json)
+        .arg("--store")
+        .arg(&store));
+    ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["classic_signed_records"], 1, "{j}");
     for (s, names) in [(&first, vec!["a.csv"]), (&second, vec!["a.csv", "b.csv"])] {
         let out = restore(&v, &store, s["snapshot_id"].as_str().unwrap());
         for n in names {

@@ -148,6 +148,9 @@ pub struct Report {
     /// `mlkem768x25519` and age's grease): a quantum adversary could open
     /// them. A failure when the vault requires post-quantum wrapping.
     pub classic_key_envelopes: usize,
+    /// This vault's records signed with Ed25519 alone (by sealers listed
+    /// `seifsealer1…`): a quantum forger could forge such records.
+    pub classic_signed_records: usize,
 }
 
 /// Finds the record a `--head` names: 64 hex digits, or a prefix of at
@@ -211,6 +214,16 @@ pub fn verify(
         ));
     }
     report.records = own.len();
+    report.classic_signed_records = own
+        .values()
+        .filter(|r| r.sealer.mldsa_fingerprint().is_none())
+        .count();
+    if report.classic_signed_records > 0 && vault.is_hybrid_signed() {
+        report.notes.push(format!(
+            "{} of {} records are signed with Ed25519 alone (their sealers are listed seifsealer1…): a quantum forger could forge such records; list the pipelines in their hybrid spelling (seifsealerpq1…, ceremony/runbook/sealers.md)",
+            report.classic_signed_records, report.records
+        ));
+    }
     // Snapshots the retention policy (in force, or any earlier one)
     // expired: a prune may have freed their data, so it is not asked for.
     let excused = match &vault.body().retention {

@@ -674,6 +674,7 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "bytes_checked": r.bytes_checked, "heads": r.heads, "unreferenced": r.unreferenced.len(), "problems": r.problems,
             "notes": r.notes, "expired": r.expired, "seconds": started.elapsed().as_secs_f64(),
             "key_envelopes": r.key_envelopes, "classic_key_envelopes": r.classic_key_envelopes,
+            "classic_signed_records": r.classic_signed_records,
         });
         println!("{}", json_text(&doc));
     } else {
