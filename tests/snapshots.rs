@@ -193,6 +193,89 @@ fn push_and_restore_reproduce_the_tree_exactly() {
     );
 }
 
+/// Every path under `root` (named `name` in a snapshot) in walk order,
+/// found independently of seif: depth first, each directory before its
+/// contents, names compared bytewise.
+fn walk_order_of(root: &Path, name: &str) -> Vec<String> {
+    let mut out = vec![name.to_owned()];
+    if std::fs::symlink_metadata(root).unwrap().is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        for n in names {
+            out.extend(walk_order_of(&root.join(&n), &format!("{name}/{n}")));
+        }
+    }
+    out
+}
+
+/// Files are read and hashed ahead, on several threads, and placed in walk
+/// order: a tree of many small files and a few large ones (more than one
+/// read piece, more than one pack), with content repeated across files and
+/// directories, pushed with more readers than cores, lists its entries in
+/// walk order, stores each repeated chunk once, and restores exactly.
+#[test]
+fn files_read_ahead_on_several_threads_are_placed_in_walk_order() {
+    let v = test_vault("read ahead");
+    let tree = v.dir.path().join("tree");
+    let dirs = ["a", "b", "c/deeper"];
+    for d in dirs {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    std::fs::create_dir(tree.join("empty-dir")).unwrap();
+    // Every fifth small file repeats an earlier one, in another directory
+    // (walked before or after it).
+    let len = |i: usize| (i * 7919) % 150_000;
+    let mut repeated = 0;
+    for i in 0..120 {
+        let seed = if i % 5 == 4 { i - 4 } else { i };
+        if seed != i {
+            repeated += len(seed);
+        }
+        let path = tree.join(dirs[i % 3]).join(format!("f{i:03}"));
+        std::fs::write(path, content(len(seed), seed as u64)).unwrap();
+    }
+    let big = content(20 << 20, 1000);
+    let mut edited = big.clone();
+    edited.splice(10 << 20..10 << 20, content(4096, 1001));
+    std::fs::write(tree.join("big"), &big).unwrap();
+    std::fs::write(tree.join("big-copy"), &big).unwrap();
+    std::fs::write(tree.join("big-edited"), &edited).unwrap();
+    std::fs::write(tree.join("mid"), content(3 << 20, 1002)).unwrap();
+    std::os::unix::fs::symlink("big", tree.join("link")).unwrap();
+
+    let store = v.dir.path().join("store");
+    let j = pushed(&push(&v, &[&store], &[&tree], &["--threads", "4"]));
+    // The copy whole, most of the edited copy (an insertion moves at most
+    // two chunks' worth of cuts), and every repeated small file.
+    let reused = j["reused_bytes"].as_u64().unwrap();
+    assert!(
+        reused >= (repeated + (20 << 20) + (4 << 20)) as u64,
+        "{reused} bytes reused: {j}"
+    );
+
+    let s = seif::store::open(store.to_str().unwrap(), &Default::default()).unwrap();
+    let record = record_in(&store, &head(&j));
+    let ids: [&dyn age::Identity; 1] = [v.keys.age_identity()];
+    let (tables, keys) = seif::snapshot::read::open_snapshot(
+        s.as_ref(),
+        &record,
+        &seif::snapshot::read::Identities(&ids),
+    )
+    .unwrap();
+    let listed: Vec<String> = seif::snapshot::browse::entries(s.as_ref(), &record, &tables, &keys)
+        .unwrap()
+        .map(|e| e.unwrap().path)
+        .collect();
+    assert_eq!(listed, walk_order_of(&tree, "tree"));
+
+    let out = v.dir.path().join("out");
+    ok(&restore(&v, &store, "latest", &out, &[]));
+    assert_eq!(describe(&out.join("tree")), describe(&tree));
+}
+
 /// Entries without data (empty files, directories) are cut into groups by
 /// count, so a push never gathers an unbounded list of entries however
 /// many there are; such a tree verifies and restores exactly, and no empty

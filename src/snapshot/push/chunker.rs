@@ -12,8 +12,6 @@
 //! points, and the sizes of what a push uploads, depend on a secret and do
 //! not let the host confirm a guess of the content.
 
-use std::io::Read;
-
 use fastcdc::v2020::{MASKS, cut_gear};
 use zeroize::Zeroizing;
 
@@ -25,20 +23,13 @@ pub const AVG: usize = 1 << 20;
 pub const MAX: usize = crate::snapshot::manifest::CHUNK_MAX as usize;
 /// Normalization level (FastCDC §3.3): 1 keeps most chunks near the average.
 const LEVEL: u32 = 1;
-/// The read buffer: room for several maximal chunks, so that the rest of
-/// the buffer is moved to its start only once per 24 MiB or so.
-const BUF: usize = 4 * MAX;
 
-/// Cuts files into chunks, reusing one buffer.
+/// Cuts content into chunks, with a keyed gear table.
 pub struct Chunker {
     gear: Box<[u64; 256]>,
     gear_ls: Box<[u64; 256]>,
     mask_s: u64,
     mask_l: u64,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    eof: bool,
 }
 
 impl Chunker {
@@ -60,21 +51,7 @@ impl Chunker {
             gear_ls,
             mask_s: MASKS[(bits + LEVEL) as usize],
             mask_l: MASKS[(bits - LEVEL) as usize],
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-            eof: true,
         }
-    }
-
-    /// Starts a new file.
-    pub fn reset(&mut self) {
-        if self.buf.is_empty() {
-            self.buf = vec![0u8; BUF];
-        }
-        self.start = 0;
-        self.end = 0;
-        self.eof = false;
     }
 
     /// Where the content's next chunk ends, within `data` (which holds at
@@ -95,31 +72,29 @@ impl Chunker {
         n
     }
 
-    /// The next chunk of `input`, or `None` at its end. Reads in large
-    /// pieces; an interrupted read is retried.
-    pub fn next<'a>(&'a mut self, input: &mut impl Read) -> std::io::Result<Option<&'a [u8]>> {
-        if self.end - self.start < MAX && !self.eof {
-            if self.start + MAX > self.buf.len() {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            while self.end - self.start < MAX && !self.eof {
-                match input.read(&mut self.buf[self.end..]) {
-                    Ok(0) => self.eof = true,
-                    Ok(n) => self.end += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+    /// The length of the chunk at the start of `data`, if `data` decides
+    /// it; `end`: the content ends with `data`. `None`: more of the content
+    /// is needed (give `data` again with more after it).
+    ///
+    /// In general a cut needs [`MAX`] bytes, or the end. But the cut
+    /// function returns the first cut point it finds, and below [`MAX`] its
+    /// search depends on the length given only when that is under [`AVG`]
+    /// (normalization moves to the looser mask at the average, or at the
+    /// end if sooner). So from [`AVG`] bytes on, a cut point found before
+    /// the end of `data` is the one the whole content gives: a reader can
+    /// cut what it holds without keeping [`MAX`] bytes ahead of every cut.
+    pub fn next_cut(&self, data: &[u8], end: bool) -> Option<usize> {
+        if data.is_empty() {
+            return None;
         }
-        if self.start == self.end {
-            return Ok(None);
+        if end || data.len() >= MAX {
+            return Some(self.cut(data));
         }
-        let n = self.cut(&self.buf[self.start..self.end]);
-        let chunk = &self.buf[self.start..self.start + n];
-        self.start += n;
-        Ok(Some(chunk))
+        if data.len() < AVG {
+            return None;
+        }
+        let n = self.cut(data);
+        (n < data.len()).then_some(n)
     }
 }
 
@@ -127,14 +102,34 @@ impl Chunker {
 mod tests {
     use super::*;
 
-    fn chunks(c: &mut Chunker, data: &[u8]) -> Vec<Vec<u8>> {
-        c.reset();
-        let mut input = data;
+    /// The content cut in one go.
+    fn chunks(c: &Chunker, data: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        while let Some(ch) = c.next(&mut input).unwrap() {
-            out.push(ch.to_vec());
+        let mut at = 0;
+        while let Some(n) = c.next_cut(&data[at..], true) {
+            out.push(data[at..at + n].to_vec());
+            at += n;
         }
         out
+    }
+
+    /// The content cut as a reader holding at most `window` bytes of it
+    /// at a time does: it cuts what it holds, keeps what is undecided, and
+    /// reads more after it.
+    fn chunks_in_windows(c: &Chunker, data: &[u8], window: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        loop {
+            let held = (start + window).min(data.len());
+            let end = held == data.len();
+            while let Some(n) = c.next_cut(&data[start..held], end) {
+                out.push(n);
+                start += n;
+            }
+            if end {
+                return out;
+            }
+        }
     }
 
     fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -151,10 +146,10 @@ mod tests {
 
     #[test]
     fn chunks_reassemble_within_bounds() {
-        let mut c = Chunker::new(&[1; 32]);
+        let c = Chunker::new(&[1; 32]);
         for len in [0, 1, MIN - 1, MIN, 3 * MAX + 12345, 40 << 20] {
             let d = data(len, len as u64 + 1);
-            let cs = chunks(&mut c, &d);
+            let cs = chunks(&c, &d);
             assert_eq!(cs.concat(), d);
             for (i, ch) in cs.iter().enumerate() {
                 assert!(ch.len() <= MAX);
@@ -166,7 +161,7 @@ mod tests {
         }
         let zeros = vec![0u8; 20 << 20];
         assert!(
-            chunks(&mut c, &zeros)
+            chunks(&c, &zeros)
                 .iter()
                 .all(|ch| ch.len() == MAX || ch.len() == (20 << 20) % MAX)
         );
@@ -174,12 +169,12 @@ mod tests {
 
     #[test]
     fn an_insertion_moves_only_nearby_cuts() {
-        let mut c = Chunker::new(&[2; 32]);
+        let c = Chunker::new(&[2; 32]);
         let d = data(64 << 20, 9);
         let mut edited = d.clone();
         edited.splice(1000..1000, data(37, 3));
-        let a = chunks(&mut c, &d);
-        let b = chunks(&mut c, &edited);
+        let a = chunks(&c, &d);
+        let b = chunks(&c, &edited);
         let set: std::collections::HashSet<&Vec<u8>> = a.iter().collect();
         let new: usize = b
             .iter()
@@ -195,11 +190,24 @@ mod tests {
     #[test]
     fn the_key_moves_the_cut_points() {
         let d = data(32 << 20, 5);
-        let a = chunks(&mut Chunker::new(&[1; 32]), &d);
-        let b = chunks(&mut Chunker::new(&[2; 32]), &d);
+        let a = chunks(&Chunker::new(&[1; 32]), &d);
+        let b = chunks(&Chunker::new(&[2; 32]), &d);
         assert_ne!(
             a.iter().map(Vec::len).collect::<Vec<_>>(),
             b.iter().map(Vec::len).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn cutting_what_is_held_finds_the_cuts_of_the_whole() {
+        let c = Chunker::new(&[3; 32]);
+        let mut zeros_then_data = vec![0u8; 3 * MAX + 7];
+        zeros_then_data.extend(data(5 * MAX, 4));
+        for d in [data(48 << 20, 11), zeros_then_data, data(AVG + 1, 12)] {
+            let whole: Vec<usize> = chunks(&c, &d).iter().map(Vec::len).collect();
+            for window in [MAX, MAX + 1, MAX + AVG / 2 + 3, 2 * MAX, 3 * MAX - 1] {
+                assert_eq!(chunks_in_windows(&c, &d, window), whole, "window {window}");
+            }
+        }
     }
 }

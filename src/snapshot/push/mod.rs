@@ -4,17 +4,18 @@
 //!
 //! The tree is walked in walk order ([`walk`]). A file whose size, times,
 //! inode and device match the last snapshot's file list is not read: its
-//! chunks are referenced where they lie ([`index`]). Any other file is cut
-//! into content-defined chunks ([`chunker`]); a chunk the chunk index
-//! already knows (by a keyed fingerprint of its content) is referenced, a
-//! new one is copied into a pack ([`pack`]). Packs are sealed in place and
-//! stored on every core; a collector takes them in order, journals each
-//! ([`journal`]), and writes the manifest entries waiting on them
-//! ([`sink`]). Every earlier object a snapshot references is first made
-//! present in every store ([`presence`]). The snapshot's lists are stored,
-//! the whole manifest is read back and checked with the reader's own rules,
-//! and only then is a record written to each store, chained onto that
-//! store's heads ([`commit`]).
+//! chunks are referenced where they lie ([`index`]). Any other file is
+//! read, cut into content-defined chunks ([`chunker`]) and hashed on
+//! several threads, ahead of its turn ([`read_ahead`]); in its turn, a
+//! chunk the chunk index already knows (by a keyed fingerprint of its
+//! content) is referenced, a new one is copied into a pack ([`pack`]).
+//! Packs are sealed in place and stored on every core; a collector takes
+//! them in order, journals each ([`journal`]), and writes the manifest
+//! entries waiting on them ([`sink`]). Every earlier object a snapshot
+//! references is first made present in every store ([`presence`]). The
+//! snapshot's lists are stored, the whole manifest is read back and
+//! checked with the reader's own rules, and only then is a record written
+//! to each store, chained onto that store's heads ([`commit`]).
 //!
 //! **Crash safety and resume.** Objects first, lists next, records last:
 //! a killed push leaves every store valid (plus unreferenced objects). Run
@@ -33,24 +34,26 @@ pub mod index;
 pub mod journal;
 pub mod pack;
 pub mod presence;
+pub mod read_ahead;
 pub mod sink;
 pub mod state;
 pub mod walk;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use sha2::{Digest, Sha256};
 
+use self::chunker::Chunker;
 use self::commit::{Finished, Heads};
 use self::index::{CachedFile, FileList, FileListWriter, Fingerprint, Known};
 use self::journal::{Head, Journal, Line, PackLine, Ready, Recorded};
 use self::pack::{FileStat, Loc, PACK_ENTRIES, Pack, Pending, PendingChunk};
 use self::presence::Presence;
+use self::read_ahead::ReadAhead;
 use self::sink::ManifestSink;
 use self::state::{LocalKeys, StateDir};
 use self::walk::{Item, Root, Skipped, Walker};
@@ -67,7 +70,7 @@ use crate::ids::{BlobId, Commitment, SnapshotId, VaultId};
 use crate::sealer::SealerSecretKey;
 use crate::secrets::DataKey;
 use crate::store::{Store, StoreError};
-use crate::workers::Emit;
+use crate::workers::{Emit, Next};
 use crate::wrap::WrapError;
 
 /// How to push.
@@ -788,7 +791,6 @@ impl Run<'_> {
             known,
             presence,
             files,
-            chunker: chunker::Chunker::new(&plan.keys.gear),
             run_new: HashMap::new(),
             skipped: Vec::new(),
             counters: self.counters,
@@ -941,7 +943,6 @@ struct Packer<'a> {
     known: &'a Known,
     presence: Presence,
     files: FileList,
-    chunker: chunker::Chunker,
     /// New chunks of this run: fingerprint → (pack, offset).
     run_new: HashMap<Fingerprint, (u32, u32)>,
     skipped: Skipped,
@@ -952,6 +953,26 @@ struct Packer<'a> {
     since: i64,
     reused_bytes: u64,
     unchanged: u64,
+}
+
+/// Walked items waiting for their turn to be placed, at most: how far the
+/// walk may run ahead of the placing to find files for the readers.
+const WALK_AHEAD: usize = 256;
+
+/// A walked item, waiting for its turn to be placed.
+enum Walked {
+    /// Ready as it is: a directory, a symlink.
+    Ready(Pending),
+    /// A file unchanged since the last push: its chunks where they lie.
+    Unchanged(Pending),
+    /// A file given to the readers.
+    Reading { fs_path: PathBuf, rel: String },
+    /// Standard input, read here in its turn.
+    Stream(Item),
+    /// Left out, with why.
+    Skipped(String),
+    /// The walk failed here.
+    Failed(PushError),
 }
 
 fn mtime_ns(m: &Metadata) -> i128 {
@@ -972,9 +993,41 @@ fn stat_of(m: &Metadata, size: u64) -> FileStat {
     }
 }
 
+fn file_entry(rel: &str, meta: &Metadata, size: u64) -> Entry {
+    Entry {
+        path: rel.to_owned(),
+        kind: EntryKind::File,
+        mode: meta.mode() & 0o7777,
+        mtime: meta.mtime(),
+        size: Some(size),
+        chunks: None,
+        target: None,
+    }
+}
+
 impl Packer<'_> {
+    /// Walks the tree and places every item in walk order; the files to
+    /// read are read on the readers' threads, ahead ([`read_ahead`]).
     fn walk(
         &mut self,
+        emit: &mut Emit<'_, Pack>,
+        pool: &Receiver<Vec<u8>>,
+    ) -> Result<(), PushError> {
+        let plan = self.plan;
+        let chunker = Chunker::new(&plan.keys.gear);
+        let readers = plan.options.threads.max(1);
+        crate::workers::in_order(
+            readers,
+            read_ahead::files_ahead(readers),
+            |file, out| read_ahead::read_file(file, &chunker, &plan.keys, out),
+            |queue| self.place_all(&mut ReadAhead::new(queue, readers), &chunker, emit, pool),
+        )
+    }
+
+    fn place_all(
+        &mut self,
+        reads: &mut ReadAhead<'_>,
+        chunker: &Chunker,
         emit: &mut Emit<'_, Pack>,
         pool: &Receiver<Vec<u8>>,
     ) -> Result<(), PushError> {
@@ -984,53 +1037,72 @@ impl Packer<'_> {
         };
         let mut pack = Pack::new(next_seq, buf);
         next_seq += 1;
-        let mut walker = Walker::new(&self.plan.roots);
-        while let Some(item) = walker.next(&mut self.skipped)? {
-            let mode = item.meta.mode() & 0o7777;
-            let ft = item.meta.file_type();
-            let base = Entry {
-                path: item.rel.clone(),
-                kind: EntryKind::Dir,
-                mode,
-                mtime: item.meta.mtime(),
-                size: None,
-                chunks: None,
-                target: None,
+        let mut walker = Some(Walker::new(&self.plan.roots));
+        let mut ahead: VecDeque<Walked> = VecDeque::new();
+        loop {
+            // Walk ahead while the readers can take more.
+            while let Some(w) = walker.as_mut()
+                && ahead.len() < WALK_AHEAD
+                && reads.wants_more()
+            {
+                // Notes in their place in walk order, as errors are.
+                let mut notes = Vec::new();
+                let next = w.next(&mut notes);
+                ahead.extend(notes.into_iter().map(Walked::Skipped));
+                let walked = match next {
+                    Ok(Some(item)) => self.walked(item, reads),
+                    Ok(None) => {
+                        walker = None;
+                        break;
+                    }
+                    Err(e) => Walked::Failed(e),
+                };
+                if matches!(walked, Walked::Failed(_)) {
+                    walker = None;
+                }
+                ahead.push_back(walked);
+            }
+            let Some(walked) = ahead.pop_front() else {
+                break;
             };
-            let pending = if item.stream {
-                match self.stream(&item, &mut pack, &mut next_seq, emit, pool)? {
-                    FileOutcome::Done(p) => *p,
-                    FileOutcome::Skip => continue,
-                    FileOutcome::Stopped => return Ok(()),
+            let pending = match walked {
+                Walked::Ready(p) => p,
+                Walked::Unchanged(p) => {
+                    let size = p.entry.size.unwrap_or(0);
+                    self.unchanged += 1;
+                    self.reused_bytes += size;
+                    Counters::add(&self.counters.files, 1);
+                    Counters::add(&self.counters.bytes, size);
+                    p
                 }
-            } else if ft.is_dir() {
-                Pending {
-                    entry: base,
-                    chunks: Vec::new(),
-                    stat: None,
+                Walked::Reading { fs_path, rel } => {
+                    let read = self.read_in_turn(
+                        &fs_path,
+                        &rel,
+                        reads,
+                        &mut pack,
+                        &mut next_seq,
+                        emit,
+                        pool,
+                    )?;
+                    match read {
+                        FileOutcome::Done(p) => *p,
+                        FileOutcome::Skip => continue,
+                        FileOutcome::Stopped => return Ok(()),
+                    }
                 }
-            } else if ft.is_symlink() {
-                Pending {
-                    entry: Entry {
-                        kind: EntryKind::Symlink,
-                        target: Some(walk::link_target(&item)?),
-                        ..base
-                    },
-                    chunks: Vec::new(),
-                    stat: None,
+                Walked::Stream(item) => {
+                    match self.stream(&item, chunker, &mut pack, &mut next_seq, emit, pool)? {
+                        FileOutcome::Done(p) => *p,
+                        FileOutcome::Skip => continue,
+                        FileOutcome::Stopped => return Ok(()),
+                    }
                 }
-            } else if ft.is_file() {
-                match self.file(&item, &mut pack, &mut next_seq, emit, pool)? {
-                    FileOutcome::Done(p) => *p,
-                    FileOutcome::Skip => continue,
-                    FileOutcome::Stopped => return Ok(()),
+                Walked::Skipped(why) => {
+                    self.skipped.push(why);
+                    continue;
                 }
-            } else {
-                self.skipped.push(format!(
-                    "{}: not a regular file, directory or symlink",
-                    item.fs_path.display()
-                ));
-                continue;
+                Walked::Failed(e) => return Err(e),
             };
             pack.entries.push(pending);
             if pack.entries.len() >= PACK_ENTRIES && !cut(&mut pack, &mut next_seq, emit, pool) {
@@ -1041,6 +1113,67 @@ impl Packer<'_> {
             emit.send(pack);
         }
         Ok(())
+    }
+
+    /// What a walked item needs before its turn. A file to read goes to the
+    /// readers now; an unchanged one is decided here, so it is never read.
+    fn walked(&mut self, item: Item, reads: &mut ReadAhead<'_>) -> Walked {
+        let ft = item.meta.file_type();
+        let base = Entry {
+            path: item.rel.clone(),
+            kind: EntryKind::Dir,
+            mode: item.meta.mode() & 0o7777,
+            mtime: item.meta.mtime(),
+            size: None,
+            chunks: None,
+            target: None,
+        };
+        if item.stream {
+            Walked::Stream(item)
+        } else if ft.is_dir() {
+            Walked::Ready(Pending {
+                entry: base,
+                chunks: Vec::new(),
+                stat: None,
+            })
+        } else if ft.is_symlink() {
+            match walk::link_target(&item) {
+                Ok(target) => Walked::Ready(Pending {
+                    entry: Entry {
+                        kind: EntryKind::Symlink,
+                        target: Some(target),
+                        ..base
+                    },
+                    chunks: Vec::new(),
+                    stat: None,
+                }),
+                Err(e) => Walked::Failed(e),
+            }
+        } else if ft.is_file() {
+            match self.unchanged(&item) {
+                Ok(Some(chunks)) => {
+                    let size = item.meta.len();
+                    Walked::Unchanged(Pending {
+                        entry: file_entry(&item.rel, &item.meta, size),
+                        chunks,
+                        stat: Some(stat_of(&item.meta, size)),
+                    })
+                }
+                Ok(None) => {
+                    reads.give(item.fs_path.clone(), item.meta.len());
+                    Walked::Reading {
+                        fs_path: item.fs_path,
+                        rel: item.rel,
+                    }
+                }
+                Err(e) => Walked::Failed(e),
+            }
+        } else {
+            Walked::Skipped(format!(
+                "{}: not a regular file, directory or symlink",
+                item.fs_path.display()
+            ))
+        }
     }
 
     /// The chunks of an unchanged file, from the last snapshot's file list,
@@ -1087,70 +1220,83 @@ impl Packer<'_> {
         Ok((total == c.size).then_some(out))
     }
 
-    fn file(
+    /// A file read ahead, in its turn: places its pieces as its reader
+    /// hands them over.
+    #[allow(clippy::too_many_arguments)]
+    fn read_in_turn(
         &mut self,
-        item: &Item,
+        fs_path: &Path,
+        rel: &str,
+        reads: &mut ReadAhead<'_>,
         pack: &mut Pack,
         next_seq: &mut u32,
         emit: &mut Emit<'_, Pack>,
         pool: &Receiver<Vec<u8>>,
     ) -> Result<FileOutcome, PushError> {
-        let entry = |meta: &Metadata, size: u64| Entry {
-            path: item.rel.clone(),
-            kind: EntryKind::File,
-            mode: meta.mode() & 0o7777,
-            mtime: meta.mtime(),
-            size: Some(size),
-            chunks: None,
-            target: None,
-        };
-        if let Some(chunks) = self.unchanged(item)? {
-            let size = item.meta.len();
-            self.unchanged += 1;
-            self.reused_bytes += size;
-            Counters::add(&self.counters.files, 1);
-            Counters::add(&self.counters.bytes, size);
-            return Ok(FileOutcome::Done(Box::new(Pending {
-                entry: entry(&item.meta, size),
-                chunks,
-                stat: Some(stat_of(&item.meta, size)),
-            })));
+        let mut chunks = Vec::new();
+        let mut size = 0u64;
+        loop {
+            let (piece, meta) = match reads.recv() {
+                Next::Item(read_ahead::Read::Piece(p)) => (p, None),
+                Next::Item(read_ahead::Read::Last(p, meta)) => (p, Some(meta)),
+                Next::Item(read_ahead::Read::Skipped(why)) => {
+                    reads.done();
+                    self.skipped.push(why);
+                    return Ok(FileOutcome::Skip);
+                }
+                Next::Failed(e) => return Err(e),
+                // Its reader stopped short (it panicked: the panic is
+                // resumed once the readers are joined). Never taken for
+                // the end of the file: that would store it truncated.
+                Next::Ended => {
+                    return Err(PushError::input(
+                        fs_path,
+                        std::io::Error::other("its reader stopped before the end"),
+                    ));
+                }
+            };
+            if !self.place(&piece, &mut chunks, &mut size, pack, next_seq, emit, pool)? {
+                return Ok(FileOutcome::Stopped);
+            }
+            if let Some(meta) = meta {
+                reads.done();
+                Counters::add(&self.counters.files, 1);
+                // Trusted next time only if it did not change while read and
+                // is not so recent that it could change again within the
+                // same clock tick.
+                let stable =
+                    size == meta.len() && meta.mtime() < self.since && meta.ctime() < self.since;
+                return Ok(FileOutcome::Done(Box::new(Pending {
+                    entry: file_entry(rel, &meta, size),
+                    chunks,
+                    stat: stable.then(|| stat_of(&meta, size)),
+                })));
+            }
         }
-        let Some((mut file, meta)) = walk::open_file(item, &mut self.skipped)? else {
-            return Ok(FileOutcome::Skip);
-        };
-        let Some((chunks, size)) =
-            self.chunks_of(&mut file, &item.fs_path, pack, next_seq, emit, pool)?
-        else {
-            return Ok(FileOutcome::Stopped);
-        };
-        Counters::add(&self.counters.files, 1);
-        // Trusted next time only if it did not change while read and is not
-        // so recent that it could change again within the same clock tick.
-        let stable = size == meta.len() && meta.mtime() < self.since && meta.ctime() < self.since;
-        Ok(FileOutcome::Done(Box::new(Pending {
-            entry: entry(&meta, size),
-            chunks,
-            stat: stable.then(|| stat_of(&meta, size)),
-        })))
     }
 
-    /// Standard input as one file: read once, never skipped as unchanged,
-    /// never remembered as a file to skip next time.
+    /// Standard input as one file, read here in its turn: read once, never
+    /// skipped as unchanged, never remembered as a file to skip next time.
     fn stream(
         &mut self,
         item: &Item,
+        chunker: &Chunker,
         pack: &mut Pack,
         next_seq: &mut u32,
         emit: &mut Emit<'_, Pack>,
         pool: &Receiver<Vec<u8>>,
     ) -> Result<FileOutcome, PushError> {
-        let mut input = std::io::stdin().lock();
-        let Some((chunks, size)) =
-            self.chunks_of(&mut input, &item.fs_path, pack, next_seq, emit, pool)?
-        else {
+        let plan = self.plan;
+        let mut chunks = Vec::new();
+        let mut size = 0u64;
+        let input = std::io::stdin().lock();
+        let read =
+            read_ahead::read_pieces(&input, None, &item.fs_path, chunker, &plan.keys, |piece| {
+                self.place(&piece, &mut chunks, &mut size, pack, next_seq, emit, pool)
+            })?;
+        if !read {
             return Ok(FileOutcome::Stopped);
-        };
+        }
         Counters::add(&self.counters.files, 1);
         Ok(FileOutcome::Done(Box::new(Pending {
             entry: Entry {
@@ -1167,69 +1313,55 @@ impl Packer<'_> {
         })))
     }
 
-    /// Cuts `input` into chunks, placing each new one in a pack (and each
-    /// known one where it lies); the chunks and the size read, or `None`
+    /// Places a piece's chunks: each one already stored or already placed
+    /// by this run where it lies, each new one copied into a pack. `false`
     /// if the run stopped.
-    #[allow(clippy::type_complexity)]
-    fn chunks_of(
+    #[allow(clippy::too_many_arguments)]
+    fn place(
         &mut self,
-        input: &mut impl std::io::Read,
-        label: &Path,
+        piece: &read_ahead::Piece,
+        chunks: &mut Vec<PendingChunk>,
+        size: &mut u64,
         pack: &mut Pack,
         next_seq: &mut u32,
         emit: &mut Emit<'_, Pack>,
         pool: &Receiver<Vec<u8>>,
-    ) -> Result<Option<(Vec<PendingChunk>, u64)>, PushError> {
-        let Packer {
-            plan,
-            known,
-            presence,
-            chunker,
-            run_new,
-            counters,
-            reused_bytes,
-            ..
-        } = self;
-        chunker.reset();
-        let mut chunks = Vec::new();
-        let mut size = 0u64;
-        loop {
-            let chunk = match chunker.next(input) {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) => return Err(PushError::input(label, e)),
-            };
-            let len = chunk.len() as u32;
-            let sha256: [u8; 32] = Sha256::digest(chunk).into();
-            let fp = index::fingerprint(&plan.keys, &sha256);
-            let loc = if let Some(&(seq, offset)) = run_new.get(&fp) {
-                *reused_bytes += u64::from(len);
+    ) -> Result<bool, PushError> {
+        for (c, bytes) in piece.chunks() {
+            let loc = if let Some(&(seq, offset)) = self.run_new.get(&c.fp) {
+                self.reused_bytes += u64::from(c.len);
                 Loc::New { seq, offset }
-            } else if let Some(c) = known.find(&fp).filter(|c| c.len == len)
-                && presence.usable(plan.stores, known, c.object)?
+            } else if let Some(k) = self.known.find(&c.fp).filter(|k| k.len == c.len)
+                && self
+                    .presence
+                    .usable(self.plan.stores, self.known, k.object)?
             {
-                *reused_bytes += u64::from(len);
+                self.reused_bytes += u64::from(c.len);
                 Loc::Stored {
-                    object: c.object,
-                    offset: c.offset,
+                    object: k.object,
+                    offset: k.offset,
                 }
             } else {
-                if pack.room() < chunk.len() && !cut(pack, next_seq, emit, pool) {
-                    return Ok(None);
+                if pack.room() < bytes.len() && !cut(pack, next_seq, emit, pool) {
+                    return Ok(false);
                 }
-                let offset = pack.place(chunk);
-                pack.chunks.push((fp, offset, len));
-                run_new.insert(fp, (pack.seq, offset));
+                let offset = pack.place(bytes);
+                pack.chunks.push((c.fp, offset, c.len));
+                self.run_new.insert(c.fp, (pack.seq, offset));
                 Loc::New {
                     seq: pack.seq,
                     offset,
                 }
             };
-            chunks.push(PendingChunk { loc, len, sha256 });
-            size += u64::from(len);
-            Counters::add(&counters.bytes, u64::from(len));
+            chunks.push(PendingChunk {
+                loc,
+                len: c.len,
+                sha256: c.sha256,
+            });
+            *size += u64::from(c.len);
+            Counters::add(&self.counters.bytes, u64::from(c.len));
         }
-        Ok(Some((chunks, size)))
+        Ok(true)
     }
 }
 

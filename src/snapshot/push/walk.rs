@@ -230,40 +230,35 @@ pub fn link_target(item: &Item) -> Result<String, PushError> {
 /// Opens a file met by the walk: `None` (with a note in `skipped`) if it
 /// is no longer a regular file, or has vanished.
 pub fn open_file(
-    item: &Item,
+    path: &Path,
     skipped: &mut Skipped,
 ) -> Result<Option<(File, Metadata)>, PushError> {
     crate::killpoint::reached("push-before-open");
     let fd = match rustix::fs::open(
-        &item.fs_path,
+        path,
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
     ) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => {
-            skipped.push(format!(
-                "{}: vanished during the push",
-                item.fs_path.display()
-            ));
+            skipped.push(format!("{}: vanished during the push", path.display()));
             return Ok(None);
         }
         Err(rustix::io::Errno::LOOP) => {
             skipped.push(format!(
                 "{}: became a symlink during the push",
-                item.fs_path.display()
+                path.display()
             ));
             return Ok(None);
         }
-        Err(e) => return Err(PushError::input(&item.fs_path, e.into())),
+        Err(e) => return Err(PushError::input(path, e.into())),
     };
     let file = File::from(fd);
-    let meta = file
-        .metadata()
-        .map_err(|e| PushError::input(&item.fs_path, e))?;
+    let meta = file.metadata().map_err(|e| PushError::input(path, e))?;
     if !meta.file_type().is_file() {
         skipped.push(format!(
             "{}: no longer a regular file when opened",
-            item.fs_path.display()
+            path.display()
         ));
         return Ok(None);
     }

@@ -1,0 +1,383 @@
+//! Reading ahead: files are read, cut into chunks and hashed on several
+//! threads, ahead of the one thread that places chunks into packs.
+//!
+//! Why: placing must be serial. The walk order is the manifest's order,
+//! the journal's and the file list's; a chunk seen twice in one run is
+//! stored once, where it was first placed; packs are numbered in the order
+//! they fill. But reading a file, finding its cut points and hashing every
+//! chunk (SHA-256, then the keyed fingerprint) cost far more than placing,
+//! and on one thread they held a first push to that thread's speed. So the
+//! walk gives the files to read to a pool of readers
+//! ([`crate::workers::in_order`]); each reader opens its files, reads each
+//! in [pieces](Piece) of whole chunks, each chunk hashed, and hands them
+//! back on that file's own short queue; the placer takes the files in walk
+//! order and only looks chunks up and copies the new ones into packs.
+//!
+//! What is not read ahead: a file the file list shows unchanged is decided
+//! by the walk before any reader could open it (it is never read), and
+//! standard input is read by the placer itself, in its turn.
+//!
+//! Memory stays bounded whatever the tree: a piece holds at most
+//! [`PIECE`] bytes, and a file at most three pieces at once (one being
+//! placed, one waiting, one being read); at most [`files_ahead`] files are
+//! given to the readers and not yet placed, and the walk stops giving more
+//! once those may hold [`bytes_ahead`] (by their [`reserve`], which only a
+//! file that grows while it is read can exceed, and then by no more than
+//! three pieces).
+
+use std::collections::VecDeque;
+use std::fs::Metadata;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::PushError;
+use super::chunker::{self, Chunker};
+use super::index::{self, Fingerprint};
+use super::state::LocalKeys;
+use super::walk;
+use crate::workers::{InOrder, Next, Out};
+
+/// The most bytes one piece of a file holds: whole chunks, read at once.
+/// Twice the largest chunk, so that every full piece holds at least one
+/// whole chunk after the unfinished one it starts with.
+pub const PIECE: usize = 2 * chunker::MAX;
+
+/// Files given to `readers` readers and not yet placed, at most. Many, so
+/// that readers seldom wait for the walk, nor the placer for a reader:
+/// with a few files ahead, a tree of small files spent more time waking
+/// threads than reading.
+pub fn files_ahead(readers: usize) -> usize {
+    32 * readers.max(1)
+}
+
+/// Bytes the files given to `readers` readers and not yet placed may hold
+/// (by their [`reserve`]) before the walk stops giving more.
+pub fn bytes_ahead(readers: usize) -> u64 {
+    (readers.max(1) * PIECE) as u64
+}
+
+/// What a file of `size` bytes may hold in memory while read ahead: itself
+/// if it fits in a piece, else three pieces.
+pub fn reserve(size: u64) -> u64 {
+    if size < PIECE as u64 {
+        size + 1
+    } else {
+        3 * PIECE as u64
+    }
+}
+
+/// A file for a reader.
+pub struct ToRead {
+    /// Where it is.
+    pub fs_path: PathBuf,
+    /// Its size when walked (its first piece is made to fit it).
+    pub size: u64,
+}
+
+/// The files given to the readers, as the walk and the placer see them:
+/// the walk gives files in walk order, and the placer takes them back in
+/// the same order.
+pub struct ReadAhead<'q> {
+    queue: &'q mut InOrder<ToRead, Read, PushError>,
+    max_bytes: u64,
+    /// Each file's reserve, given and not yet taken back, oldest first.
+    reserves: VecDeque<u64>,
+    reserved: u64,
+}
+
+impl<'q> ReadAhead<'q> {
+    /// Files for `readers` readers, who take them from `queue` (which
+    /// holds [`files_ahead`]).
+    pub fn new(queue: &'q mut InOrder<ToRead, Read, PushError>, readers: usize) -> Self {
+        ReadAhead {
+            queue,
+            max_bytes: bytes_ahead(readers),
+            reserves: VecDeque::new(),
+            reserved: 0,
+        }
+    }
+
+    /// Whether the walk should give the readers more files now.
+    pub fn wants_more(&self) -> bool {
+        self.queue.has_room() && self.reserved < self.max_bytes
+    }
+
+    /// Gives the readers a file, to hand back after every file given
+    /// before it (there must be room: [`ReadAhead::wants_more`]).
+    pub fn give(&mut self, fs_path: PathBuf, size: u64) {
+        let r = reserve(size);
+        self.reserves.push_back(r);
+        self.reserved += r;
+        // Its last piece can wait while its reader goes on to the next file;
+        // a larger file's reader waits with one more piece read.
+        self.queue.submit(ToRead { fs_path, size }, 1);
+    }
+
+    /// The next message about the oldest file given and not taken back.
+    pub fn recv(&mut self) -> Next<Read, PushError> {
+        self.queue.recv()
+    }
+
+    /// The placer is done with the oldest file given.
+    pub fn done(&mut self) {
+        self.reserved -= self.reserves.pop_front().unwrap_or(0);
+        self.queue.finish_job();
+    }
+}
+
+/// A chunk of a piece, hashed.
+#[derive(Clone, Copy, Debug)]
+pub struct Cut {
+    /// Its length.
+    pub len: u32,
+    /// SHA-256 of its bytes.
+    pub sha256: [u8; 32],
+    /// Its keyed fingerprint ([`index::fingerprint`]).
+    pub fp: Fingerprint,
+}
+
+/// Whole chunks of a file, read at once.
+pub struct Piece {
+    /// The chunks' bytes, back to back.
+    pub bytes: Vec<u8>,
+    /// The chunks, in order.
+    pub cuts: Vec<Cut>,
+    /// The file ends with this piece.
+    pub end: bool,
+}
+
+impl Piece {
+    /// Each chunk with its bytes.
+    pub fn chunks(&self) -> impl Iterator<Item = (&Cut, &[u8])> {
+        self.cuts.iter().scan(0usize, |at, c| {
+            let start = *at;
+            *at += c.len as usize;
+            Some((c, &self.bytes[start..*at]))
+        })
+    }
+}
+
+/// What a reader hands back for one file.
+pub enum Read {
+    /// Whole chunks; more follow.
+    Piece(Piece),
+    /// The last chunks (maybe none), and the file's metadata as opened.
+    Last(Piece, Box<Metadata>),
+    /// The file was not read: it vanished, or is no longer a regular file.
+    Skipped(String),
+}
+
+/// A reader's work: opens a file, and hands it back in pieces. A read
+/// error names the file; nothing is sent after one.
+pub fn read_file(
+    file: ToRead,
+    chunker: &Chunker,
+    keys: &LocalKeys,
+    out: &mut Out<'_, Read, PushError>,
+) -> Result<(), PushError> {
+    let mut skipped = Vec::new();
+    let Some((f, meta)) = walk::open_file(&file.fs_path, &mut skipped)? else {
+        out.send(Read::Skipped(skipped.pop().unwrap_or_default()));
+        return Ok(());
+    };
+    let mut meta = Some(Box::new(meta));
+    read_pieces(&f, Some(file.size), &file.fs_path, chunker, keys, |piece| {
+        Ok(out.send(if piece.end {
+            Read::Last(piece, meta.take().expect("one last piece"))
+        } else {
+            Read::Piece(piece)
+        }))
+    })?;
+    Ok(())
+}
+
+/// Reads `input` to its end in pieces of whole chunks, each hashed, and
+/// hands each to `take` (which says whether to go on); the last has `end`
+/// set. `size`: the bytes expected, if known (the first piece is made to
+/// fit them, so a file that fits is read once, with no copy). Returns
+/// `false` if `take` stopped it.
+///
+/// Reads go straight into each piece's spare room, never zeroed first; a
+/// chunk left unfinished at the end of a piece is copied to the start of
+/// the next (on average about half a chunk, as cuts are taken as soon as
+/// they are certain: [`Chunker::next_cut`]).
+pub fn read_pieces(
+    input: impl AsFd,
+    size: Option<u64>,
+    label: &Path,
+    chunker: &Chunker,
+    keys: &LocalKeys,
+    mut take: impl FnMut(Piece) -> Result<bool, PushError>,
+) -> Result<bool, PushError> {
+    // Room for what is held and what is expected, and one byte more: a
+    // read that returns nothing there is the end.
+    let room = |held: usize, left: u64| (held as u64 + left + 1).min(PIECE as u64) as usize;
+    let mut left = size;
+    let mut bytes = Vec::with_capacity(size.map_or(PIECE, |n| room(0, n)));
+    loop {
+        let held = bytes.len();
+        let end = fill(&input, &mut bytes).map_err(|e| PushError::input(label, e))?;
+        left = left.map(|n| n.saturating_sub((bytes.len() - held) as u64));
+        let mut cuts = Vec::new();
+        let mut at = 0;
+        while let Some(n) = chunker.next_cut(&bytes[at..], end) {
+            let sha256: [u8; 32] = Sha256::digest(&bytes[at..at + n]).into();
+            cuts.push(Cut {
+                len: n as u32,
+                sha256,
+                fp: index::fingerprint(keys, &sha256),
+            });
+            at += n;
+        }
+        let mut next = Vec::new();
+        if !end {
+            next = Vec::with_capacity(match left {
+                Some(n) if n > 0 => room(bytes.len() - at, n),
+                // Unknown, or the file grew since it was walked.
+                _ => PIECE,
+            });
+            next.extend_from_slice(&bytes[at..]);
+            bytes.truncate(at);
+        }
+        if !take(Piece { bytes, cuts, end })? {
+            return Ok(false);
+        }
+        if end {
+            return Ok(true);
+        }
+        bytes = next;
+    }
+}
+
+/// Reads into `buf`'s spare room until it is full or the input ends;
+/// whether it ended.
+fn fill(input: &impl AsFd, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    while buf.len() < buf.capacity() {
+        match rustix::io::read(input, rustix::buffer::spare_capacity(buf)) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn keys() -> LocalKeys {
+        LocalKeys {
+            mac: zeroize::Zeroizing::new([1; 32]),
+            chunk_id: zeroize::Zeroizing::new([2; 32]),
+            gear: zeroize::Zeroizing::new([3; 32]),
+        }
+    }
+
+    /// The chunks of a file read in pieces, as lengths and hashes, and how
+    /// many pieces it took.
+    fn read(path: &Path, size: Option<u64>) -> (Vec<(u32, [u8; 32])>, usize) {
+        let keys = keys();
+        let chunker = Chunker::new(&keys.gear);
+        let file = std::fs::File::open(path).unwrap();
+        let mut out = Vec::new();
+        let mut pieces = 0;
+        let mut ended = false;
+        let done = read_pieces(&file, size, path, &chunker, &keys, |p| {
+            assert!(!ended, "nothing after the last piece");
+            assert!(p.bytes.len() <= PIECE);
+            for (c, bytes) in p.chunks() {
+                assert_eq!(c.len as usize, bytes.len());
+                assert_eq!(c.sha256, <[u8; 32]>::from(Sha256::digest(bytes)));
+                assert_eq!(c.fp, index::fingerprint(&keys, &c.sha256));
+                out.push((c.len, c.sha256));
+            }
+            pieces += 1;
+            ended = p.end;
+            Ok(true)
+        })
+        .unwrap();
+        assert!(done && ended);
+        (out, pieces)
+    }
+
+    #[test]
+    fn pieces_hold_the_chunks_of_the_whole_file_whatever_size_was_expected() {
+        let keys = keys();
+        let chunker = Chunker::new(&keys.gear);
+        let dir = tempfile::tempdir().unwrap();
+        for (len, seed) in [
+            (0, 1),
+            (1, 2),
+            (70_000, 3),
+            (PIECE - 1, 4),
+            (3 * PIECE + 5, 5),
+        ] {
+            let d = data(len, seed);
+            let path = dir.path().join(format!("f{len}"));
+            std::fs::write(&path, &d).unwrap();
+            let mut whole = Vec::new();
+            let mut at = 0;
+            while let Some(n) = chunker.next_cut(&d[at..], true) {
+                whole.push((n as u32, Sha256::digest(&d[at..at + n]).into()));
+                at += n;
+            }
+            let (exact, pieces) = read(&path, Some(len as u64));
+            assert_eq!(exact, whole, "{len} bytes, as expected");
+            if len < PIECE {
+                assert_eq!(pieces, 1, "a file that fits is read in one piece");
+            }
+            // Expected smaller (it grew since the walk), larger, unknown.
+            for size in [Some(len as u64 / 3), Some(len as u64 * 2 + 10), None] {
+                assert_eq!(read(&path, size).0, whole, "{len} bytes, {size:?} expected");
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_names_the_file() {
+        let keys = keys();
+        let chunker = Chunker::new(&keys.gear);
+        let dir = tempfile::tempdir().unwrap();
+        let d = std::fs::File::open(dir.path()).unwrap();
+        let label = dir.path().join("label");
+        let e = read_pieces(&d, None, &label, &chunker, &keys, |_| Ok(true)).unwrap_err();
+        assert!(
+            matches!(&e, PushError::Input { path, .. } if *path == label),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_taker_can_stop_the_read() {
+        let keys = keys();
+        let chunker = Chunker::new(&keys.gear);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, data(3 * PIECE, 6)).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut seen = 0;
+        let done = read_pieces(&file, None, &path, &chunker, &keys, |_| {
+            seen += 1;
+            Ok(false)
+        })
+        .unwrap();
+        assert!(!done);
+        assert_eq!(seen, 1);
+    }
+}
