@@ -849,14 +849,9 @@ fn sealers_added_and_removed_decide_what_opens() {
     fails_with(
         &o,
         4,
-        // A sealed file names the sealer's Ed25519 key: the classic spelling.
         &format!(
             "sealed by {}, a sealer the vault does not accept",
-            second_pub
-                .trim()
-                .parse::<seif::sealer::SealerPublicKey>()
-                .unwrap()
-                .classic()
+            classic_spelling(&second_pub)
         ),
     );
     let o = run(seif()

@@ -194,7 +194,7 @@ pub fn seal(
         && !target
             .sealers
             .iter()
-            .any(|k| k.classic() == s.public().classic())
+            .any(|k| k.classic() == s.public_classic())
     {
         return Err(SealError::SealerNotAccepted(Box::new(s.public())));
     }

@@ -139,17 +139,21 @@ impl Record {
     /// If `body.sealer` is not a spelling of `sealer`'s own key.
     pub fn sign(body: RecordBody, sealer: &SealerSecretKey) -> (Record, Vec<u8>) {
         let named: SealerPublicKey = body.sealer.parse().expect("a sealer key");
-        let own = sealer.public();
         assert!(
-            named == own || named == own.classic(),
+            named.classic() == sealer.public_classic(),
             "a record names its own sealer"
         );
         let value = serde_json::to_value(&body).expect("record serializes");
         let msg = signed::signed_message(DOMAIN_RECORD, &value).expect("canonical");
         let mut doc = serde_json::json!({"body": value, "signature": to_hex(&sealer.sign(&msg))});
-        if named.mldsa_fingerprint().is_some() {
+        if let Some(fingerprint) = named.mldsa_fingerprint() {
             let mldsa = sealer.mldsa();
-            doc["sealer_mldsa65"] = Value::String(mldsa.public().to_hex());
+            let public = mldsa.public();
+            assert!(
+                *fingerprint == public.fingerprint(),
+                "a record names its own sealer"
+            );
+            doc["sealer_mldsa65"] = Value::String(public.to_hex());
             doc["signature_mldsa65"] = Value::String(to_hex(&mldsa.sign(&msg)));
         }
         let bytes = signed::canonical_json(&doc).expect("canonical");

@@ -384,6 +384,17 @@ pub fn fails_with(o: &Output, code: i32, fragment: &str) {
     );
 }
 
+/// The classic spelling (`seifsealer1…`) of a sealer key as `seif sealer
+/// new` prints it: a sealed file names the Ed25519 key alone.
+pub fn classic_spelling(public: &str) -> String {
+    public
+        .trim()
+        .parse::<seif::sealer::SealerPublicKey>()
+        .unwrap()
+        .classic()
+        .to_string()
+}
+
 /// Deterministic test content.
 pub fn content(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

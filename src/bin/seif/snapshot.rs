@@ -246,16 +246,16 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     }
     let vault = load_vault(vault_path)?;
     let sealer = crate::sealer::load(sealer_path)?;
-    let Some(listed) = vault.listed_as(&sealer.public()) else {
-        return Err(Failure::refused(format!("the vault '{}' does not accept the sealer {} ({})", escape(&vault.body().name), sealer.public(), sealer_path.display()))
+    let public = sealer.public();
+    let Some(listed) = vault.listed_as(&public) else {
+        return Err(Failure::refused(format!("the vault '{}' does not accept the sealer {public} ({})", escape(&vault.body().name), sealer_path.display()))
             .hint("if this is the right vault.json, ask the custodians to add the sealer with `seif-ceremony sealers add`; if not, use the vault.json of the vault this pipeline pushes to"));
     };
     if listed.mldsa_fingerprint().is_none() && vault.is_hybrid_signed() {
         report::warn(
             crate::TOOL,
             &format!(
-                "the vault lists this sealer in the classic spelling ({listed}), so its records carry an Ed25519 signature only, which a quantum computer could forge; ask the custodians to add {} (`seif sealer public {}`) and remove the classic one (SECURITY.md, \"Hybrid signatures\")",
-                sealer.public(),
+                "the vault lists this sealer in the classic spelling ({listed}), so its records carry an Ed25519 signature only, which a quantum computer could forge; ask the custodians to add {public} (`seif sealer public {}`) (ceremony/runbook/sealers.md, \"Hybrid keys\")",
                 sealer_path.display()
             ),
         );
@@ -307,8 +307,7 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
     report::detail(
         crate::TOOL,
         &format!(
-            "sealer {} from {}; {}",
-            sealer.public(),
+            "sealer {public} from {}; {}",
             sealer_path.display(),
             if args.full {
                 "a full copy (--full): nothing is reused from earlier snapshots"

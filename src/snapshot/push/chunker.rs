@@ -99,7 +99,7 @@ impl Chunker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// The content cut in one go.
@@ -132,7 +132,8 @@ mod tests {
         }
     }
 
-    fn data(len: usize, seed: u64) -> Vec<u8> {
+    /// Test data: xorshift64 from `seed` (0 gives zeros).
+    pub(in crate::snapshot::push) fn data(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed;
         (0..len)
             .map(|_| {

@@ -206,7 +206,8 @@ pub fn record_in(
     crate::killpoint::reached("push-heads-read");
     // The spelling the vault lists: hybrid records for a sealer listed
     // hybrid (push refused a sealer the vault does not list at all).
-    let me = vault.listed_as(&sealer.public()).unwrap_or(sealer.public());
+    let own = sealer.public();
+    let me = vault.listed_as(&own).unwrap_or(own);
     if let Some(r) = records
         .values()
         .find(|r| r.body.snapshot_id == f.snapshot_id && r.sealer == me)

@@ -304,7 +304,7 @@ impl Plan<'_> {
         Head {
             journal: "seif-push-journal/2".into(),
             vault_id: self.vault_id,
-            sealer: self.sealer.public().classic().to_string(),
+            sealer: self.sealer.public_classic().to_string(),
             stores: self.store_names(),
             paths: self.paths.clone(),
             pad: self.options.pad,
@@ -352,8 +352,9 @@ pub fn push(
     options: &PushOptions,
     counters: &Counters,
 ) -> Result<PushSummary, PushError> {
-    if vault.listed_as(&sealer.public()).is_none() {
-        return Err(PushError::SealerNotAccepted(sealer.public().to_string()));
+    let me = sealer.public();
+    if vault.listed_as(&me).is_none() {
+        return Err(PushError::SealerNotAccepted(me.to_string()));
     }
     // A store that saw a newer vault.json refuses this one (read only: a
     // push refused later must not leave an empty store behind).
@@ -390,18 +391,18 @@ pub fn push(
         options,
         journal_name: Journal::name(
             &vault_id,
-            &sealer.public().classic().to_string(),
+            &sealer.public_classic().to_string(),
             &stores_named,
             &abs,
         ),
-        files_name: index::files_name(&vault_id, &sealer.public(), &abs),
+        files_name: index::files_name(&vault_id, &sealer.public_classic(), &abs),
         state,
         keys,
         roots,
         paths: abs,
     };
     let mut summary = PushSummary::default();
-    let mut heads = Heads::load(&plan.state, &plan.keys, &vault_id, &sealer.public())?;
+    let mut heads = Heads::load(&plan.state, &plan.keys, &vault_id, &sealer.public_classic())?;
 
     // An interrupted push of these paths: finish it, or resume it.
     let expect = plan.head(
@@ -518,7 +519,7 @@ pub fn push(
             &plan.keys,
             &plan.files_name,
             &vault_id,
-            &sealer.public(),
+            &sealer.public_classic(),
             &plan.paths,
         )?
     };
@@ -533,7 +534,7 @@ pub fn push(
         &plan.keys,
         &plan.files_name,
         &vault_id,
-        &sealer.public(),
+        &sealer.public_classic(),
         &plan.paths,
         snapshot_id,
     )?;
@@ -622,7 +623,7 @@ fn load_known(plan: &Plan<'_>, summary: &mut PushSummary) -> Result<Known, PushE
         &plan.state,
         &plan.keys,
         &plan.vault_id,
-        &plan.sealer.public(),
+        &plan.sealer.public_classic(),
     )? {
         None => Ok(Known::default()),
         Some(Ok(k)) => Ok(k),
@@ -630,7 +631,10 @@ fn load_known(plan: &Plan<'_>, summary: &mut PushSummary) -> Result<Known, PushE
             summary.set_aside.push(format!(
                 "the chunk index {}: {why}; set aside, this push stores afresh",
                 plan.state
-                    .file(&Known::file_name(&plan.vault_id, &plan.sealer.public()))
+                    .file(&Known::file_name(
+                        &plan.vault_id,
+                        &plan.sealer.public_classic()
+                    ))
                     .display()
             ));
             Ok(Known::default())
@@ -733,7 +737,7 @@ fn finish_local(
         &plan.state,
         &plan.keys,
         &plan.vault_id,
-        &plan.sealer.public(),
+        &plan.sealer.public_classic(),
         keep,
     )?;
     crate::killpoint::reached("push-index-saved");

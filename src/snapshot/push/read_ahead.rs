@@ -270,15 +270,7 @@ mod tests {
     use super::*;
 
     fn data(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        super::chunker::tests::data(len, seed | 1)
     }
 
     fn keys() -> LocalKeys {
