@@ -389,7 +389,18 @@ impl Descriptor {
             None => None,
         };
         let doc = Self::to_document(&body, &signature, signature_mldsa65.as_deref());
-        // Re-verify what we produced: a descriptor we write is one we can read.
+        // A descriptor we write is one we can read: within the size every
+        // reader takes (each hybrid generation adds about 10.5 KB, each
+        // sealer a few hundred bytes), and verified again.
+        let len = serde_json::to_string_pretty(&doc)
+            .map_err(|e| invalid(e.to_string()))?
+            .len()
+            + 1;
+        if len as u64 > DESCRIPTOR_MAX {
+            return Err(invalid(format!(
+                "it would be {len} bytes, more than the 4 MiB every reader takes; list fewer sealers (`seif-ceremony sealers remove`) or shorten their labels"
+            )));
+        }
         Self::from_value(doc)
     }
 
@@ -1124,6 +1135,38 @@ pub(crate) mod tests {
         assert!(again.key_check(&keys.public()));
         let other = VaultKeys::derive(&VaultSecret::generate());
         assert!(!again.key_check(&other.public()));
+    }
+
+    /// A vault.json is never written larger than readers take: past 4 MiB
+    /// it is refused with a way out, not written and then unreadable.
+    #[test]
+    fn a_descriptor_too_large_to_read_is_not_written() {
+        use crate::sealer::SealerSecretKey;
+        let keys = VaultKeys::derive(&VaultSecret::generate());
+        let sealers = |n: usize| -> Vec<SealerEntry> {
+            (0..n)
+                .map(|i| SealerEntry {
+                    key: SealerSecretKey::generate().public_classic().to_string(),
+                    label: format!("{i:0>256}"),
+                })
+                .collect()
+        };
+        // About 380 bytes a sealer: 10,000 stay under 4 MiB, 12,000 do not.
+        let fits = Descriptor::genesis("v", &keys, test_set(3, 2), sealers(10_000)).unwrap();
+        let json = fits.to_json_pretty();
+        assert!(json.len() as u64 > 3 * 1024 * 1024, "near the limit");
+        Descriptor::from_json(json.as_bytes()).unwrap();
+        let Err(e) = Descriptor::genesis("v", &keys, test_set(3, 2), sealers(12_000)) else {
+            panic!("a 4.5 MB vault.json was written");
+        };
+        assert!(
+            matches!(&e, DescriptorError::Invalid(m) if m.contains("more than the 4 MiB every reader takes")),
+            "{e}"
+        );
+        let Err(e) = fits.revise(&keys, |b| b.sealers.extend(sealers(2_000))) else {
+            panic!("a revision past 4 MiB was written");
+        };
+        assert!(matches!(e, DescriptorError::Invalid(_)), "{e}");
     }
 
     /// The one rule for what a vault takes: its own vault id first, then a
