@@ -1017,21 +1017,23 @@ impl Packer<'_> {
         emit: &mut Emit<'_, Pack>,
         pool: &Receiver<Vec<u8>>,
     ) -> Result<(), PushError> {
-        let plan = self.plan;
+        let (plan, readers) = (self.plan, self.plan.options.threads.max(1));
         let chunker = Chunker::new(&plan.keys.gear);
-        let readers = plan.options.threads.max(1);
+        let spare = read_ahead::Spare::new(readers);
         crate::workers::in_order(
             readers,
             read_ahead::files_ahead(readers),
-            |file, out| read_ahead::read_file(file, &chunker, &plan.keys, out),
-            |queue| self.place_all(&mut ReadAhead::new(queue, readers), &chunker, emit, pool),
+            |file, out| read_ahead::read_file(file, &chunker, &plan.keys, &spare, out),
+            |queue| {
+                let mut reads = ReadAhead::new(queue, readers, &chunker, &plan.keys, &spare);
+                self.place_all(&mut reads, emit, pool)
+            },
         )
     }
 
     fn place_all(
         &mut self,
         reads: &mut ReadAhead<'_>,
-        chunker: &Chunker,
         emit: &mut Emit<'_, Pack>,
         pool: &Receiver<Vec<u8>>,
     ) -> Result<(), PushError> {
@@ -1096,7 +1098,7 @@ impl Packer<'_> {
                     }
                 }
                 Walked::Stream(item) => {
-                    match self.stream(&item, chunker, &mut pack, &mut next_seq, emit, pool)? {
+                    match self.stream(&item, reads, &mut pack, &mut next_seq, emit, pool)? {
                         FileOutcome::Done(p) => *p,
                         FileOutcome::Skip => continue,
                         FileOutcome::Stopped => return Ok(()),
@@ -1259,7 +1261,9 @@ impl Packer<'_> {
                     ));
                 }
             };
-            if !self.place(&piece, &mut chunks, &mut size, pack, next_seq, emit, pool)? {
+            let placed = self.place(&piece, &mut chunks, &mut size, pack, next_seq, emit, pool)?;
+            reads.recycle(piece);
+            if !placed {
                 return Ok(FileOutcome::Stopped);
             }
             if let Some(meta) = meta {
@@ -1284,20 +1288,20 @@ impl Packer<'_> {
     fn stream(
         &mut self,
         item: &Item,
-        chunker: &Chunker,
+        reads: &ReadAhead<'_>,
         pack: &mut Pack,
         next_seq: &mut u32,
         emit: &mut Emit<'_, Pack>,
         pool: &Receiver<Vec<u8>>,
     ) -> Result<FileOutcome, PushError> {
-        let plan = self.plan;
         let mut chunks = Vec::new();
         let mut size = 0u64;
         let input = std::io::stdin().lock();
-        let read =
-            read_ahead::read_pieces(&input, None, &item.fs_path, chunker, &plan.keys, |piece| {
-                self.place(&piece, &mut chunks, &mut size, pack, next_seq, emit, pool)
-            })?;
+        let read = reads.read_here(&input, &item.fs_path, |piece| {
+            let placed = self.place(&piece, &mut chunks, &mut size, pack, next_seq, emit, pool);
+            reads.recycle(piece);
+            placed
+        })?;
         if !read {
             return Ok(FileOutcome::Stopped);
         }
