@@ -970,7 +970,7 @@ enum Walked {
     /// A file unchanged since the last push: its chunks where they lie.
     Unchanged(Pending),
     /// A file given to the readers.
-    Reading { fs_path: PathBuf, rel: String },
+    Reading(String),
     /// Standard input, read here in its turn.
     Stream(Item),
     /// Left out, with why.
@@ -997,12 +997,12 @@ fn stat_of(m: &Metadata, size: u64) -> FileStat {
     }
 }
 
-fn file_entry(rel: &str, meta: &Metadata, size: u64) -> Entry {
+fn file_entry(rel: &str, mode: u32, mtime: i64, size: u64) -> Entry {
     Entry {
         path: rel.to_owned(),
         kind: EntryKind::File,
-        mode: meta.mode() & 0o7777,
-        mtime: meta.mtime(),
+        mode,
+        mtime,
         size: Some(size),
         chunks: None,
         target: None,
@@ -1081,16 +1081,9 @@ impl Packer<'_> {
                     Counters::add(&self.counters.bytes, size);
                     p
                 }
-                Walked::Reading { fs_path, rel } => {
-                    let read = self.read_in_turn(
-                        &fs_path,
-                        &rel,
-                        reads,
-                        &mut pack,
-                        &mut next_seq,
-                        emit,
-                        pool,
-                    )?;
+                Walked::Reading(rel) => {
+                    let read =
+                        self.read_in_turn(&rel, reads, &mut pack, &mut next_seq, emit, pool)?;
                     match read {
                         FileOutcome::Done(p) => *p,
                         FileOutcome::Skip => continue,
@@ -1159,18 +1152,16 @@ impl Packer<'_> {
             match self.unchanged(&item) {
                 Ok(Some(chunks)) => {
                     let size = item.meta.len();
+                    let (mode, mtime) = (item.meta.mode() & 0o7777, item.meta.mtime());
                     Walked::Unchanged(Pending {
-                        entry: file_entry(&item.rel, &item.meta, size),
+                        entry: file_entry(&item.rel, mode, mtime, size),
                         chunks,
                         stat: Some(stat_of(&item.meta, size)),
                     })
                 }
                 Ok(None) => {
-                    reads.give(item.fs_path.clone(), item.meta.len());
-                    Walked::Reading {
-                        fs_path: item.fs_path,
-                        rel: item.rel,
-                    }
+                    reads.give(item.fs_path, item.meta.len());
+                    Walked::Reading(item.rel)
                 }
                 Err(e) => Walked::Failed(e),
             }
@@ -1228,10 +1219,8 @@ impl Packer<'_> {
 
     /// A file read ahead, in its turn: places its pieces as its reader
     /// hands them over.
-    #[allow(clippy::too_many_arguments)]
     fn read_in_turn(
         &mut self,
-        fs_path: &Path,
         rel: &str,
         reads: &mut ReadAhead<'_>,
         pack: &mut Pack,
@@ -1242,9 +1231,9 @@ impl Packer<'_> {
         let mut chunks = Vec::new();
         let mut size = 0u64;
         loop {
-            let (piece, meta) = match reads.recv() {
+            let (piece, opened) = match reads.recv() {
                 Next::Item(read_ahead::Read::Piece(p)) => (p, None),
-                Next::Item(read_ahead::Read::Last(p, meta)) => (p, Some(meta)),
+                Next::Item(read_ahead::Read::Last(p, opened)) => (p, Some(opened)),
                 Next::Item(read_ahead::Read::Skipped(why)) => {
                     reads.done();
                     self.skipped.push(why);
@@ -1256,7 +1245,7 @@ impl Packer<'_> {
                 // the end of the file: that would store it truncated.
                 Next::Ended => {
                     return Err(PushError::input(
-                        fs_path,
+                        Path::new(rel),
                         std::io::Error::other("its reader stopped before the end"),
                     ));
                 }
@@ -1266,18 +1255,17 @@ impl Packer<'_> {
             if !placed {
                 return Ok(FileOutcome::Stopped);
             }
-            if let Some(meta) = meta {
+            if let Some(o) = opened {
                 reads.done();
                 Counters::add(&self.counters.files, 1);
                 // Trusted next time only if it did not change while read and
                 // is not so recent that it could change again within the
                 // same clock tick.
-                let stable =
-                    size == meta.len() && meta.mtime() < self.since && meta.ctime() < self.since;
+                let stable = size == o.stat.size && o.mtime < self.since && o.ctime < self.since;
                 return Ok(FileOutcome::Done(Box::new(Pending {
-                    entry: file_entry(rel, &meta, size),
+                    entry: file_entry(rel, o.mode, o.mtime, size),
                     chunks,
-                    stat: stable.then(|| stat_of(&meta, size)),
+                    stat: stable.then_some(o.stat),
                 })));
             }
         }

@@ -27,8 +27,8 @@
 //! bounded too.
 
 use std::collections::VecDeque;
-use std::fs::Metadata;
 use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 use super::PushError;
 use super::chunker::{self, Chunker};
 use super::index::{self, Fingerprint};
+use super::pack::FileStat;
 use super::state::LocalKeys;
 use super::walk;
 use crate::workers::{InOrder, Next, Out};
@@ -255,12 +256,26 @@ impl Piece {
     }
 }
 
+/// A file's metadata as its reader opened it, as far as the placer needs
+/// it.
+#[derive(Clone, Copy, Debug)]
+pub struct Opened {
+    /// Permission bits.
+    pub mode: u32,
+    /// Modification time, seconds.
+    pub mtime: i64,
+    /// Status change time, seconds.
+    pub ctime: i64,
+    /// What the file list keeps (its size as opened).
+    pub stat: FileStat,
+}
+
 /// What a reader hands back for one file.
 pub enum Read {
     /// Whole chunks; more follow.
     Piece(Piece),
-    /// The last chunks (maybe none), and the file's metadata as opened.
-    Last(Piece, Box<Metadata>),
+    /// The last chunks (maybe none), and the file as opened.
+    Last(Piece, Opened),
     /// The file was not read: it vanished, or is no longer a regular file.
     Skipped(String),
 }
@@ -279,11 +294,16 @@ pub fn read_file(
         out.send(Read::Skipped(skipped.pop().unwrap_or_default()));
         return Ok(());
     };
-    let mut meta = Some(Box::new(meta));
+    let opened = Opened {
+        mode: meta.mode() & 0o7777,
+        mtime: meta.mtime(),
+        ctime: meta.ctime(),
+        stat: super::stat_of(&meta, meta.len()),
+    };
     let size = Some(file.size);
     read_pieces(&f, size, &file.fs_path, chunker, keys, spare, |piece| {
         Ok(out.send(if piece.end {
-            Read::Last(piece, meta.take().expect("one last piece"))
+            Read::Last(piece, opened)
         } else {
             Read::Piece(piece)
         }))
