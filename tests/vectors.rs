@@ -872,3 +872,43 @@ fn pq_push_opens_with_the_independent_reader() {
         .arg(&out)));
     assert_eq!(tree_listing(&out.join("register")), tree_listing(&tree));
 }
+
+/// FORMAT.md 5.6's card share vector opens with the independent reader
+/// (`tests/spec/card_share.py`, written from that section), the card's
+/// scalar standing in for the card, to alice's share of 5.5; altered, or
+/// with another key, it does not.
+#[test]
+fn the_card_share_vector_opens_with_the_independent_reader() {
+    if !spec_tools_available() {
+        return;
+    }
+    let spec = include_str!("../FORMAT.md");
+    let block = |start: &str| -> String {
+        let at = spec.find(&format!("```text\n{start}")).expect("the vector") + 8;
+        spec[at..at + spec[at..].find("```").unwrap()].to_owned()
+    };
+    let file = block("seif card share v1\ncustodian: alice\ncurve: P-384\nrecipient: 04");
+    let share = block("seif share v1\nvault: 0279ab54");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec/card_share.py");
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("alice.share.card");
+    let scalar = hex::encode((1..=48u8).collect::<Vec<_>>());
+    let reader = |path: &Path, scalar: &str| {
+        run(std::process::Command::new("python3")
+            .arg(&script)
+            .arg(path)
+            .arg("--scalar")
+            .arg(scalar))
+    };
+    std::fs::write(&path, &file).unwrap();
+    let o = reader(&path, &scalar);
+    ok(&o);
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), share);
+    let other = hex::encode((2..=49u8).collect::<Vec<_>>());
+    let o = reader(&path, &other);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    std::fs::write(&path, file.replace("nonce: 10", "nonce: 11")).unwrap();
+    let o = reader(&path, &scalar);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}

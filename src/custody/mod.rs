@@ -7,6 +7,7 @@
 //! opening it with the identities and passphrases at hand.
 
 #[cfg(feature = "openpgp")]
+pub mod card;
 pub mod openpgp;
 pub mod passphrase;
 
