@@ -20,8 +20,11 @@ ensure_test_tools() {
   # time: GNU time measures seal's and open's memory (tests/seal_open.rs);
   # iproute2: the air-gap test's interface; binutils: readelf, for what the
   # ceremony binary links (tests/ceremony.rs); util-linux: tests/runbooks.rs
-  # runs each ceremony step offline in its own namespace (unshare -rnm).
-  apt_install libclang-dev pkg-config libssl-dev gnupg age python3-pip time iproute2 binutils util-linux
+  # runs each ceremony step offline in its own namespace (unshare -rnm);
+  # softhsm2, opensc: card custodians are tested against SoftHSM2 tokens made
+  # like ID cards (scripts/softhsm-token), with OpenSC's pkcs11-tool as a
+  # second, independent card side.
+  apt_install libclang-dev pkg-config libssl-dev gnupg age python3-pip time iproute2 binutils util-linux softhsm2 opensc
   if ! python3 -c 'import nacl' 2>/dev/null; then
     say "installing PyNaCl (pip)"
     python3 -m pip install -q --disable-pip-version-check pynacl 2>/dev/null \

@@ -9,6 +9,10 @@
 //! This binary contains no network code: `cargo tree -p seif-ceremony -e
 //! normal` shows no HTTP, TLS or async runtime crate (a test checks it).
 
+// Not yet reached from a command: the card custodian kind is being built
+// on this branch (issue 17), the CLI next.
+#[allow(dead_code)]
+mod card;
 mod context;
 mod init;
 mod log_cmd;

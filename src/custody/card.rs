@@ -124,6 +124,29 @@ impl CardKey {
         Ok(CardKey { curve, point })
     }
 
+    /// The public key of `scalar` (big-endian), a card's private key held
+    /// in software: for tests and test vectors (a real card never gives
+    /// its key out).
+    pub fn from_secret_scalar(curve: Curve, scalar: &[u8]) -> Result<CardKey, CardShareError> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let bad = || CardShareError::BadKey(curve.name());
+        let point = match curve {
+            Curve::P256 => p256::SecretKey::from_slice(scalar)
+                .map_err(|_| bad())?
+                .public_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+            Curve::P384 => p384::SecretKey::from_slice(scalar)
+                .map_err(|_| bad())?
+                .public_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        };
+        Ok(CardKey { curve, point })
+    }
+
     /// The curve.
     pub fn curve(&self) -> Curve {
         self.curve
@@ -368,6 +391,127 @@ pub fn shared_secret(
             Zeroizing::new(z.raw_secret_bytes().to_vec())
         }
     })
+}
+
+/// A card custodian's certificate, as `init` reads it: who it names, until
+/// when, and its key, which must be one a card can derive with.
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    /// The subject (RFC 4514; untrusted text: escape before printing).
+    pub subject: String,
+    /// The end of its validity, seconds since the epoch.
+    pub not_after: u64,
+    /// Whether its key usage allows key agreement (`keyAgreement`), as the
+    /// ID card's authentication certificate does; `None`: no key usage
+    /// extension.
+    pub key_agreement: Option<bool>,
+    /// Its key.
+    pub key: CardKey,
+}
+
+/// Why a certificate or public key cannot name a card custodian.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CardKeyError {
+    /// Not a certificate or key at all.
+    #[error("not an X.509 certificate or public key (PEM or DER): {0}")]
+    Malformed(String),
+    /// An RSA or other non-EC key.
+    #[error(
+        "the key is not an elliptic-curve key (RSA and others cannot be used: the share is sealed by ECDH)"
+    )]
+    NotEc,
+    /// A curve other than P-256 and P-384.
+    #[error("the key is on a curve seif does not take (only P-256 and P-384)")]
+    Curve,
+    /// Not a valid point.
+    #[error(transparent)]
+    Point(#[from] CardShareError),
+}
+
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+
+fn ec_key_of(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<CardKey, CardKeyError> {
+    use x509_cert::der::asn1::ObjectIdentifier;
+    if spki.algorithm.oid.to_string() != OID_EC_PUBLIC_KEY {
+        return Err(CardKeyError::NotEc);
+    }
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+        .map(|o| o.to_string());
+    let curve = match curve.as_deref() {
+        Some(OID_P256) => Curve::P256,
+        Some(OID_P384) => Curve::P384,
+        _ => return Err(CardKeyError::Curve),
+    };
+    let point = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| CardKeyError::Malformed("the key's bit string is not whole bytes".into()))?;
+    Ok(CardKey::from_sec1(curve, point)?)
+}
+
+/// DER from PEM (any label) or DER as given.
+fn der_of(bytes: &[u8]) -> Result<Vec<u8>, CardKeyError> {
+    let text = std::str::from_utf8(bytes).ok().map(str::trim_start);
+    match text {
+        Some(t) if t.starts_with("-----BEGIN ") => {
+            let body: String = t
+                .lines()
+                .skip(1)
+                .take_while(|l| !l.starts_with("-----END "))
+                .collect();
+            STANDARD
+                .decode(body.trim())
+                .map_err(|_| CardKeyError::Malformed("the PEM body is not base64".into()))
+        }
+        _ => Ok(bytes.to_vec()),
+    }
+}
+
+impl Certificate {
+    /// Reads a certificate, PEM or DER (as `pkcs15-tool --read-certificate`
+    /// or DigiDoc4 export it).
+    pub fn from_pem_or_der(bytes: &[u8]) -> Result<Certificate, CardKeyError> {
+        Self::from_der(&der_of(bytes)?)
+    }
+
+    /// Reads a DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<Certificate, CardKeyError> {
+        use x509_cert::der::Decode;
+        let c = x509_cert::Certificate::from_der(der)
+            .map_err(|e| CardKeyError::Malformed(e.to_string()))?;
+        let tbs = &c.tbs_certificate;
+        let key = ec_key_of(&tbs.subject_public_key_info)?;
+        let mut key_agreement = None;
+        for ext in tbs.extensions.iter().flatten() {
+            if ext.extn_id.to_string() == "2.5.29.15" {
+                let ku = x509_cert::ext::pkix::KeyUsage::from_der(ext.extn_value.as_bytes())
+                    .map_err(|e| CardKeyError::Malformed(format!("its key usage: {e}")))?;
+                key_agreement = Some(ku.key_agreement());
+            }
+        }
+        Ok(Certificate {
+            subject: tbs.subject.to_string(),
+            not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
+            key_agreement,
+            key,
+        })
+    }
+}
+
+/// Reads a bare public key (SubjectPublicKeyInfo, PEM or DER), as a PIV
+/// token or an HSM exports it.
+pub fn key_from_spki(bytes: &[u8]) -> Result<CardKey, CardKeyError> {
+    use x509_cert::der::Decode;
+    let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&der_of(bytes)?)
+        .map_err(|e| CardKeyError::Malformed(e.to_string()))?;
+    ec_key_of(&spki)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! in any of those ways, or already decrypted, as `gpg -d` prints it) and
 //! opening it with the identities and passphrases at hand.
 
-#[cfg(feature = "openpgp")]
 pub mod card;
+#[cfg(feature = "openpgp")]
 pub mod openpgp;
 pub mod passphrase;
 
