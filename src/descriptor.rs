@@ -110,6 +110,11 @@ pub enum Protection {
     Age,
     /// Argon2id + XChaCha20-Poly1305 under the custodian's passphrase.
     Passphrase,
+    /// One-pass ECDH to the key of the custodian's card (an ID card, a PIV
+    /// token, an HSM), opened over PKCS#11. The public descriptor names no
+    /// card key: an ID card's key is in a public certificate naming the
+    /// official.
+    Pkcs11,
 }
 
 /// A custodian of one share.
@@ -1020,10 +1025,10 @@ fn validate_share_sets(body: &DescriptorBody) -> Result<(), DescriptorError> {
                 )));
             }
             match (&c.protection, &c.key) {
-                (Protection::Passphrase, None) => {}
-                (Protection::Passphrase, Some(_)) | (_, None) => {
+                (Protection::Passphrase | Protection::Pkcs11, None) => {}
+                (Protection::Passphrase | Protection::Pkcs11, Some(_)) | (_, None) => {
                     return Err(invalid(format!(
-                        "custodian '{}': only passphrase custodians have no key",
+                        "custodian '{}': passphrase and card custodians, and only they, have no key",
                         c.label
                     )));
                 }

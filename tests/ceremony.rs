@@ -16,7 +16,7 @@ fn decrypt_share(v: &AgeVault, i: usize) -> seif::shares::Share {
     ids.add_file(&v.identities[i]).unwrap();
     open_share(
         &std::fs::read(v.share_file(i)).unwrap(),
-        &ids,
+        &mut ids,
         &mut NoPassphrases,
     )
     .unwrap()

@@ -15,8 +15,13 @@
 //! does (a PIN on its final try, a locked PIN, a PIN pad) is tested with a
 //! token made for the test; [`Pkcs11Module`] is the real one.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
 use secrecy::SecretString;
+use seif::custody::CustodyError;
 use seif::custody::card::{CardKey, Curve, Parsed};
+use seif_cli::report::Failure;
 use zeroize::Zeroizing;
 
 /// What a token says of its user PIN, before anyone types it.
@@ -234,6 +239,227 @@ pub fn open(
     let z = t.derive(&id, share.ephemeral.point());
     t.logout();
     Ok(share.open_with_shared_secret(&z?)?)
+}
+
+/// How the shares of card custodians are opened, on the steps that take
+/// shares.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CardArgs {
+    /// The PKCS#11 module that reaches the custodians' cards: OpenSC's
+    /// opensc-pkcs11.so for an Estonian ID card, libykcs11.so for a YubiKey.
+    /// Native code: its path and SHA-256 are logged.
+    #[arg(long = "pkcs11-module", value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Read a card's PIN from FILE instead of a prompt (LABEL: the card
+    /// custodian's label). Never from the command line.
+    #[arg(long = "pin-file", value_name = "LABEL=FILE")]
+    pub pin_files: Vec<String>,
+}
+
+impl CardArgs {
+    /// `--pin-file LABEL=FILE`, each file readable now (before anyone is
+    /// asked for anything).
+    pub fn pin_files(&self) -> Result<BTreeMap<String, PathBuf>, Failure> {
+        let mut out = BTreeMap::new();
+        for a in &self.pin_files {
+            let Some((label, file)) = a.split_once('=') else {
+                return Err(Failure::usage(format!(
+                    "--pin-file '{}': expected LABEL=FILE",
+                    seif::untrusted::Shown(a)
+                )));
+            };
+            read_pin_file(Path::new(file)).map_err(|e| {
+                Failure::error(format!("--pin-file {label}=…: {e}"))
+                    .hint(crate::context::NOTHING_ASKED)
+            })?;
+            if out.insert(label.to_owned(), PathBuf::from(file)).is_some() {
+                return Err(Failure::usage(format!(
+                    "--pin-file: '{label}' is given twice"
+                )));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn read_pin_file(path: &Path) -> Result<SecretString, String> {
+    use std::io::Read;
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4097).read_to_end(&mut bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    seif::custody::passphrase::from_file_text(&bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `seif-ceremony card-open`: the child process that opens one card share.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CardOpenArgs {
+    /// The PKCS#11 module.
+    #[arg(long = "pkcs11-module", value_name = "PATH")]
+    pkcs11_module: PathBuf,
+    /// The PIN file, if one was given for this custodian.
+    #[arg(long = "pin-file", value_name = "FILE")]
+    pin_file: Option<PathBuf>,
+}
+
+/// The exit status of a card step that did not open the share (its
+/// message is on stdout, one line).
+const CHILD_REFUSED: u8 = 4;
+
+/// The opener the steps use: each card share is opened by a short-lived
+/// child process (`card-open`), which loads the module, talks to the
+/// card, and returns only the decrypted share on its standard output. The
+/// module's native code never runs in the process that holds the other
+/// custodians' shares and the reconstructed key.
+pub fn opener(module: PathBuf, pins: BTreeMap<String, PathBuf>) -> Box<CustodyOpener> {
+    Box::new(move |parsed, bytes| {
+        use std::io::{Read, Write};
+        use std::process::{Command, Stdio};
+        let step = |e: String| CustodyError::CardStep(e);
+        let exe = std::env::current_exe()
+            .map_err(|e| step(format!("cannot start the card step: {e}")))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("card-open").arg("--pkcs11-module").arg(&module);
+        if let Some(f) = pins.get(parsed.custodian) {
+            cmd.arg("--pin-file").arg(f);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| step(format!("cannot start the card step: {e}")))?;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(bytes)
+            .map_err(|e| step(format!("cannot give the card step its share: {e}")))?;
+        let mut out = Zeroizing::new(Vec::new());
+        child
+            .stdout
+            .take()
+            .expect("piped")
+            .take(seif::shares::SHARE_TEXT_MAX as u64 + 4096)
+            .read_to_end(&mut out)
+            .map_err(|e| step(format!("cannot read the card step: {e}")))?;
+        let status = child
+            .wait()
+            .map_err(|e| step(format!("the card step: {e}")))?;
+        if status.success() {
+            Ok(out)
+        } else {
+            let text = String::from_utf8_lossy(&out);
+            Err(step(if text.trim().is_empty() {
+                format!("the card step failed ({status})")
+            } else {
+                seif::untrusted::escape(text.trim()).into_owned()
+            }))
+        }
+    })
+}
+
+type CustodyOpener = seif::custody::CardOpener;
+
+/// The custodian at the terminal (or their PIN file), for the child.
+struct AtTable {
+    pin_file: Option<PathBuf>,
+}
+
+impl Custodian for AtTable {
+    fn pin(&mut self, custodian: &str, token: &str) -> Result<Option<SecretString>, CardError> {
+        if let Some(f) = &self.pin_file {
+            return read_pin_file(f).map(Some).map_err(|e| CardError::NoPin {
+                token: format!("{token} ({e})"),
+            });
+        }
+        rpassword::prompt_password(format!(
+            "PIN of the card '{token}' ({custodian}'s share; PIN1 on an ID card): "
+        ))
+        .map(|p| Some(SecretString::from(p)))
+        .map_err(|e| CardError::NoPin {
+            token: format!(
+                "{token} (cannot prompt: {e}; use --pin-file LABEL=FILE when there is no terminal)"
+            ),
+        })
+    }
+
+    fn consents_to_final_try(&mut self, custodian: &str, token: &str) -> Result<bool, CardError> {
+        use std::io::{BufRead, Write};
+        // Asked at the terminal only: a PIN file cannot consent.
+        let Ok(tty) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+        else {
+            return Ok(false);
+        };
+        let mut w = &tty;
+        let _ = write!(
+            w,
+            "One more wrong PIN locks the card '{token}' ({custodian}'s share). Type yes to try: "
+        );
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(&tty).read_line(&mut line);
+        Ok(line.trim() == "yes")
+    }
+
+    fn tell(&mut self, text: &str) {
+        eprintln!("seif-ceremony: {text}");
+    }
+}
+
+/// The child: reads the share file on stdin, opens it with the card, and
+/// writes the decrypted share on stdout; on failure, one line saying why
+/// (exit status 4).
+pub fn run_child(args: &CardOpenArgs) -> std::process::ExitCode {
+    use std::io::{Read, Write};
+    let fail = |msg: String| {
+        let _ = writeln!(std::io::stdout(), "{msg}");
+        std::process::ExitCode::from(CHILD_REFUSED)
+    };
+    if let Err(e) = seif::hardening::disable_core_dumps() {
+        return fail(format!("cannot disable core dumps: {e}"));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    if let Err(e) = std::io::stdin()
+        .lock()
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+    {
+        return fail(format!("cannot read the share: {e}"));
+    }
+    let parsed = match seif::custody::card::parse(&bytes) {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string()),
+    };
+    let module = match Pkcs11Module::load(&args.pkcs11_module) {
+        Ok(m) => m,
+        Err(e) => return fail(e.to_string()),
+    };
+    let opened = match module.tokens() {
+        Ok(mut tokens) => open(
+            &parsed,
+            &mut tokens,
+            &mut AtTable {
+                pin_file: args.pin_file.clone(),
+            },
+        ),
+        Err(e) => Err(e),
+    };
+    // Logged out already; the module is finalised before the share leaves.
+    let finished = module.finish();
+    match (opened, finished) {
+        (Ok(share), Ok(())) => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(&share).and_then(|()| out.flush()) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => fail(format!("cannot hand the share back: {e}")),
+            }
+        }
+        (Err(e), _) | (Ok(_), Err(e)) => fail(e.to_string()),
+    }
 }
 
 /// A PKCS#11 module, loaded and initialised; finalised when dropped.

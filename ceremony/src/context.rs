@@ -51,6 +51,8 @@ pub struct ShareArgs {
     /// label or an OpenPGP key fingerprint.
     #[arg(long = "passphrase-file", value_name = "KEY=FILE")]
     pub passphrase_files: Vec<String>,
+    #[command(flatten)]
+    pub card: crate::card::CardArgs,
 }
 
 /// The hint of every refusal made before any custodian was asked for a
@@ -212,6 +214,7 @@ pub fn gather_shares(args: &ShareArgs, vault: &Vault, need: Need) -> Result<Gath
         &args.shares,
         &args.identities,
         &args.passphrase_files,
+        &args.card,
         &vault.descriptor,
         Some(&vault.log),
         need,
@@ -225,6 +228,7 @@ pub fn gather(
     shares: &[PathBuf],
     identities: &[PathBuf],
     passphrase_files: &[String],
+    card: &crate::card::CardArgs,
     descriptor: &Descriptor,
     log: Option<&CeremonyLog>,
     need: Need,
@@ -232,6 +236,15 @@ pub fn gather(
     let prompter = Prompter::new(passphrase_files)?;
     prompter.check_files()?;
     let mut ids = Identities::default();
+    let mut files = Vec::new();
+    if let Some(module) = &card.pkcs11_module {
+        // The module is native code run by the ceremony (in a child
+        // process): its path and SHA-256 go into the log.
+        files.push(file_read(module).map_err(|f| f.hint(NOTHING_ASKED))?);
+        ids.set_card(crate::card::opener(module.clone(), card.pin_files()?));
+    } else if !card.pin_files.is_empty() {
+        return Err(Failure::usage("--pin-file needs --pkcs11-module"));
+    }
     for path in identities {
         ids.add_file(path).map_err(|e| {
             Failure::error(format!("identity {}: {e}", path.display())).hint(NOTHING_ASKED)
@@ -242,7 +255,6 @@ pub fn gather(
     }
     let mut read = Vec::new();
     let mut problems = Vec::new();
-    let mut files = Vec::new();
     for path in shares {
         let (source, bytes) = if path.as_os_str() == "-" {
             (
@@ -284,6 +296,7 @@ pub fn gather(
     let openers = Openers {
         age: ids.has_age(),
         openpgp: ids.has_openpgp(),
+        card: card.pkcs11_module.is_some(),
     };
     if let Err(precheck::Refused(more)) = precheck::shares(descriptor, log, &inputs, openers, need)
     {
@@ -326,7 +339,7 @@ fn open_shares(g: &mut Gathered) -> (Vec<Presented>, Vec<String>) {
     let mut problems = Vec::new();
     for (source, bytes) in &g.shares {
         let source = source.clone();
-        match open_share(bytes, &g.ids, &mut g.prompter) {
+        match open_share(bytes, &mut g.ids, &mut g.prompter) {
             // A share from a pipe is named by its custodian, once known.
             Ok(share) if source == "stdin" => {
                 let source = format!("stdin ({})", share.custodian);

@@ -113,6 +113,9 @@ fn custodian_failure(arg: &str, e: CustodyError) -> Failure {
 /// Warns about an OpenPGP custodian whose certificate stops being usable
 /// within [`seif::custody::openpgp::EXPIRY_WARNING`].
 fn warn_expiry(spec: &CustodianSpec) {
+    if let CustodianKey::Card(key, cert) = &spec.key {
+        return show_card(&spec.label, key, cert.as_deref());
+    }
     let CustodianKey::OpenPgp(cert) = &spec.key else {
         return;
     };
@@ -121,6 +124,45 @@ fn warn_expiry(spec: &CustodianSpec) {
             &format!("custodian '{}'", spec.label),
             &cert.fingerprint(),
             until,
+        );
+    }
+}
+
+/// A card custodian's key, for the administrator to check against the
+/// person at the table: the certificate's subject (the official an ID card
+/// names) and its end, with a warning within a year of it: an ID card
+/// lasts five years, and a share must be reshared to the new card while
+/// the old one still opens it.
+fn show_card(
+    label: &str,
+    key: &seif::custody::card::CardKey,
+    cert: Option<&seif::custody::card::Certificate>,
+) {
+    let short = crate::card::key_short(key);
+    let Some(cert) = cert else {
+        seif_cli::report::note(
+            crate::TOOL,
+            &format!(
+                "custodian '{label}': card key {short} (a bare public key: check it against the token's own listing)"
+            ),
+        );
+        return;
+    };
+    let until = seif::time::rfc3339(cert.not_after as i64);
+    seif_cli::report::note(
+        crate::TOOL,
+        &format!(
+            "custodian '{label}': card key {short} of the certificate '{}', valid until {until}: check that it names the custodian at the table",
+            seif::untrusted::Shown(&cert.subject)
+        ),
+    );
+    let year = 365 * 24 * 3600;
+    if (cert.not_after as i64) < seif::time::unix_now() + year {
+        seif_cli::report::warn(
+            crate::TOOL,
+            &format!(
+                "custodian '{label}': the card certificate expires on {until}, within a year: after that the card may be replaced; reshare this custodian's share to their new card while this one still opens it (ceremony/runbook)"
+            ),
         );
     }
 }

@@ -9,9 +9,6 @@
 //! This binary contains no network code: `cargo tree -p seif-ceremony -e
 //! normal` shows no HTTP, TLS or async runtime crate (a test checks it).
 
-// Not yet reached from a command: the card custodian kind is being built
-// on this branch (issue 17), the CLI next.
-#[allow(dead_code)]
 mod card;
 mod context;
 mod init;
@@ -104,6 +101,10 @@ enum Command {
     /// Check or print the ceremony log.
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
+    /// (Internal) open one card share with a card, in a child process of
+    /// the step that presents it.
+    #[command(hide = true)]
+    CardOpen(card::CardOpenArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions {
         /// The shell.
@@ -121,6 +122,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::CardOpen(a) = &cli.command {
+        return card::run_child(a);
+    }
     screen::set_json(cli.json);
     let step = step_name(&cli.command);
     let outcome = run(cli);
@@ -144,6 +148,7 @@ fn step_name(c: &Command) -> &'static str {
         Command::Sealers(sealers::SealersCommand::Remove(_)) => "sealers-remove",
         Command::Retention(_) => "retention-set",
         Command::Log(_) => "log",
+        Command::CardOpen(_) => "card-open",
         Command::Completions { .. } => "completions",
         Command::Man { .. } => "man",
     }
@@ -198,6 +203,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sealers(c) => sealers::run(c, &session),
         Command::Retention(c) => retention::run(c, &session),
         Command::Log(c) => log_cmd::run(c),
+        Command::CardOpen(_) => unreachable!("handled in main"),
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }

@@ -34,6 +34,8 @@ pub struct VerifyShareArgs {
     /// Read a passphrase from FILE instead of a prompt (KEY: label or fingerprint).
     #[arg(long = "passphrase-file", value_name = "KEY=FILE")]
     passphrase_files: Vec<String>,
+    #[command(flatten)]
+    card: crate::card::CardArgs,
     /// Do not record the check in the ceremony log.
     #[arg(long)]
     no_log: bool,
@@ -77,6 +79,7 @@ pub fn run(args: VerifyShareArgs, session: &Session) -> Result<(), Failure> {
         std::slice::from_ref(&args.share),
         &args.identities,
         &args.passphrase_files,
+        &args.card,
         &descriptor,
         vault.as_ref().map(|v| &v.log),
         Need::One,

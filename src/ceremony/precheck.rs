@@ -206,6 +206,8 @@ pub struct Openers {
     pub age: bool,
     /// An OpenPGP secret key file was given.
     pub openpgp: bool,
+    /// A PKCS#11 module was given (`--pkcs11-module`), for card shares.
+    pub card: bool,
 }
 
 /// Checks every presented share file before anyone is asked for a
@@ -252,27 +254,28 @@ pub fn shares(
             Some(ShareFileKind::Plain) => plain_share(descriptor, log, input, need).err(),
             Some(ShareFileKind::Passphrase) => match passphrase::parse(input.bytes) {
                 Err(e) => Some(format!("{who}: {e}")),
-                Ok(parsed) => {
-                    let label = parsed.custodian;
-                    let serves = |set: &crate::descriptor::ShareSet| {
-                        set.custodians
-                            .iter()
-                            .any(|c| c.label == label && c.protection == Protection::Passphrase)
-                    };
-                    let ok = match need {
-                        Need::Quorum => serves(active),
-                        Need::One => descriptor.body().share_sets.iter().any(serves),
-                    };
-                    (!ok).then(|| match need {
-                        Need::Quorum => format!(
-                            "{who}: custodian '{label}' holds no passphrase share of the active share set {}: it is a retired custodian's share, or the wrong file",
-                            active.id
-                        ),
-                        Need::One => format!(
-                            "{who}: vault.json lists no passphrase custodian '{label}': the share is of another vault, or the wrong file"
-                        ),
-                    })
-                }
+                Ok(parsed) => labelled_share(
+                    descriptor,
+                    active,
+                    need,
+                    &who,
+                    parsed.custodian,
+                    Protection::Passphrase,
+                ),
+            },
+            Some(ShareFileKind::Card) => match crate::custody::card::parse(input.bytes) {
+                Err(e) => Some(format!("{who}: {e}")),
+                Ok(_) if !openers.card => Some(format!(
+                    "{who}: it is a card share, and no --pkcs11-module was given: add it (OpenSC's opensc-pkcs11.so for an ID card) and insert the custodian's card"
+                )),
+                Ok(parsed) => labelled_share(
+                    descriptor,
+                    active,
+                    need,
+                    &who,
+                    parsed.custodian,
+                    Protection::Pkcs11,
+                ),
             },
             Some(ShareFileKind::Age) => {
                 // The whole armor is read (a file cut short fails here, not
@@ -322,6 +325,40 @@ pub fn shares(
     } else {
         Err(Refused(problems.into_iter().map(Problem::Share).collect()))
     }
+}
+
+/// A passphrase or card share names its custodian in its header: that
+/// custodian must hold a share of that kind in a set the share can serve.
+fn labelled_share(
+    descriptor: &Descriptor,
+    active: &crate::descriptor::ShareSet,
+    need: Need,
+    who: &str,
+    label: &str,
+    protection: Protection,
+) -> Option<String> {
+    let kind = match protection {
+        Protection::Pkcs11 => "card",
+        _ => "passphrase",
+    };
+    let serves = |set: &crate::descriptor::ShareSet| {
+        set.custodians
+            .iter()
+            .any(|c| c.label == label && c.protection == protection)
+    };
+    let ok = match need {
+        Need::Quorum => serves(active),
+        Need::One => descriptor.body().share_sets.iter().any(serves),
+    };
+    (!ok).then(|| match need {
+        Need::Quorum => format!(
+            "{who}: custodian '{label}' holds no {kind} share of the active share set {}: it is a retired custodian's share, or the wrong file",
+            active.id
+        ),
+        Need::One => format!(
+            "{who}: vault.json lists no {kind} custodian '{label}': the share is of another vault, or the wrong file"
+        ),
+    })
 }
 
 /// A decrypted share (as `gpg -d` prints it): checked in full against

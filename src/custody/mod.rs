@@ -29,7 +29,9 @@ pub const LABEL_MAX: usize = 64;
 #[non_exhaustive]
 pub enum CustodyError {
     /// A `--custodian LABEL=SPEC` argument is malformed.
-    #[error("custodian '{0}': expected LABEL=pgp:FILE, LABEL=age:RECIPIENT or LABEL=passphrase")]
+    #[error(
+        "custodian '{0}': expected LABEL=pgp:FILE, LABEL=age:RECIPIENT, LABEL=passphrase, LABEL=pkcs11:cert:FILE or LABEL=pkcs11:spki:FILE"
+    )]
     BadSpec(String),
     /// A label with characters that cannot name a file.
     #[error("custodian label '{0}' must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with '.'")]
@@ -81,6 +83,12 @@ pub enum CustodyError {
     /// The passphrase layer failed.
     #[error(transparent)]
     Passphrase(#[from] passphrase::PassphraseError),
+    /// A card share could not be read or opened.
+    #[error(transparent)]
+    Card(#[from] card::CardShareError),
+    /// The card step did not open the share (its message, escaped).
+    #[error("{0}")]
+    CardStep(String),
     /// The decrypted content is not a valid share.
     #[error(transparent)]
     Share(#[from] ShareError),
@@ -140,6 +148,9 @@ pub enum CustodianKey {
     Age(age::x25519::Recipient),
     /// A passphrase, asked when the share is made.
     Passphrase,
+    /// The EC key of a card, token or HSM (PKCS#11), from its certificate
+    /// (kept for the screen: who it names, until when) or a bare key.
+    Card(card::CardKey, Option<Box<card::Certificate>>),
 }
 
 /// A custodian as named on the command line: `LABEL=SPEC`.
@@ -167,6 +178,15 @@ impl CustodianSpec {
             })?)
         } else if let Some(path) = spec.strip_prefix("pgp:") {
             Self::openpgp(label, Path::new(path))?
+        } else if let Some(path) = spec.strip_prefix("pkcs11:cert:") {
+            Self::card_certificate(Path::new(path))?
+        } else if let Some(path) = spec.strip_prefix("pkcs11:spki:") {
+            let bytes = read_small(Path::new(path))?;
+            let key = card::key_from_spki(&bytes).map_err(|e| CustodyError::File {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+            CustodianKey::Card(key, None)
         } else {
             return Err(CustodyError::BadSpec(arg.into()));
         };
@@ -174,6 +194,30 @@ impl CustodianSpec {
             label: label.into(),
             key,
         })
+    }
+
+    /// A card custodian's certificate: an EC key on P-256 or P-384 (checked
+    /// to be a point of it), whose key usage allows key agreement, and not
+    /// expired.
+    fn card_certificate(path: &Path) -> Result<CustodianKey, CustodyError> {
+        let file_err = |message: String| CustodyError::File {
+            path: path.into(),
+            message,
+        };
+        let cert = card::Certificate::from_pem_or_der(&read_small(path)?)
+            .map_err(|e| file_err(e.to_string()))?;
+        if cert.key_agreement == Some(false) {
+            return Err(file_err(
+                "a signing-only certificate (its key usage has no keyAgreement): give the card's authentication certificate (on an ID card, `pkcs15-tool --read-certificate 01`, PIN1)".into(),
+            ));
+        }
+        if cert.not_after as i64 <= crate::time::unix_now() {
+            return Err(file_err(format!(
+                "the certificate expired on {}: the card's key may be replaced; ask the custodian for their current card's certificate",
+                crate::time::rfc3339(cert.not_after as i64)
+            )));
+        }
+        Ok(CustodianKey::Card(cert.key.clone(), Some(Box::new(cert))))
     }
 
     #[cfg(feature = "openpgp")]
@@ -203,6 +247,7 @@ impl CustodianSpec {
             CustodianKey::OpenPgp(_) => Protection::Openpgp,
             CustodianKey::Age(_) => Protection::Age,
             CustodianKey::Passphrase => Protection::Passphrase,
+            CustodianKey::Card(..) => Protection::Pkcs11,
         }
     }
 
@@ -212,7 +257,9 @@ impl CustodianSpec {
             #[cfg(feature = "openpgp")]
             CustodianKey::OpenPgp(c) => Some(c.fingerprint()),
             CustodianKey::Age(r) => Some(r.to_string()),
-            CustodianKey::Passphrase => None,
+            // A card's key is left out of the public descriptor: an ID
+            // card's key is in a public certificate naming the official.
+            CustodianKey::Passphrase | CustodianKey::Card(..) => None,
         }
     }
 
@@ -222,6 +269,7 @@ impl CustodianSpec {
             Protection::Openpgp => "asc",
             Protection::Age => "age",
             Protection::Passphrase => "pass",
+            Protection::Pkcs11 => "card",
         };
         format!("{}.share.{ext}", self.label)
     }
@@ -256,6 +304,7 @@ impl CustodianSpec {
                     .map_err(|e| CustodyError::Age(e.to_string()))?;
                 Ok(out)
             }
+            CustodianKey::Card(key, _) => Ok(card::protect(text.as_bytes(), &self.label, key)),
             CustodianKey::Passphrase => {
                 let pass = passphrases.new_passphrase(&self.label)?;
                 passphrase::protect(text.as_bytes(), &self.label, &pass).map_err(|e| match e {
@@ -282,6 +331,8 @@ pub enum ShareFileKind {
     Age,
     /// A passphrase-protected share.
     Passphrase,
+    /// A card-protected share.
+    Card,
 }
 
 /// Recognises a share file by its first bytes.
@@ -291,6 +342,8 @@ pub fn sniff(bytes: &[u8]) -> Option<ShareFileKind> {
         Some(ShareFileKind::Plain)
     } else if starts(passphrase::HEADER.as_bytes()) {
         Some(ShareFileKind::Passphrase)
+    } else if card::is_card_share(bytes) {
+        Some(ShareFileKind::Card)
     } else if starts(b"-----BEGIN AGE ENCRYPTED FILE-----") || starts(b"age-encryption.org/v1") {
         Some(ShareFileKind::Age)
     } else if starts(b"-----BEGIN PGP MESSAGE-----") || bytes.first().is_some_and(|b| b & 0x80 != 0)
@@ -301,11 +354,17 @@ pub fn sniff(bytes: &[u8]) -> Option<ShareFileKind> {
     }
 }
 
-/// The identities a person brought: age identity files and OpenPGP secret
-/// keys. Holds secrets: no `Debug`.
+/// Opens a card share (parsed, and its file's bytes) with a card: the
+/// ceremony's PKCS#11 side. Returns the decrypted share's text.
+pub type CardOpener =
+    dyn FnMut(&card::Parsed<'_>, &[u8]) -> Result<Zeroizing<Vec<u8>>, CustodyError> + Send;
+
+/// The identities a person brought: age identity files, OpenPGP secret
+/// keys, and a way to their card. Holds secrets: no `Debug`.
 #[derive(Default)]
 pub struct Identities {
     age: Vec<Box<dyn age::Identity + Send + Sync>>,
+    card: Option<Box<CardOpener>>,
     #[cfg_attr(not(feature = "openpgp"), allow(dead_code))]
     openpgp: Vec<Zeroizing<Vec<u8>>>,
 }
@@ -371,6 +430,23 @@ impl Identities {
     pub fn add_age(&mut self, identity: Box<dyn age::Identity + Send + Sync>) {
         self.age.push(identity);
     }
+
+    /// Sets how card shares are opened (`--pkcs11-module`).
+    pub fn set_card(&mut self, opener: Box<CardOpener>) {
+        self.card = Some(opener);
+    }
+}
+
+/// A certificate or key file, bounded (64 KiB).
+fn read_small(path: &Path) -> Result<Vec<u8>, CustodyError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut bytes))
+        .map_err(|e| CustodyError::File {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+    Ok(bytes)
 }
 
 /// Reads a share file's bytes (or stdin), bounded.
@@ -383,7 +459,7 @@ pub fn read_share_bytes(mut input: impl Read) -> std::io::Result<Zeroizing<Vec<u
 /// Opens a presented share file: decrypts it if needed and parses the share.
 pub fn open_share(
     bytes: &[u8],
-    ids: &Identities,
+    ids: &mut Identities,
     passphrases: &mut dyn Passphrases,
 ) -> Result<Share, CustodyError> {
     let text: Zeroizing<Vec<u8>> = match sniff(bytes).ok_or(CustodyError::UnknownFormat)? {
@@ -434,6 +510,18 @@ pub fn open_share(
             out
         }
         ShareFileKind::OpenPgp => open_openpgp(bytes, ids, passphrases)?,
+        ShareFileKind::Card => {
+            // Parsed (label, curve, both keys checked) before any card is
+            // asked.
+            let parsed = card::parse(bytes)?;
+            let Some(opener) = ids.card.as_mut() else {
+                return Err(CustodyError::NeedsIdentity {
+                    kind: "a card share",
+                    what_to_do: "insert the custodian's card and pass --pkcs11-module (OpenSC's opensc-pkcs11.so for an ID card)",
+                });
+            };
+            opener(&parsed, bytes)?
+        }
     };
     let text =
         std::str::from_utf8(&text).map_err(|_| ShareError::Malformed("not UTF-8 text".into()))?;

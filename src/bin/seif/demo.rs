@@ -245,7 +245,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
                 let path = vault_dir.join("shares").join(format!("{l}.share.pass"));
                 let bytes = std::fs::read(&path).map_err(fail)?;
                 let share =
-                    open_share(&bytes, &Identities::default(), passphrases).map_err(fail)?;
+                    open_share(&bytes, &mut Identities::default(), passphrases).map_err(fail)?;
                 Ok(Presented {
                     source: path.display().to_string(),
                     share,
