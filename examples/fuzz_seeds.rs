@@ -81,6 +81,17 @@ fn main() {
     put("share_file", "passphrase", &pass);
     let age_share = seif::wrap::wrap(&DataKey::generate(), &[keys.public().age_recipient]).unwrap();
     put("share_file", "age-binary", &age_share);
+    // A card share to the key the fuzz target's stand-in card holds.
+    let card_key = seif::custody::card::CardKey::from_secret_scalar(
+        seif::custody::card::Curve::P384,
+        &[7; 48],
+    )
+    .unwrap();
+    put(
+        "share_file",
+        "card",
+        &seif::custody::card::protect(shares[0].to_text().as_bytes(), "alice", &card_key),
+    );
 
     let sealer = SealerSecretKey::generate();
     put(

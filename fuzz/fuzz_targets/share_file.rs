@@ -1,5 +1,6 @@
 //! A presented share file of any kind (decrypted, passphrase, age,
-//! OpenPGP) from untrusted bytes, opened with fixed identities.
+//! OpenPGP, card) from untrusted bytes, opened with fixed identities (a
+//! card share with a software key standing in for the card).
 #![no_main]
 mod common;
 
@@ -25,7 +26,9 @@ impl Passphrases for Fixed {
 
 fuzz_target!(|data: &[u8]| {
     let _ = passphrase::parse(data);
+    let _ = seif::custody::card::parse(data);
     let mut ids = Identities::default();
     ids.add_age(Box::new(common::vault_keys().age_identity().clone()));
-    let _ = open_share(data, &ids, &mut Fixed);
+    ids.set_card(Box::new(|p, _| Ok(p.open_with_secret_scalar(&[7; 48])?)));
+    let _ = open_share(data, &mut ids, &mut Fixed);
 });
