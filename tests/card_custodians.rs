@@ -605,3 +605,90 @@ fn a_card_share_is_reshared_to_a_new_card_and_grants() {
         "a grant was written"
     );
 }
+
+/// Two card custodians open together, each card in its own reader (both
+/// tokens behind one module): each share goes to the card that holds its
+/// key.
+#[test]
+fn two_cards_open_together() {
+    if softhsm().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, both) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("both"),
+    );
+    let module = token(&a, "MARI TAMM");
+    token(&b, "JAAN SEPP");
+    // One token directory holding both tokens: two readers, two cards.
+    std::fs::create_dir_all(both.join("tokens")).unwrap();
+    for d in [&a, &b] {
+        for t in std::fs::read_dir(d.join("tokens")).unwrap() {
+            let t = t.unwrap().path();
+            let o = run(std::process::Command::new("cp")
+                .arg("-r")
+                .arg(&t)
+                .arg(both.join("tokens")));
+            ok(&o);
+        }
+    }
+    std::fs::write(
+        both.join("softhsm2.conf"),
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            both.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, format!("{PIN}\n")).unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "a long enough passphrase\n").unwrap();
+    let v = dir.path().join("v");
+    ok(&run(ceremony()
+        .args(["init", "--name", "two cards", "--threshold", "2"])
+        .arg("--custodian")
+        .arg(format!(
+            "mari=pkcs11:cert:{}",
+            a.join("cert01.pem").display()
+        ))
+        .arg("--custodian")
+        .arg(format!(
+            "jaan=pkcs11:cert:{}",
+            b.join("cert01.pem").display()
+        ))
+        .args(["--custodian", "liis=passphrase", "--passphrase-file"])
+        .arg(format!("liis={}", pw.display()))
+        .arg("--out")
+        .arg(&v)));
+    let plain = dir.path().join("x");
+    std::fs::write(&plain, b"two cards").unwrap();
+    let sealed = dir.path().join("x.seif");
+    ok(&run(seif()
+        .args(["seal", "--vault"])
+        .arg(v.join("vault.json"))
+        .arg("-o")
+        .arg(&sealed)
+        .arg(&plain)));
+    let out = dir.path().join("out");
+    ok(&run(ceremony()
+        .env("SOFTHSM2_CONF", both.join("softhsm2.conf"))
+        .args(["open", "--allow-unsigned", "--vault"])
+        .arg(v.join("vault.json"))
+        .arg("--share")
+        .arg(v.join("shares").join("jaan.share.card"))
+        .arg("--share")
+        .arg(v.join("shares").join("mari.share.card"))
+        .arg("--pkcs11-module")
+        .arg(&module)
+        .arg("--pin-file")
+        .arg(format!("mari={}", pin.display()))
+        .arg("--pin-file")
+        .arg(format!("jaan={}", pin.display()))
+        .arg("--out")
+        .arg(&out)
+        .arg(&sealed)));
+    assert_eq!(std::fs::read(out.join("x")).unwrap(), b"two cards");
+}
