@@ -48,6 +48,16 @@ fn openpgp_certificate(uid: &str) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// `--pkcs11-module MODULE --pin-file LABEL=PIN`.
+fn card_args(module: &str, label: &str, pin: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "--pkcs11-module".into(),
+        module.into(),
+        "--pin-file".into(),
+        format!("{label}={}", pin.display()).into(),
+    ]
+}
+
 /// A token in `dir`, labelled `label`; returns the module's path.
 fn token(dir: &Path, label: &str) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/softhsm-token");
@@ -254,10 +264,7 @@ fn a_card_custodian_beside_passphrase_custodians() {
             .arg("verify-share")
             .arg("--vault")
             .arg(&vault_json)
-            .arg("--pkcs11-module")
-            .arg(&module)
-            .arg("--pin-file")
-            .arg(format!("mari={}", pin.display()))
+            .args(card_args(&module, "mari", &pin))
             .arg(&mari))
     };
     let o = verify(&card, &pin);
@@ -277,10 +284,7 @@ fn a_card_custodian_beside_passphrase_custodians() {
         .arg("--no-log")
         .arg("--vault")
         .arg(&vault_json)
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .arg("--pin-file")
-        .arg(format!("mari={}", pin.display()))
+        .args(card_args(&module, "mari", &pin))
         .arg(&mari));
     ok(&o);
     let loads: Vec<(String, String)> = stderr(&o)
@@ -365,10 +369,7 @@ fn a_card_custodian_beside_passphrase_custodians() {
         .arg("verify-share")
         .arg("--vault")
         .arg(&vault_json)
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .arg("--pin-file")
-        .arg(format!("mari={}", pin.display()))
+        .args(card_args(&module, "mari", &pin))
         .arg(&tampered));
     assert!(!o.status.success());
     assert!(
@@ -428,10 +429,7 @@ fn a_card_custodian_beside_passphrase_custodians() {
         .arg(&vault_json)
         .arg("--share")
         .arg(&mari)
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .arg("--pin-file")
-        .arg(format!("mari={}", pin.display()))
+        .args(card_args(&module, "mari", &pin))
         .arg("--share")
         .arg(vault_dir.join("shares").join("alice.share.pass"))
         .arg("--passphrase-file")
@@ -452,10 +450,7 @@ fn a_card_custodian_beside_passphrase_custodians() {
         .arg(&piret_secret)
         .arg("--share")
         .arg(&mari)
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .arg("--pin-file")
-        .arg(format!("mari={}", pin.display()))
+        .args(card_args(&module, "mari", &pin))
         .arg("--out")
         .arg(&out2)
         .arg(&sealed)));
@@ -516,10 +511,7 @@ fn a_card_share_is_reshared_to_a_new_card_and_grants() {
         .arg(v1.join("vault.json"))
         .arg("--share")
         .arg(shares1.join("mari.share.card"))
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .arg("--pin-file")
-        .arg(format!("mari={}", pin.display()))
+        .args(card_args(&module, "mari", &pin))
         .arg("--share")
         .arg(shares1.join("alice.share.pass"))
         .arg("--passphrase-file")
@@ -550,10 +542,7 @@ fn a_card_share_is_reshared_to_a_new_card_and_grants() {
             .arg("verify-share")
             .arg("--vault")
             .arg(&vault2)
-            .arg("--pkcs11-module")
-            .arg(&module)
-            .arg("--pin-file")
-            .arg(format!("mari={}", pin.display()))
+            .args(card_args(&module, "mari", &pin))
             .arg(shares2.join("mari.share.card")))
     };
     let o = verify(&old_card);
@@ -587,10 +576,7 @@ fn a_card_share_is_reshared_to_a_new_card_and_grants() {
         .arg(&vault2)
         .arg("--share")
         .arg(shares2.join("mari.share.card"))
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .arg("--pin-file")
-        .arg(format!("mari={}", pin.display()))
+        .args(card_args(&module, "mari", &pin))
         .arg("--share")
         .arg(shares2.join("alice.share.pass"))
         .arg("--passphrase-file")
@@ -681,10 +667,7 @@ fn two_cards_open_together() {
         .arg(v.join("shares").join("jaan.share.card"))
         .arg("--share")
         .arg(v.join("shares").join("mari.share.card"))
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .arg("--pin-file")
-        .arg(format!("mari={}", pin.display()))
+        .args(card_args(&module, "mari", &pin))
         .arg("--pin-file")
         .arg(format!("jaan={}", pin.display()))
         .arg("--out")

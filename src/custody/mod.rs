@@ -437,6 +437,22 @@ impl Identities {
     }
 }
 
+/// The body of a passphrase or card share: one line of standard base64,
+/// ending with `\n`, of ciphertext and a 16-byte tag.
+pub(crate) fn sealed_body(body: &str) -> Result<Vec<u8>, &'static str> {
+    use base64::Engine;
+    let body = body
+        .strip_suffix('\n')
+        .ok_or("the body does not end with a newline")?;
+    let ciphertext = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| "the body is not base64")?;
+    if ciphertext.len() < 16 {
+        return Err("the body is too short");
+    }
+    Ok(ciphertext)
+}
+
 /// A certificate or key file, bounded (64 KiB).
 fn read_small(path: &Path) -> Result<Vec<u8>, CustodyError> {
     let mut bytes = Vec::new();

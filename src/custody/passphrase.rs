@@ -274,15 +274,7 @@ pub fn parse(file: &[u8]) -> Result<Parsed<'_>, PassphraseError> {
     if head != header_text(custodian, &params, &salt, &nonce) {
         return Err(bad("the header is not in canonical form"));
     }
-    let body = body
-        .strip_suffix('\n')
-        .ok_or_else(|| bad("the body does not end with a newline"))?;
-    let ciphertext = STANDARD
-        .decode(body)
-        .map_err(|_| bad("the body is not base64"))?;
-    if ciphertext.len() < 16 {
-        return Err(bad("the body is too short"));
-    }
+    let ciphertext = crate::custody::sealed_body(body).map_err(bad)?;
     Ok(Parsed {
         custodian,
         params,
