@@ -264,7 +264,7 @@ fn a_card_custodian_beside_passphrase_custodians() {
             .arg("verify-share")
             .arg("--vault")
             .arg(&vault_json)
-            .args(card_args(&module, "mari", &pin))
+            .args(card_args(&module, "mari", pin))
             .arg(&mari))
     };
     let o = verify(&card, &pin);
