@@ -229,12 +229,12 @@ pub fn open(
         who.tell(&format!(
             "enter the PIN of the card '{token}' on the reader's keypad"
         ));
-        t.login(None)?;
+        t.login(None).map_err(|e| whose(e, &custodian))?;
     } else {
         let Some(pin) = who.pin(&custodian, &token)? else {
             return Err(CardError::NoPin { token });
         };
-        t.login(Some(&pin))?;
+        t.login(Some(&pin)).map_err(|e| whose(e, &custodian))?;
     }
     let z = t.derive(&id, share.ephemeral.point());
     t.logout();
@@ -459,6 +459,18 @@ pub fn run_child(args: &CardOpenArgs) -> std::process::ExitCode {
             }
         }
         (Err(e), _) | (Ok(_), Err(e)) => fail(e.to_string()),
+    }
+}
+
+/// A PIN the card found locked only at login (a token that does not say
+/// so in its flags): the refusal names whose share it was.
+fn whose(e: CardError, custodian: &str) -> CardError {
+    match e {
+        CardError::Locked { token, .. } => CardError::Locked {
+            token,
+            custodian: custodian.to_owned(),
+        },
+        e => e,
     }
 }
 
@@ -755,6 +767,7 @@ mod tests {
         logins: Vec<Option<String>>,
         logged_in: bool,
         empty_secret: bool,
+        locked_at_login: bool,
     }
 
     fn token(label: &str, seed: u8) -> TestToken {
@@ -770,6 +783,7 @@ mod tests {
             logins: Vec::new(),
             logged_in: false,
             empty_secret: false,
+            locked_at_login: false,
         }
     }
 
@@ -789,6 +803,12 @@ mod tests {
             use secrecy::ExposeSecret;
             let pin = pin.map(|p| p.expose_secret().to_owned());
             self.logins.push(pin.clone());
+            if self.locked_at_login {
+                return Err(CardError::Locked {
+                    token: self.label.clone(),
+                    custodian: String::new(),
+                });
+            }
             if self.pin_pad || pin.as_deref() == Some(self.right_pin) {
                 self.logged_in = true;
                 Ok(())
@@ -970,6 +990,25 @@ mod tests {
         let (r, _) = run(&file, vec![alices], &mut who);
         assert!(r.is_ok());
         assert_eq!((who.asked_consent, who.asked_pin), (1, 1));
+    }
+
+    /// A card whose flags did not say its PIN was locked, and that says so
+    /// at login: refused, naming whose share it was.
+    #[test]
+    fn a_pin_locked_at_login_names_the_share() {
+        let mut alices = token("alice-card", 7);
+        let file = share_for(&alices);
+        alices.locked_at_login = true;
+        let mut who = Person {
+            pin: Some("1234"),
+            ..Person::default()
+        };
+        let (r, _) = run(&file, vec![alices], &mut who);
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("the PIN of the card 'alice-card' is locked: it cannot open alice's share"),
+            "{e}"
+        );
     }
 
     #[test]
