@@ -268,7 +268,7 @@ impl CardArgs {
                     seif::untrusted::Shown(a)
                 )));
             };
-            read_pin_file(Path::new(file)).map_err(|e| {
+            crate::prompt::read_secret_file(Path::new(file)).map_err(|e| {
                 Failure::error(format!("--pin-file {label}=…: {e}"))
                     .hint(crate::context::NOTHING_ASKED)
             })?;
@@ -280,16 +280,6 @@ impl CardArgs {
         }
         Ok(out)
     }
-}
-
-fn read_pin_file(path: &Path) -> Result<SecretString, String> {
-    use std::io::Read;
-    let mut bytes = Zeroizing::new(Vec::new());
-    std::fs::File::open(path)
-        .and_then(|f| f.take(4097).read_to_end(&mut bytes))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    seif::custody::passphrase::from_file_text(&bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `seif-ceremony card-open`: the child process that opens one card share.
@@ -370,9 +360,11 @@ struct AtTable {
 impl Custodian for AtTable {
     fn pin(&mut self, custodian: &str, token: &str) -> Result<Option<SecretString>, CardError> {
         if let Some(f) = &self.pin_file {
-            return read_pin_file(f).map(Some).map_err(|e| CardError::NoPin {
-                token: format!("{token} ({e})"),
-            });
+            return crate::prompt::read_secret_file(f)
+                .map(Some)
+                .map_err(|e| CardError::NoPin {
+                    token: format!("{token} ({e})"),
+                });
         }
         rpassword::prompt_password(format!(
             "PIN of the card '{token}' ({custodian}'s share; PIN1 on an ID card): "

@@ -14,6 +14,19 @@ use seif::custody::{CustodyError, PASSPHRASE_ATTEMPTS, Passphrases};
 use seif_cli::report::Failure;
 use zeroize::Zeroizing;
 
+/// A passphrase or PIN file, read as the prompt reads a typed line (see
+/// `passphrase::from_file_text`); the error names the file.
+pub fn read_secret_file(path: &std::path::Path) -> Result<SecretString, String> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::fs::File::open(path)
+        .and_then(|f| {
+            f.take(PASSPHRASE_FILE_MAX as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    passphrase::from_file_text(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub struct Prompter {
     files: BTreeMap<String, PathBuf>,
 }
@@ -56,16 +69,9 @@ impl Prompter {
         let Some(path) = self.files.get(key) else {
             return Ok(None);
         };
-        let mut bytes = Zeroizing::new(Vec::new());
-        std::fs::File::open(path)
-            .and_then(|f| {
-                f.take(PASSPHRASE_FILE_MAX as u64 + 1)
-                    .read_to_end(&mut bytes)
-            })
-            .map_err(|e| CustodyError::NoPassphrase(format!("{}: {e}", path.display())))?;
-        passphrase::from_file_text(&bytes)
+        read_secret_file(path)
             .map(Some)
-            .map_err(|e| CustodyError::NoPassphrase(format!("{}: {e}", path.display())))
+            .map_err(CustodyError::NoPassphrase)
     }
 
     /// Asks at the terminal. What a prompt quotes from a file is safe to
