@@ -52,6 +52,15 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Whether progress is shown: a command may skip work that only
+    /// progress needs (push's count of the bytes ahead).
+    pub fn shown() -> bool {
+        !matches!(
+            (mode(), std::io::stderr().is_terminal()),
+            (Mode::Never, _) | (Mode::Auto, false)
+        )
+    }
+
     /// Starts reporting `counters` under `label` (`push`, `verify`, …).
     pub fn start(label: &'static str, counters: Arc<Counters>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));

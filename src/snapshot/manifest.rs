@@ -175,7 +175,9 @@ struct More {
 /// bytes, every component 1..=[`NAME_MAX`] bytes and neither `.` nor `..`,
 /// no NUL. A hostile manifest cannot write outside the restore directory.
 pub fn check_path(path: &str) -> Result<(), String> {
-    let shown = crate::untrusted::escape(path);
+    // Escaped only when a refusal is formatted: every path of every push
+    // and restore passes here.
+    let shown = crate::untrusted::Shown(path);
     if path.is_empty() || path.starts_with('/') || path.contains('\0') {
         return Err(format!("unsafe path \"{shown}\""));
     }
@@ -211,7 +213,7 @@ impl Entry {
     /// Checks the entry's fields against its kind and the format's limits.
     pub fn validate(&self) -> Result<(), String> {
         check_path(&self.path)?;
-        let shown = crate::untrusted::escape(&self.path);
+        let shown = crate::untrusted::Shown(&self.path);
         if self.mode > 0o7777 {
             return Err(format!("{shown}: mode out of range"));
         }
@@ -275,7 +277,7 @@ struct Order {
 
 impl Order {
     fn check(&mut self, e: &Entry) -> Result<(), String> {
-        let shown = crate::untrusted::escape(&e.path);
+        let shown = crate::untrusted::Shown(&e.path);
         if let Some(last) = &self.last
             && walk_order(last, &e.path) != Ordering::Less
         {

@@ -300,6 +300,7 @@ pub fn push(args: PushArgs) -> Result<(), Failure> {
         options.recheck_days = 0;
     }
     options.stdin_name = args.stdin_name.clone();
+    options.totals = Progress::shown();
     options.uploads = args.uploads.max(1);
     if let Some(t) = args.threads {
         options.threads = t.max(1);

@@ -103,6 +103,9 @@ pub struct PushOptions {
     /// stores the next stream whole (objects already stored are reused
     /// only where its chunks hash the same).
     pub stdin_name: Option<String>,
+    /// Count the bytes to push before the push, for a progress total (a
+    /// stat of every file; off when no progress is shown).
+    pub totals: bool,
 }
 
 impl PushOptions {
@@ -119,6 +122,7 @@ impl PushOptions {
             recheck_bytes: 1 << 30,
             recheck_days: presence::RECHECK_DAYS,
             stdin_name: None,
+            totals: true,
         }
     }
 }
@@ -438,7 +442,7 @@ pub fn push(
     }
 
     // Check every name before anything is stored; count for progress.
-    let pre = walk::prescan(&plan.roots)?;
+    let pre = walk::prescan(&plan.roots, options.totals)?;
     Counters::add(&counters.total_bytes, pre.bytes);
     Counters::add(&counters.total_files, pre.files);
 
@@ -960,8 +964,10 @@ struct Packer<'a> {
 }
 
 /// Walked items waiting for their turn to be placed, at most: how far the
-/// walk may run ahead of the placing to find files for the readers.
-const WALK_AHEAD: usize = 256;
+/// walk may run ahead of the placing to find files for the readers (more
+/// than [`read_ahead::files_ahead`] of 2 to 4 readers, so that the walk
+/// can queue that many).
+const WALK_AHEAD: usize = 1024;
 
 /// A walked item, waiting for its turn to be placed.
 enum Walked {

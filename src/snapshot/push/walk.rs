@@ -208,15 +208,18 @@ fn list_dir(path: &Path) -> std::io::Result<Vec<OsString>> {
 
 /// A symlink's target, as the manifest stores it (UTF-8, within limits).
 pub fn link_target(item: &Item) -> Result<String, PushError> {
-    let target =
-        std::fs::read_link(&item.fs_path).map_err(|e| PushError::input(&item.fs_path, e))?;
+    link_target_at(&item.fs_path)
+}
+
+fn link_target_at(path: &Path) -> Result<String, PushError> {
+    let target = std::fs::read_link(path).map_err(|e| PushError::input(path, e))?;
     let target = target
         .to_str()
-        .ok_or_else(|| PushError::NotUtf8(item.fs_path.clone()))?
+        .ok_or_else(|| PushError::NotUtf8(path.to_path_buf()))?
         .to_owned();
     if target.is_empty() || target.len() > manifest::TARGET_MAX {
         return Err(PushError::Unrepresentable {
-            path: item.fs_path.clone(),
+            path: path.to_path_buf(),
             why: format!(
                 "a symlink target of {} bytes (the format holds 1 to {})",
                 target.len(),
@@ -276,22 +279,142 @@ pub struct Prescan {
 }
 
 /// Walks the tree once with no file opened: refuses, before anything is
-/// stored, any name or link the format cannot hold, naming the path; and
-/// counts files and bytes so that progress can show a total.
-pub fn prescan(roots: &[Root]) -> Result<Prescan, PushError> {
-    let mut w = Walker::new(roots);
+/// stored, any name or link the format cannot hold, naming the first in
+/// walk order; counts the files and, with `bytes`, their bytes, so that
+/// progress can show a total. Types come from the directory listings, so
+/// without `bytes` no file is stat'ed at all (on a tree of small files the
+/// stat of every file was most of this walk's time, spent while no other
+/// work could start); with it, each is stat'ed by its directory's handle.
+pub fn prescan(roots: &[Root], bytes: bool) -> Result<Prescan, PushError> {
     let mut p = Prescan::default();
-    let mut skipped = Vec::new();
-    while let Some(item) = w.next(&mut skipped)? {
-        let ft = item.meta.file_type();
-        if item.stream {
-            continue;
+    // The directories being listed, depth first: each one's entries sorted
+    // by name, and the next to look at.
+    let mut stack: Vec<(PathBuf, String, Vec<std::fs::DirEntry>, usize)> = Vec::new();
+    for root in roots.iter().filter(|r| !r.stream) {
+        let meta = std::fs::symlink_metadata(&root.fs_path)
+            .map_err(|e| PushError::input(&root.fs_path, e))?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            stack.push(listing(&root.fs_path, root.name.clone())?);
         } else if ft.is_file() {
             p.files += 1;
-            p.bytes += item.meta.len();
+            p.bytes += meta.len();
         } else if ft.is_symlink() {
-            link_target(&item)?;
+            link_target_at(&root.fs_path)?;
+        }
+        while let Some((dir, rel_dir, entries, next)) = stack.last_mut() {
+            let Some(entry) = entries.get(*next) else {
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            let name = entry.file_name();
+            let fs_path = dir.join(&name);
+            let rel = format!(
+                "{rel_dir}/{}",
+                name.to_str()
+                    .ok_or_else(|| PushError::NotUtf8(fs_path.clone()))?
+            );
+            manifest::check_path(&rel).map_err(|why| PushError::Unrepresentable {
+                path: fs_path.clone(),
+                why,
+            })?;
+            let ft = match entry.file_type() {
+                Ok(t) => t,
+                // Gone since it was listed: the push's own walk notes it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(PushError::input(&fs_path, e)),
+            };
+            if ft.is_dir() {
+                match listing(&fs_path, rel) {
+                    Ok(l) => stack.push(l),
+                    Err(PushError::Input { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            } else if ft.is_file() {
+                p.files += 1;
+                if bytes {
+                    match entry.metadata() {
+                        Ok(m) => p.bytes += m.len(),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(PushError::input(&fs_path, e)),
+                    }
+                }
+            } else if ft.is_symlink() {
+                link_target_at(&fs_path)?;
+            }
         }
     }
     Ok(p)
+}
+
+/// A directory's entries, sorted by name as the walk takes them.
+#[allow(clippy::type_complexity)]
+fn listing(
+    dir: &Path,
+    rel: String,
+) -> Result<(PathBuf, String, Vec<std::fs::DirEntry>, usize), PushError> {
+    let mut entries = std::fs::read_dir(dir)
+        .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| PushError::input(dir, e))?;
+    entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+    Ok((dir.to_path_buf(), rel, entries, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn root(p: &Path) -> Vec<Root> {
+        roots(&[p.to_path_buf()], None).unwrap()
+    }
+
+    #[test]
+    fn the_prescan_counts_files_and_stats_them_only_for_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("top");
+        std::fs::create_dir_all(top.join("a/b")).unwrap();
+        std::fs::write(top.join("a/one"), [1u8; 100]).unwrap();
+        std::fs::write(top.join("a/b/two"), [2u8; 20]).unwrap();
+        std::fs::write(top.join("three"), [3u8; 3]).unwrap();
+        std::os::unix::fs::symlink("a/one", top.join("link")).unwrap();
+        let p = prescan(&root(&top), true).unwrap();
+        assert_eq!((p.files, p.bytes), (3, 123));
+        let p = prescan(&root(&top), false).unwrap();
+        assert_eq!((p.files, p.bytes), (3, 0), "no bytes without a stat");
+    }
+
+    #[test]
+    fn the_prescan_names_the_first_bad_name_in_walk_order() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("top");
+        // Made in reverse, so that a listing in creation or hash order
+        // would likely meet another first.
+        for dir in ["e", "d", "c", "b", "a"] {
+            let sub = top.join(dir);
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(sub.join(std::ffi::OsStr::from_bytes(b"bad\xff")), b"x").unwrap();
+            std::fs::write(sub.join("fine"), b"x").unwrap();
+        }
+        match prescan(&root(&top), false) {
+            Err(PushError::NotUtf8(p)) => assert!(p.starts_with(top.join("a")), "{p:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_prescan_refuses_a_link_the_format_cannot_hold() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("top");
+        std::fs::create_dir_all(top.join("deep")).unwrap();
+        std::fs::write(top.join("deep/fine"), b"x").unwrap();
+        let target = std::ffi::OsStr::from_bytes(b"not-utf8-\xff");
+        std::os::unix::fs::symlink(target, top.join("deep/link")).unwrap();
+        match prescan(&root(&top), false) {
+            Err(PushError::NotUtf8(p)) => assert_eq!(p, top.join("deep/link")),
+            other => panic!("{other:?}"),
+        }
+    }
 }
