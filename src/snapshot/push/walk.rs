@@ -9,7 +9,7 @@
 //! with a warning.
 
 use std::ffi::OsString;
-use std::fs::{File, Metadata};
+use std::fs::{File, FileType, Metadata};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -284,12 +284,12 @@ pub struct Prescan {
 /// progress can show a total. Types come from the directory listings, so
 /// without `bytes` no file is stat'ed at all (on a tree of small files the
 /// stat of every file was most of this walk's time, spent while no other
-/// work could start); with it, each is stat'ed by its directory's handle.
+/// work could start).
 pub fn prescan(roots: &[Root], bytes: bool) -> Result<Prescan, PushError> {
     let mut p = Prescan::default();
-    // The directories being listed, depth first: each one's entries sorted
-    // by name, and the next to look at.
-    let mut stack: Vec<(PathBuf, String, Vec<std::fs::DirEntry>, usize)> = Vec::new();
+    // The directories being listed, depth first. Names and types only: no
+    // level holds its directory open, however deep the tree.
+    let mut stack: Vec<Listing> = Vec::new();
     for root in roots.iter().filter(|r| !r.stream) {
         let meta = std::fs::symlink_metadata(&root.fs_path)
             .map_err(|e| PushError::input(&root.fs_path, e))?;
@@ -302,16 +302,16 @@ pub fn prescan(roots: &[Root], bytes: bool) -> Result<Prescan, PushError> {
         } else if ft.is_symlink() {
             link_target_at(&root.fs_path)?;
         }
-        while let Some((dir, rel_dir, entries, next)) = stack.last_mut() {
-            let Some(entry) = entries.get(*next) else {
+        while let Some(l) = stack.last_mut() {
+            let Some((name, ft)) = l.entries.get(l.next) else {
                 stack.pop();
                 continue;
             };
-            *next += 1;
-            let name = entry.file_name();
-            let fs_path = dir.join(&name);
+            l.next += 1;
+            let (ft, fs_path) = (*ft, l.dir.join(name));
             let rel = format!(
-                "{rel_dir}/{}",
+                "{}/{}",
+                l.rel,
                 name.to_str()
                     .ok_or_else(|| PushError::NotUtf8(fs_path.clone()))?
             );
@@ -319,25 +319,20 @@ pub fn prescan(roots: &[Root], bytes: bool) -> Result<Prescan, PushError> {
                 path: fs_path.clone(),
                 why,
             })?;
-            let ft = match entry.file_type() {
-                Ok(t) => t,
-                // Gone since it was listed: the push's own walk notes it.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(PushError::input(&fs_path, e)),
-            };
+            // Gone since it was listed: the push's own walk notes it.
+            let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
             if ft.is_dir() {
                 match listing(&fs_path, rel) {
                     Ok(l) => stack.push(l),
-                    Err(PushError::Input { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(PushError::Input { source, .. }) if gone(&source) => {}
                     Err(e) => return Err(e),
                 }
             } else if ft.is_file() {
                 p.files += 1;
                 if bytes {
-                    match entry.metadata() {
+                    match std::fs::symlink_metadata(&fs_path) {
                         Ok(m) => p.bytes += m.len(),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) if gone(&e) => {}
                         Err(e) => return Err(PushError::input(&fs_path, e)),
                     }
                 }
@@ -349,17 +344,33 @@ pub fn prescan(roots: &[Root], bytes: bool) -> Result<Prescan, PushError> {
     Ok(p)
 }
 
-/// A directory's entries, sorted by name as the walk takes them.
-#[allow(clippy::type_complexity)]
-fn listing(
-    dir: &Path,
+/// A directory being prescanned: its entries and their types (from the
+/// listing where the file system gives them), sorted by name as the walk
+/// takes them, and the next to look at.
+struct Listing {
+    dir: PathBuf,
     rel: String,
-) -> Result<(PathBuf, String, Vec<std::fs::DirEntry>, usize), PushError> {
-    let mut entries = std::fs::read_dir(dir)
-        .and_then(|r| r.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| PushError::input(dir, e))?;
-    entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-    Ok((dir.to_path_buf(), rel, entries, 0))
+    entries: Vec<(OsString, FileType)>,
+    next: usize,
+}
+
+fn listing(dir: &Path, rel: String) -> Result<Listing, PushError> {
+    let mut entries = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| PushError::input(dir, e))? {
+        let e = e.map_err(|e| PushError::input(dir, e))?;
+        match e.file_type() {
+            Ok(t) => entries.push((e.file_name(), t)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(PushError::input(&e.path(), err)),
+        }
+    }
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(Listing {
+        dir: dir.to_path_buf(),
+        rel,
+        entries,
+        next: 0,
+    })
 }
 
 #[cfg(test)]
