@@ -320,6 +320,41 @@ fn progress_reaches_a_log_only_when_asked() {
 }
 
 /// On a terminal the bar is drawn by default, and `-q` draws nothing.
+/// Push counts the bytes ahead (a stat of every file before anything is
+/// read) only for progress to show: the CLI asks for it when progress is
+/// shown; files are counted either way.
+#[test]
+fn push_counts_the_bytes_ahead_only_when_asked() {
+    let v = test_vault("totals");
+    let (tree, _) = pushed(&v);
+    let sealer = seif::sealer::SealerSecretKey::load(&v.sealer_key).unwrap();
+    std::fs::write(tree.join("b.csv"), b"second").unwrap();
+    let bytes: u64 = std::fs::read_dir(&tree)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    for totals in [true, false] {
+        let store = v.dir.path().join(format!("store-{totals}"));
+        let stores = [seif::store::open(store.to_str().unwrap(), &Default::default()).unwrap()];
+        let mut options =
+            seif::snapshot::push::PushOptions::new(v.dir.path().join(format!("state-{totals}")));
+        options.totals = totals;
+        let counters = seif::snapshot::Counters::default();
+        seif::snapshot::push::push(
+            &v.descriptor,
+            &sealer,
+            &stores,
+            std::slice::from_ref(&tree),
+            &options,
+            &counters,
+        )
+        .unwrap();
+        let got = |c: &std::sync::atomic::AtomicU64| seif::snapshot::Counters::get(c);
+        assert_eq!(got(&counters.total_files), 2);
+        assert_eq!(got(&counters.total_bytes), if totals { bytes } else { 0 });
+    }
+}
+
 #[test]
 fn quiet_draws_no_bar_on_a_terminal() {
     let v = test_vault("tty");

@@ -64,17 +64,13 @@ impl Progress {
     /// Starts reporting `counters` under `label` (`push`, `verify`, …).
     pub fn start(label: &'static str, counters: Arc<Counters>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let terminal = std::io::stderr().is_terminal();
-        let thread = match (mode(), terminal) {
-            (Mode::Never, _) | (Mode::Auto, false) => None,
-            (_, true) => {
-                let s = Arc::clone(&stop);
-                Some(std::thread::spawn(move || bar(label, &counters, &s)))
-            }
-            (Mode::Always, false) => {
-                let s = Arc::clone(&stop);
-                Some(std::thread::spawn(move || lines(label, &counters, &s)))
-            }
+        let s = Arc::clone(&stop);
+        let thread = if !Self::shown() {
+            None
+        } else if std::io::stderr().is_terminal() {
+            Some(std::thread::spawn(move || bar(label, &counters, &s)))
+        } else {
+            Some(std::thread::spawn(move || lines(label, &counters, &s)))
         };
         Progress { stop, thread }
     }

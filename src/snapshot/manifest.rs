@@ -693,6 +693,26 @@ mod tests {
         assert!(e.validate().is_err());
     }
 
+    /// A manifest comes from the store: a path it names reaches the
+    /// screen only escaped, in each refusal that quotes it.
+    #[test]
+    fn a_refusal_shows_a_hostile_path_escaped() {
+        let hostile = "x\u{1b}[2J\u{1b}]0;owned\u{7}";
+        let shown = "x\\u{1b}[2J\\u{1b}]0;owned\\u{7}";
+        let mut mode = file(hostile, 1);
+        mode.mode = 0o10000;
+        let mut w = Writer::new(SnapshotId([9; 16]));
+        w.push(&file(hostile, 1)).unwrap();
+        for refusal in [
+            check_path(&format!("../{hostile}")).unwrap_err(),
+            mode.validate().unwrap_err(),
+            w.push(&file(hostile, 1)).unwrap_err(),
+        ] {
+            assert!(refusal.contains(shown), "{refusal:?}");
+            assert!(!refusal.contains('\u{1b}'), "{refusal:?}");
+        }
+    }
+
     #[test]
     fn walk_order_puts_a_directory_before_its_contents() {
         let mut v = vec!["a.b", "a/x", "a", "a/x/y", "b", "a-"];

@@ -136,16 +136,7 @@ impl Walker {
                 }
                 let name = &names[*next];
                 *next += 1;
-                let fs_path = dir.join(name);
-                let rel_name = name
-                    .to_str()
-                    .ok_or_else(|| PushError::NotUtf8(fs_path.clone()))?;
-                let rel = format!("{rel_dir}/{rel_name}");
-                manifest::check_path(&rel).map_err(|why| PushError::Unrepresentable {
-                    path: fs_path.clone(),
-                    why,
-                })?;
-                (fs_path, rel)
+                child(dir, rel_dir, name)?
             } else if let Some(root) = self.roots.next() {
                 if root.stream {
                     let meta = stdin_metadata().map_err(|e| PushError::input(&root.fs_path, e))?;
@@ -192,6 +183,22 @@ impl Walker {
 }
 
 /// Standard input's metadata, from the descriptor itself.
+/// An entry `name` of the directory `dir` (`rel_dir` in the snapshot):
+/// its path on disk and in the snapshot, refused if the format cannot hold
+/// the name (not UTF-8, or a path its reader refuses).
+fn child(dir: &Path, rel_dir: &str, name: &OsString) -> Result<(PathBuf, String), PushError> {
+    let fs_path = dir.join(name);
+    let Some(name) = name.to_str() else {
+        return Err(PushError::NotUtf8(fs_path));
+    };
+    let rel = format!("{rel_dir}/{name}");
+    manifest::check_path(&rel).map_err(|why| PushError::Unrepresentable {
+        path: fs_path.clone(),
+        why,
+    })?;
+    Ok((fs_path, rel))
+}
+
 fn stdin_metadata() -> std::io::Result<Metadata> {
     use std::os::fd::AsFd;
     let fd = rustix::io::dup(std::io::stdin().as_fd())?;
@@ -308,17 +315,8 @@ pub fn prescan(roots: &[Root], bytes: bool) -> Result<Prescan, PushError> {
                 continue;
             };
             l.next += 1;
-            let (ft, fs_path) = (*ft, l.dir.join(name));
-            let rel = format!(
-                "{}/{}",
-                l.rel,
-                name.to_str()
-                    .ok_or_else(|| PushError::NotUtf8(fs_path.clone()))?
-            );
-            manifest::check_path(&rel).map_err(|why| PushError::Unrepresentable {
-                path: fs_path.clone(),
-                why,
-            })?;
+            let ft = *ft;
+            let (fs_path, rel) = child(&l.dir, &l.rel, name)?;
             // Gone since it was listed: the push's own walk notes it.
             let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
             if ft.is_dir() {
